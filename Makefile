@@ -1,0 +1,31 @@
+# monodle_plugin: the two commands of the README are `make demo` and `make test`.
+SHELL := /bin/bash
+ifdef VIRTUAL_ENV
+PYTHON ?= python
+else
+PYTHON ?= $(CURDIR)/.venv/bin/python
+endif
+PYTEST_ARGS ?=
+
+.PHONY: env demo test test-fast lint check-data clean
+
+env:  ## create/refresh the environment (idempotent; mmcv wheel cached in ~/.cache/monodle_plugin)
+	@bash tools/env/setup_env.sh
+
+demo: env  ## the main job on the embedded kitti_mini frames: train, evaluate (AP40), demo PNG
+	@PYTHON=$(PYTHON) bash tools/run_demo.sh
+
+test: env  ## the whole test suite (CPU)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PYTHON) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+test-fast:  ## tests without the slow ones, no environment refresh
+	OMP_NUM_THREADS=1 $(PYTHON) -m pytest -n 2 --dist loadfile -m "not slow" $(PYTEST_ARGS)
+
+lint:
+	$(PYTHON) -m ruff check monodle_plugin tools tests configs setup.py
+
+check-data:  ## check a KITTI folder: make check-data DATA_ROOT=data/KITTI
+	$(PYTHON) tools/check_kitti_layout.py $(or $(DATA_ROOT),data/KITTI)
+
+clean:
+	rm -rf work_dirs .pytest_cache

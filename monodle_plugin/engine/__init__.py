@@ -1,0 +1,1 @@
+from . import hooks, schedulers  # noqa: F401

@@ -1,0 +1,65 @@
+"""One-line checks of the OpenMMLab stack this plugin is tested against.
+
+A wrong environment (mmcv built without its ops, numpy 2, mmdet3d missing, version clash)
+fails at ``import monodle_plugin`` with one line that names the wrong piece and the fix,
+instead of an obscure error deep inside mmdet3d.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+_FIX = 'run `make env` (or tools/env/setup_env.sh) to install the tested matrix'
+
+
+class EnvironmentError_(ImportError):
+    """Raised when the installed OpenMMLab stack cannot run this plugin."""
+
+
+def _version_tuple(version: str) -> tuple:
+    parts = []
+    for piece in version.split('+')[0].split('.'):
+        digits = ''.join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def environment_problems() -> list[str]:
+    """Return a list of one-line problems with the environment (empty if all is well)."""
+    problems = []
+    for name in ('torch', 'numpy', 'mmengine', 'mmcv', 'mmdet', 'mmdet3d'):
+        if importlib.util.find_spec(name) is None:
+            problems.append(f'{name} is not installed; {_FIX}')
+    if problems:
+        return problems
+    import numpy
+    if _version_tuple(numpy.__version__) >= (2, ):
+        problems.append(f'numpy {numpy.__version__} is installed but mmdet3d 1.4 / '
+                        f'nuscenes-devkit need numpy<2; {_FIX}')
+    import mmcv
+    if not ((2, 0) <= _version_tuple(mmcv.__version__) < (2, 2)):
+        problems.append(f'mmcv {mmcv.__version__} is installed but mmdet3d 1.4 needs '
+                        f'mmcv>=2.0,<2.2 (tested: 2.1.0); {_FIX}')
+    elif importlib.util.find_spec('mmcv._ext') is None:
+        problems.append('mmcv is installed without its compiled ops (mmcv._ext missing: '
+                        f'mmcv-lite or MMCV_WITH_OPS=0 build); {_FIX}')
+    return problems
+
+
+def check_environment() -> None:
+    """Raise ``ImportError`` with one clear line if the environment is wrong."""
+    problems = environment_problems()
+    if problems:
+        raise EnvironmentError_('monodle_plugin: ' + ' | '.join(problems))
+
+
+if __name__ == '__main__':  # python -m monodle_plugin.utils.env_check
+    found = environment_problems()
+    if not found:
+        for mod in ('torch', 'numpy', 'mmengine', 'mmcv', 'mmdet', 'mmdet3d'):
+            m = importlib.import_module(mod)
+            print(f'{mod:10s} {m.__version__}')
+        print('environment OK')
+    else:
+        print('\n'.join(found))
+        raise SystemExit(1)

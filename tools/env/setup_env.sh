@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# One-command environment for monodle_plugin (idempotent; `make env` calls it).
+#
+#  * uses the active virtual environment / conda env if there is one, else creates .venv/ at the
+#    repository root;
+#  * keeps an installed torch + torchvision (CUDA builds included) when torch >= 2.0 imports with
+#    a working torchvision, else installs requirements/torch.txt;
+#  * installs the pinned runtime + test dependencies (requirements/constraints.txt is the single
+#    source of versions), mmdet/mmdet3d without their unneeded extras (open3d, tensorboard), and
+#    mmcv 2.1.0 with compiled ops from the wheel cache (built once, ~15 min on 2 cores);
+#  * installs this package in editable mode and runs the one-line environment self-check.
+#
+# GPU machines: install your CUDA torch first (or keep it), then `FORCE_CUDA=1 make env` builds
+# mmcv's CUDA ops too (needs nvcc matching torch.version.cuda); the cache key includes the CUDA
+# version, so CPU and CUDA wheels live side by side.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+log() { echo "[setup_env] $*"; }
+
+if [ -n "${VIRTUAL_ENV:-}" ] || [ -n "${CONDA_PREFIX:-}" ]; then
+  PY=$(command -v python)
+  log "using the active environment: $PY"
+else
+  if [ ! -x .venv/bin/python ]; then
+    log "creating .venv with $(command -v python3)"
+    python3 -m venv .venv
+  fi
+  PY="$root/.venv/bin/python"
+fi
+export PYTHON="$PY"
+pipq() { "$PY" -m pip "$@" 2>&1 | grep -v -E "is ignored: it is neither|^\s*$" || true; }
+"$PY" -m pip --version >/dev/null
+
+# 1. torch / torchvision: keep a working install, else the tested pins.
+constraints=$(mktemp)
+trap 'rm -f "$constraints"' EXIT
+if "$PY" - <<'PY' 2>/dev/null
+import torch, torchvision  # noqa: F401  (torchvision must import: ultralytics needs it)
+major, minor = (int(x) for x in torch.__version__.split('.')[:2])
+raise SystemExit(0 if (major, minor) >= (2, 0) else 1)
+PY
+then
+  log "keeping installed torch $("$PY" -c 'import torch; print(torch.__version__)')"
+  grep -v -E '^(torch|torchvision)==' requirements/constraints.txt > "$constraints"
+else
+  log "installing torch/torchvision from requirements/torch.txt"
+  cp requirements/constraints.txt "$constraints"
+  pipq install -q -r requirements/torch.txt
+  "$PY" -c "import torch, torchvision" || { log "ERROR: torch/torchvision do not import"; exit 1; }
+fi
+
+# 2. pinned runtime + test dependencies, then mmdet/mmdet3d without their extras.
+log "installing pinned dependencies"
+pipq install -q -c "$constraints" -r requirements/runtime.txt -r requirements/tests.txt
+pipq install -q --no-deps -c "$constraints" mmdet==3.3.0 mmdet3d==1.4.0
+
+# 3. mmcv with compiled ops (cached wheel; setuptools<70 because mmcv 2.1.0's setup.py needs
+#    pkg_resources-era setuptools, installed after torch, which itself asks for >=77).
+pipq install -q -c "$constraints" "setuptools<70" wheel ninja
+if ! "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'" 2>/dev/null; then
+  bash tools/env/build_mmcv.sh 2.1.0
+else
+  log "mmcv $("$PY" -c 'import mmcv; print(mmcv.__version__)') with ops already installed"
+fi
+
+# 4. this package (editable, no dependency resolution: everything is pinned above).
+pipq install -q --no-deps --no-build-isolation -e .
+
+# 5. self-check: one clear line if anything is wrong.
+"$PY" -m monodle_plugin.utils.env_check
+"$PY" -c "import mmdet3d.evaluation, mmcv.ops, ultralytics, monodle_plugin" \
+  && log "OK: mmdet3d.evaluation, mmcv.ops, ultralytics, monodle_plugin import"
