@@ -30,9 +30,14 @@ else
   src="$work/mmcv-$MMCV_VERSION"
   # torch>=2.10 headers use C++20 features; mmcv 2.1.0 asks for C++17.
   sed -i "s/-std=c++17/-std=c++20/g; s#/std:c++17#/std:c++20#g" "$src/setup.py"
-  mkdir -p "$wheel_dir.tmp"
-  (cd "$src" && MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
-      $PY -m pip wheel -q --no-deps --no-build-isolation . -w "$wheel_dir.tmp")
+  mkdir -p "$wheel_dir.tmp" "$CACHE_ROOT"
+  build_log="$CACHE_ROOT/build-mmcv-$MMCV_VERSION-$key.log"
+  if ! (cd "$src" && MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+        $PY -m pip wheel --no-deps --no-build-isolation . -w "$wheel_dir.tmp") >"$build_log" 2>&1; then
+    tail -n 40 "$build_log"
+    echo "[build_mmcv] ERROR: the mmcv build failed; full log: $build_log" >&2
+    exit 1
+  fi
   rm -rf "$wheel_dir" && mv "$wheel_dir.tmp" "$wheel_dir"
   echo "[build_mmcv] cached $(ls "$wheel_dir")"
 fi

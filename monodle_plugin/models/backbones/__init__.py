@@ -1,0 +1,3 @@
+from .ultralytics_backbone import UltralyticsBackbone
+
+__all__ = ['UltralyticsBackbone']

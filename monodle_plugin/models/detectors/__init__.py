@@ -1,0 +1,3 @@
+from .monodle import MonoDLE
+
+__all__ = ['MonoDLE']

@@ -1,0 +1,3 @@
+from .dla_up import DLAUp
+
+__all__ = ['DLAUp']

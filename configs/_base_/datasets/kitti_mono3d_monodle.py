@@ -1,0 +1,61 @@
+# KITTI monocular 3D detection in MonoDLE's recipe: raw KITTI layout (no info files), train on
+# `train`, evaluate on `val` (AP40), random flip 0.5 + random crop 0.5 (scale 0.4, shift 0.1),
+# affine warp to 1280 x 384.
+dataset_type = 'MonoDLEKittiDataset'
+data_root = 'data/KITTI/'
+class_names = ['Pedestrian', 'Car', 'Cyclist']
+metainfo = dict(classes=class_names)
+backend_args = None
+
+input_size = (1280, 384)  # network input (W, H), pixels
+train_aug = dict(random_flip=0.5, random_crop=0.5, scale=0.4, shift=0.1)
+
+train_pipeline = [
+    dict(type='LoadKittiMonoImage', backend_args=backend_args),
+    dict(type='LoadMonoDLEAnnotations'),
+    dict(type='MonoDLEAffineAug', output_size=input_size, **train_aug),
+    dict(type='PackMonoDLEInputs'),
+]
+test_pipeline = [
+    dict(type='LoadKittiMonoImage', backend_args=backend_args),
+    dict(type='MonoDLEAffineAug', output_size=input_size, test_mode=True),
+    dict(type='PackMonoDLEInputs', keys=['img']),
+]
+
+# reference total batch over all GPUs; tools/train.py sets the per-GPU batch to
+# total_batch_size // world_size unless train_dataloader.batch_size is overridden
+total_batch_size = 16
+
+train_dataloader = dict(
+    batch_size=total_batch_size,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        pipeline=train_pipeline,
+        metainfo=metainfo,
+        test_mode=False,
+        backend_args=backend_args))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='val',
+        pipeline=test_pipeline,
+        metainfo=metainfo,
+        test_mode=True,
+        backend_args=backend_args))
+test_dataloader = val_dataloader
+
+val_evaluator = dict(type='KittiAP40Metric', data_root=data_root)
+test_evaluator = val_evaluator

@@ -1,0 +1,28 @@
+# Runtime shared by every monodle_plugin config.
+default_scope = 'mmdet3d'
+custom_imports = dict(imports=['monodle_plugin'], allow_failed_imports=False)
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', interval=10, by_epoch=True, max_keep_ckpts=-1),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='Det3DVisualizationHook'))
+
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    # nccl on GPUs; tools/train.py switches to gloo when CUDA is not available
+    dist_cfg=dict(backend='nccl'))
+
+# MonoDLE's official seed (experiments/example/kitti_example.yaml: random_seed 444)
+randomness = dict(seed=444, deterministic=False, diff_rank_seed=False)
+
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(
+    type='Det3DLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
+log_level = 'INFO'
+load_from = None
+resume = False

@@ -1,0 +1,232 @@
+"""KITTI monocular 3D detection dataset read straight from the raw KITTI layout."""
+import os.path as osp
+from typing import Callable, List, Optional, Sequence, Union
+
+import mmengine
+import numpy as np
+from mmdet3d.datasets import Det3DDataset
+from mmdet3d.registry import DATASETS
+from mmdet3d.structures import CameraInstance3DBoxes
+
+from .kitti_io import KittiFormatError, read_calib, read_label
+
+#: Split name -> KITTI sub-folder.
+SPLIT_FOLDERS = {'train': 'training', 'val': 'training', 'trainval': 'training',
+                 'test': 'testing'}
+
+
+@DATASETS.register_module()
+class MonoDLEKittiDataset(Det3DDataset):
+    """KITTI object dataset (left colour camera) in MonoDLE's conventions, no info-file step.
+
+    Layout (MonoDLE's README)::
+
+        data_root/ImageSets/{train,val,trainval,test}.txt      one 6-digit id per line
+        data_root/training/{image_2/<id>.png, calib/<id>.txt, label_2/<id>.txt}
+        data_root/testing/{image_2/<id>.png, calib/<id>.txt}   (no labels)
+
+    Each frame gives one ``data_info`` (see docs/design.md): ``sample_idx`` (int), ``sample_id``
+    (str), ``img_path``, ``calib_path``, ``label_path`` (None for ``test``), ``cam2img`` (P2 as a
+    4x4 list, per image since KITTI image sizes differ) and ``instances``: every label line in
+    file order, DontCare included, with ``bbox_label`` / ``bbox_label_3d`` = index in
+    ``classes`` or -1, ``bbox_3d`` ``[x, y, z, l, h, w, ry]`` (camera frame, bottom centre,
+    metres / radians), ``difficulty`` (MonoDLE level 0..4), ``center_2d`` (projected 3D centre,
+    raw pixels), ``depth`` (metres), ``alpha``, ``truncated``, ``occluded``, ``name``, ``score``.
+    Labels and calibrations are parsed once at construction, so a broken file stops the run
+    before training with a :class:`KittiFormatError` naming the file and line.
+
+    mmdet3d info files: pass ``ann_file='kitti_infos_train.pkl'`` (relative to ``data_root``,
+    as written by ``tools/create_data.py kitti``). The info file then only gives the frame list,
+    the image paths and P2 (``images['CAM2']``); the annotations are still read from
+    ``label_2/<id>.txt``, because the info files keep neither object names of ignored classes
+    nor MonoDLE's difficulty levels.
+
+    Args:
+        data_root: dataset root, e.g. ``'data/KITTI/'``.
+        split: ``'train'``, ``'val'``, ``'trainval'`` or ``'test'`` (names the split file
+            ``ImageSets/<split>.txt``; ``test`` reads ``testing/`` and has no labels).
+        ann_file: optional mmdet3d info pkl (see above); '' reads the split file.
+        pipeline: transforms.
+        metainfo: may override ``classes`` with a subset (other names get label -1).
+        test_mode: evaluation mode (annotations then go to ``eval_ann_info`` when
+            ``load_eval_anns``).
+        filter_empty_gt: drop frames without a labelled object; False (MonoDLE keeps them).
+        check_files: check at construction that every listed id has its image, calibration
+            and (not for ``test``) label file.
+        **kwargs: passed to :class:`mmdet3d.datasets.Det3DDataset`.
+    """
+
+    METAINFO = {
+        'classes': ('Pedestrian', 'Car', 'Cyclist'),
+        'palette': [(255, 51, 153), (0, 204, 0), (255, 153, 0)],
+    }
+
+    def __init__(self,
+                 data_root: str,
+                 split: str = 'train',
+                 ann_file: str = '',
+                 pipeline: Sequence[Union[dict, Callable]] = (),
+                 metainfo: Optional[dict] = None,
+                 test_mode: bool = False,
+                 filter_empty_gt: bool = False,
+                 check_files: bool = True,
+                 box_type_3d: str = 'Camera',
+                 modality: Optional[dict] = None,
+                 **kwargs) -> None:
+        if split not in SPLIT_FOLDERS:
+            raise ValueError(f'split must be one of {sorted(SPLIT_FOLDERS)}, got {split!r}')
+        self.split = split
+        self.check_files = check_files
+        super().__init__(
+            data_root=data_root,
+            ann_file=ann_file,
+            metainfo=metainfo,
+            data_prefix=dict(img=''),
+            pipeline=list(pipeline),
+            modality=modality or dict(use_lidar=False, use_camera=True),
+            box_type_3d=box_type_3d,
+            filter_empty_gt=filter_empty_gt,
+            test_mode=test_mode,
+            **kwargs)
+
+    # ------------------------------------------------------------------ frame list
+    @property
+    def split_dir(self) -> str:
+        """``<data_root>/training`` or ``<data_root>/testing``."""
+        return osp.join(self.data_root, SPLIT_FOLDERS[self.split])
+
+    @property
+    def has_labels(self) -> bool:
+        """False for the ``test`` split (KITTI ships no test labels)."""
+        return self.split != 'test'
+
+    def _read_split_file(self) -> List[str]:
+        split_file = osp.join(self.data_root, 'ImageSets', f'{self.split}.txt')
+        if not osp.isfile(split_file):
+            raise FileNotFoundError(f'{split_file}: split file not found (expected one KITTI '
+                                    f'id per line under <data_root>/ImageSets)')
+        with open(split_file) as f:
+            ids = [line.strip() for line in f if line.strip()]
+        for line_id in ids:
+            if not line_id.isdigit():
+                raise KittiFormatError(f'{split_file}: {line_id!r} is not a numeric KITTI id')
+        return ids
+
+    def _read_info_file(self) -> List[dict]:
+        """(sample_id, img_path, cam2img) of each frame of an mmdet3d info pkl."""
+        infos = mmengine.load(self.ann_file)
+        if not isinstance(infos, dict) or 'data_list' not in infos:
+            raise KittiFormatError(f'{self.ann_file}: not an mmdet3d v2 info file (no data_list)')
+        frames = []
+        for info in infos['data_list']:
+            cam = info['images']['CAM2']
+            frames.append(dict(sample_id=f"{int(info['sample_idx']):06d}",
+                               img_path=osp.join(self.split_dir, 'image_2',
+                                                 osp.basename(cam['img_path'])),
+                               cam2img=np.asarray(cam['cam2img'], dtype=np.float64)))
+        return frames
+
+    def _frame_paths(self, sample_id: str) -> dict:
+        return dict(
+            img_path=osp.join(self.split_dir, 'image_2', f'{sample_id}.png'),
+            calib_path=osp.join(self.split_dir, 'calib', f'{sample_id}.txt'),
+            label_path=(osp.join(self.split_dir, 'label_2', f'{sample_id}.txt')
+                        if self.has_labels else None))
+
+    def _check_files(self, frames: List[dict], source: str) -> None:
+        missing = []
+        for frame in frames:
+            for key in ('img_path', 'calib_path', 'label_path'):
+                path = frame[key]
+                if path is not None and not osp.exists(path):
+                    missing.append(path)
+        if missing:
+            shown = '\n  '.join(missing[:10])
+            more = f'\n  ... and {len(missing) - 10} more' if len(missing) > 10 else ''
+            raise FileNotFoundError(
+                f'{source} lists ids whose files are missing ({len(missing)} files):\n  '
+                f'{shown}{more}')
+
+    def load_data_list(self) -> List[dict]:
+        """Build the frame list from ``ImageSets/<split>.txt`` (or the info file)."""
+        if self.ann_file:
+            frames = []
+            for info in self._read_info_file():
+                frame = self._frame_paths(info['sample_id'])
+                frame.update(sample_id=info['sample_id'], img_path=info['img_path'],
+                             cam2img=info['cam2img'])
+                frames.append(frame)
+            source = self.ann_file
+        else:
+            frames = [dict(sample_id=i, **self._frame_paths(i)) for i in self._read_split_file()]
+            source = osp.join(self.data_root, 'ImageSets', f'{self.split}.txt')
+        if self.check_files:
+            self._check_files(frames, source)
+        return [self.parse_data_info(frame) for frame in frames]
+
+    # ------------------------------------------------------------------ parsing
+    def parse_data_info(self, info: dict) -> dict:
+        """Read calibration and labels of one frame into the contract's ``data_info``."""
+        if 'cam2img' in info:
+            cam2img = np.asarray(info['cam2img'], dtype=np.float64)
+            if cam2img.shape == (3, 4):
+                cam2img = np.vstack([cam2img, [0.0, 0.0, 0.0, 1.0]])
+        else:
+            cam2img = read_calib(info['calib_path'])['cam2img']
+        class_to_label = {name: self.label_mapping[i]
+                          for i, name in enumerate(self.METAINFO['classes'])}
+        instances = (read_label(info['label_path'], cam2img, class_to_label)
+                     if info['label_path'] is not None else [])
+        data_info = dict(
+            sample_idx=int(info['sample_id']),
+            sample_id=info['sample_id'],
+            img_path=info['img_path'],
+            calib_path=info['calib_path'],
+            label_path=info['label_path'],
+            cam2img=cam2img.tolist(),
+            instances=instances,
+        )
+        if not self.test_mode:
+            data_info['ann_info'] = self.parse_ann_info(data_info)
+        elif self.load_eval_anns and self.has_labels:
+            data_info['eval_ann_info'] = self.parse_ann_info(data_info)
+        return data_info
+
+    def parse_ann_info(self, info: dict) -> dict:
+        """Stack the instances into the arrays the transforms use.
+
+        Returns:
+            dict: ``gt_bboxes`` (N, 4) float32 raw pixels, ``gt_bboxes_labels`` (N,) int64,
+            ``gt_bboxes_3d`` :class:`CameraInstance3DBoxes` (N, 7) bottom centre,
+            ``gt_labels_3d`` (N,) int64, ``centers_2d`` (N, 2) float32 raw pixels, ``depths``
+            (N,) float32 metres, ``gt_alphas`` (N,) float32 radians, ``gt_difficulty`` (N,)
+            int64, ``gt_names`` (N,) str, ``instances``. N = 0 for an empty label file.
+        """
+        instances = info['instances']
+        labels = np.array([ins['bbox_label'] for ins in instances], dtype=np.int64)
+        for label in labels:
+            if label != -1:
+                self.num_ins_per_cat[label] += 1
+        return dict(
+            gt_bboxes=np.array([ins['bbox'] for ins in instances],
+                               dtype=np.float32).reshape(-1, 4),
+            gt_bboxes_labels=labels,
+            gt_bboxes_3d=CameraInstance3DBoxes(
+                np.array([ins['bbox_3d'] for ins in instances], dtype=np.float32).reshape(-1, 7),
+                box_dim=7, origin=(0.5, 1.0, 0.5)),
+            gt_labels_3d=labels.copy(),
+            centers_2d=np.array([ins['center_2d'] for ins in instances],
+                                dtype=np.float32).reshape(-1, 2),
+            depths=np.array([ins['depth'] for ins in instances], dtype=np.float32),
+            gt_alphas=np.array([ins['alpha'] for ins in instances], dtype=np.float32),
+            gt_difficulty=np.array([ins['difficulty'] for ins in instances], dtype=np.int64),
+            gt_names=np.array([ins['name'] for ins in instances], dtype=str),
+            instances=instances,
+        )
+
+    def get_sample_ids(self) -> List[str]:
+        """The 6-digit ids of the frames, in split-file order (for the metric)."""
+        return [self.get_data_info(i)['sample_id'] for i in range(len(self))]
+
+
+__all__ = ['MonoDLEKittiDataset', 'SPLIT_FOLDERS']

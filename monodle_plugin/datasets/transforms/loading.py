@@ -1,0 +1,74 @@
+"""Loading of the KITTI left colour image with its calibration, and of the annotations."""
+from typing import Optional
+
+import numpy as np
+from mmcv.transforms import LoadImageFromFile
+from mmdet3d.datasets.transforms import LoadAnnotations3D
+from mmdet3d.registry import TRANSFORMS
+
+from ..kitti_io import read_calib
+
+
+@TRANSFORMS.register_module()
+class LoadKittiMonoImage(LoadImageFromFile):
+    """Load ``results['img_path']`` (BGR uint8, H x W x 3) and the frame's P2.
+
+    mmcv's loader, plus: ``cam2img`` (4x4 float64 array; from ``results['cam2img']`` when the
+    dataset gave it, else read from ``results['calib_path']``), ``ori_cam2img`` (a copy, the raw
+    P2 kept through flips) and an ``OSError`` naming the file when the image cannot be read or
+    decoded (mmcv only asserts). mmdet3d's ``LoadImageFromFileMono3D`` expects the multi-camera
+    ``images`` dict of info files, which the raw-layout dataset does not build.
+
+    Adds: ``img``, ``img_shape``, ``ori_shape`` (raw H, W), ``cam2img``, ``ori_cam2img``.
+    """
+
+    def transform(self, results: dict) -> Optional[dict]:
+        filename = results['img_path']
+        try:
+            out = super().transform(results)
+        except AssertionError:
+            raise OSError(f'{filename}: image could not be decoded (corrupt or not an image)') \
+                from None
+        except Exception as e:  # noqa: BLE001 - re-raised with the file name
+            raise OSError(f'{filename}: image could not be read ({type(e).__name__}: {e})') \
+                from e
+        if out is None:  # ignore_empty=True
+            return None
+        if 'cam2img' in out:
+            cam2img = np.asarray(out['cam2img'], dtype=np.float64)
+        else:
+            cam2img = read_calib(out['calib_path'])['cam2img']
+        if cam2img.shape == (3, 4):
+            cam2img = np.vstack([cam2img, [0.0, 0.0, 0.0, 1.0]])
+        out['cam2img'] = cam2img
+        out['ori_cam2img'] = cam2img.copy()
+        return out
+
+
+@TRANSFORMS.register_module()
+class LoadMonoDLEAnnotations(LoadAnnotations3D):
+    """mmdet3d's annotation loader, plus MonoDLE's per-object ``gt_alphas`` and ``gt_difficulty``.
+
+    Copies from ``results['ann_info']`` (built by :class:`MonoDLEKittiDataset`):
+    ``gt_bboxes`` (N, 4) raw pixels, ``gt_bboxes_labels``, ``gt_bboxes_3d``, ``gt_labels_3d``,
+    ``centers_2d`` (N, 2) raw pixels, ``depths`` (N,) metres, ``gt_alphas`` (N,) radians,
+    ``gt_difficulty`` (N,) MonoDLE level.
+    """
+
+    def __init__(self, with_alpha: bool = True, with_difficulty: bool = True, **kwargs) -> None:
+        kwargs.setdefault('with_bbox_3d', True)
+        kwargs.setdefault('with_label_3d', True)
+        kwargs.setdefault('with_bbox', True)
+        kwargs.setdefault('with_label', True)
+        kwargs.setdefault('with_bbox_depth', True)
+        super().__init__(**kwargs)
+        self.with_alpha = with_alpha
+        self.with_difficulty = with_difficulty
+
+    def transform(self, results: dict) -> dict:
+        results = super().transform(results)
+        if self.with_alpha:
+            results['gt_alphas'] = results['ann_info']['gt_alphas']
+        if self.with_difficulty:
+            results['gt_difficulty'] = results['ann_info']['gt_difficulty']
+        return results

@@ -1,0 +1,71 @@
+"""MonoDLEVisualizationHook: PNGs of test predictions (projected 3D boxes + bird's-eye view).
+
+Enabled by ``tools/test.py --show-dir DIR``. mmdet3d's ``Det3DVisualizationHook`` draws through
+the ``Det3DLocalVisualizer`` (matplotlib state, no BEV panel for the mono task); this hook writes
+one headless OpenCV canvas per image with :func:`draw_mono3d_result`.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+from mmengine.hooks import Hook
+
+from mmdet3d.registry import HOOKS
+
+from ...utils.mono3d_drawing import draw_mono3d_result
+
+
+def sample_to_drawables(sample, score_thr: float) -> tuple:
+    """(image path, raw P2 4x4, boxes (N, 7), labels (N,), scores (N,)) of one data sample."""
+    meta = sample.metainfo
+    cam2img = np.asarray(meta.get('ori_cam2img', meta['cam2img']), dtype=np.float64)
+    pred = sample.pred_instances_3d
+    boxes = pred.bboxes_3d.tensor.detach().cpu().numpy()[:, :7]
+    scores = pred.scores_3d.detach().cpu().numpy()
+    labels = pred.labels_3d.detach().cpu().numpy()
+    keep = scores >= score_thr
+    return meta['img_path'], cam2img, boxes[keep], labels[keep], scores[keep]
+
+
+@HOOKS.register_module()
+class MonoDLEVisualizationHook(Hook):
+    """Write ``<out_dir>/<image name>.png`` for every test image.
+
+    Args:
+        out_dir: output folder; a relative path is put under the run folder
+            ``work_dir/<timestamp>/``.
+        score_thr: boxes scoring below are not drawn.
+        interval: draw every ``interval``-th test batch (1 = all).
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, out_dir: str = 'show', score_thr: float = 0.2, interval: int = 1) -> None:
+        self.out_dir = out_dir
+        self.score_thr = score_thr
+        self.interval = interval
+        self._dir: Optional[str] = None
+
+    def before_test(self, runner) -> None:
+        self._dir = (self.out_dir if osp.isabs(self.out_dir)
+                     else osp.join(runner.log_dir, self.out_dir))
+        os.makedirs(self._dir, exist_ok=True)
+        runner.logger.info(f'Drawing test predictions to {self._dir}')
+
+    def after_test_iter(self, runner, batch_idx: int, data_batch=None,
+                        outputs: Optional[Sequence] = None) -> None:
+        if not outputs or batch_idx % self.interval:
+            return
+        for sample in outputs:
+            path, cam2img, boxes, labels, scores = sample_to_drawables(sample, self.score_thr)
+            img = cv2.imread(path)
+            if img is None:
+                raise OSError(f'{path}: image could not be read for drawing')
+            canvas = draw_mono3d_result(img, cam2img, boxes, labels, scores,
+                                        title=osp.basename(path))
+            name = osp.splitext(osp.basename(path))[0] + '.png'
+            cv2.imwrite(osp.join(self._dir, name), canvas)

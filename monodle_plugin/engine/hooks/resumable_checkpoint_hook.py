@@ -1,0 +1,195 @@
+"""ResumableCheckpointHook: atomic checkpoints that carry the random state, in the run folder.
+
+mmengine's ``CheckpointHook`` writes ``epoch_N.pth`` in place and then ``last_checkpoint``; with
+``max_keep_ckpts`` it even deletes the previous checkpoint *before* writing the new one. A
+SIGKILL while saving therefore leaves a truncated file (or none) that ``--resume`` then fails to
+load. It also does not store the random-number generators, so a resumed run draws different
+augmentations than the uninterrupted one. This subclass:
+
+- writes ``<name>.tmp``, flushes it to disk and ``os.replace``-s it onto ``<name>`` (atomic on
+  POSIX), then rewrites ``<work_dir>/last_checkpoint`` the same way, and only then removes
+  checkpoints beyond ``max_keep_ckpts``: at every instant ``last_checkpoint`` names a complete,
+  loadable file;
+- stores the Python / NumPy / torch (and CUDA) generator states of every rank under
+  ``checkpoint['rng_states']`` and restores them at ``before_train`` of a resumed run (same
+  world size; otherwise it warns and keeps the freshly seeded state);
+- saves into the run folder ``<work_dir>/<timestamp>/`` (next to the logs) unless ``out_dir`` is
+  given; a resumed run keeps writing into the folder of the checkpoint it resumed from.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+import random
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from mmengine.dist import get_dist_info, is_main_process
+from mmengine.fileio.backends import LocalBackend
+from mmengine.hooks import CheckpointHook
+
+from mmdet3d.registry import HOOKS
+
+RNG_KEY = 'rng_states'
+
+
+def capture_rng_state() -> dict:
+    """Generator states of this process: ``python``, ``numpy``, ``torch`` and ``cuda``."""
+    state = dict(python=random.getstate(), numpy=np.random.get_state(),
+                 torch=torch.get_rng_state())
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    random.setstate(state['python'])
+    np.random.set_state(state['numpy'])
+    torch.set_rng_state(state['torch'])
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
+
+
+def _fsync_file(path: str) -> None:
+    with open(path, 'rb+') as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # some file systems do not allow opening a directory
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and ``os.replace``."""
+    tmp = f'{path}.tmp'
+    with open(tmp, 'w') as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+@HOOKS.register_module()
+class ResumableCheckpointHook(CheckpointHook):
+    """``CheckpointHook`` with atomic saving, random-state capture and run-folder output.
+
+    Args:
+        save_rng_state: store / restore the generator states (default True).
+        *args, **kwargs: those of mmengine's ``CheckpointHook`` (``interval``, ``by_epoch``,
+            ``max_keep_ckpts``, ``save_best``, ``out_dir``, ...). Without ``out_dir`` the
+            checkpoints go to the run folder ``runner.log_dir`` (``work_dir/<timestamp>``).
+    """
+
+    def __init__(self, *args, save_rng_state: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.save_rng_state = save_rng_state
+        self._rng_to_restore: Optional[list] = None
+        self._gathered_rng: Optional[list] = None
+
+    # ------------------------------------------------------------------ where to save
+    def before_train(self, runner) -> None:
+        in_run_dir = self.out_dir is None
+        stale_ids = []
+        if in_run_dir and self.max_keep_ckpts > 0:
+            ids = list(runner.message_hub.runtime_info.get('keep_ckpt_ids', []))
+            stale_ids = ids[:max(len(ids) - self.max_keep_ckpts, 0)]
+        super().before_train(runner)  # sets up the backend, best-ckpt and keep-ids bookkeeping
+        if in_run_dir and isinstance(self.file_backend, LocalBackend):
+            resumed_from = runner.message_hub.runtime_info.get('last_ckpt', None)
+            if getattr(runner, '_resume', False) and resumed_from:
+                self.out_dir = osp.dirname(resumed_from)
+            else:
+                self.out_dir = runner.log_dir
+            for step in stale_ids:  # what super() would have pruned, in the right folder
+                path = osp.join(self.out_dir, self.filename_tmpl.format(step))
+                if is_main_process() and osp.isfile(path):
+                    os.remove(path)
+            runner.logger.info(f'Checkpoints will be saved to {self.out_dir} '
+                               f'(atomically; last_checkpoint in {runner.work_dir}).')
+        if self._rng_to_restore is not None:
+            self._restore(runner, self._rng_to_restore)
+            self._rng_to_restore = None
+
+    # ------------------------------------------------------------------ random state
+    def _restore(self, runner, states: list) -> None:
+        rank, world_size = get_dist_info()
+        if len(states) != world_size:
+            runner.logger.warning(
+                f'The checkpoint holds random states of {len(states)} process(es) but this run '
+                f'has {world_size}: keeping the freshly seeded generators (the resumed run is '
+                'not bit-identical to an uninterrupted one).')
+            return
+        restore_rng_state(states[rank])
+        runner.logger.info('Restored the Python / NumPy / torch random states from the '
+                           'checkpoint.')
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Keep the saved random states; they are applied at ``before_train`` of a resume
+        (after every seeding the Runner does), never for ``load_from`` fine-tuning or test."""
+        if self.save_rng_state and getattr(runner, '_resume', False) and RNG_KEY in checkpoint:
+            self._rng_to_restore = checkpoint[RNG_KEY]
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        if self.save_rng_state and self._gathered_rng is not None:
+            checkpoint[RNG_KEY] = self._gathered_rng
+
+    def _gather_rng(self) -> None:
+        """Collect every rank's generator states (a collective call: all ranks run it)."""
+        if not self.save_rng_state:
+            return
+        state = capture_rng_state()
+        _, world_size = get_dist_info()
+        if world_size > 1:
+            states: list = [None] * world_size
+            dist.all_gather_object(states, state)
+        else:
+            states = [state]
+        self._gathered_rng = states
+
+    # ------------------------------------------------------------------ atomic save
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        self._gather_rng()
+        if not isinstance(self.file_backend, LocalBackend):  # remote storage: mmengine's way
+            return super()._save_checkpoint_with_step(runner, step, meta)
+
+        to_remove = []
+        if self.max_keep_ckpts > 0:
+            if not (len(self.keep_ckpt_ids) > 0 and self.keep_ckpt_ids[-1] == step):
+                if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                    old = self.keep_ckpt_ids.popleft()
+                    to_remove.append(osp.join(self.out_dir, self.filename_tmpl.format(old)))
+                self.keep_ckpt_ids.append(step)
+                runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+
+        ckpt_filename = self.filename_tmpl.format(step)
+        final_path = osp.join(self.out_dir, ckpt_filename)
+        tmp_filename = f'.{ckpt_filename}.tmp'
+        self.last_ckpt = final_path
+        runner.message_hub.update_info('last_ckpt', final_path)
+
+        runner.save_checkpoint(  # master-only inside mmengine
+            self.out_dir, tmp_filename, self.file_client_args,
+            save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler,
+            meta=meta, by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+        if not is_main_process():
+            return
+        tmp_path = osp.join(self.out_dir, tmp_filename)
+        _fsync_file(tmp_path)
+        os.replace(tmp_path, final_path)
+        _fsync_dir(self.out_dir)
+        atomic_write_text(osp.join(runner.work_dir, 'last_checkpoint'), final_path)
+        for path in to_remove:
+            if osp.isfile(path) and path != final_path:
+                os.remove(path)

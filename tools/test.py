@@ -1,0 +1,101 @@
+#!/usr/bin/env python
+"""Test (and evaluate) a MonoDLE checkpoint (mmdet3d's ``tools/test.py`` conventions).
+
+Examples::
+
+    python tools/test.py configs/monodle/monodle_dla34_kitti.py CKPT            # KITTI AP40 table
+    python tools/test.py CONFIG CKPT --show-dir vis                # + PNG per image (boxes + BEV)
+    tools/dist_test.sh CONFIG CKPT 8
+
+Outputs land in ``work_dirs/<config name>/<timestamp>/`` (log, metrics json; ``--show-dir``
+relative paths are put there too). The metric (``KittiAP40Metric``) prints the AP40 table.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, REPO_ROOT)
+# see tools/train.py: mmengine checkpoints need weights_only=False; load only trusted files.
+os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.dist import is_main_process  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+import monodle_plugin  # noqa: E402,F401  (registers every component)
+from monodle_plugin.engine.cpu_distributed import prepare_distributed  # noqa: E402
+from monodle_plugin.engine.run_info import log_run_info  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a MonoDLE checkpoint')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save the evaluation results '
+                        '(default: work_dirs/<config name>)')
+    parser.add_argument('--show', action='store_true',
+                        help='also paint the predictions (PNG files, headless: same as '
+                        '--show-dir with the default folder "show")')
+    parser.add_argument('--show-dir', help='folder for PNGs with the projected 3D boxes and a '
+                        "bird's-eye view; relative paths go under work_dir/<timestamp>/")
+    parser.add_argument('--score-thr', type=float, default=0.2,
+                        help='score threshold of the painted boxes')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, xxx=yyy format')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_cfg(args: argparse.Namespace) -> Config:
+    """Config with the CLI applied (work dir, checkpoint, visualisation hook)."""
+    for path, what in ((args.config, 'config file'), (args.checkpoint, 'checkpoint')):
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{what} not found: {path}')
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+
+    if args.show or args.show_dir:
+        hooks = [h for h in (cfg.get('custom_hooks', None) or [])
+                 if h.get('type') != 'MonoDLEVisualizationHook']
+        hooks.append(dict(type='MonoDLEVisualizationHook', out_dir=args.show_dir or 'show',
+                          score_thr=args.score_thr))
+        cfg.custom_hooks = hooks
+    return cfg
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    cfg = build_cfg(args)
+    backend = prepare_distributed(cfg, args.launcher)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    log_run_info(runner, None, backend)
+    metrics = runner.test()
+    if is_main_process():
+        path = osp.join(runner.log_dir, 'metrics.json')
+        with open(path, 'w') as f:
+            json.dump({k: float(v) if hasattr(v, '__float__') else v
+                       for k, v in (metrics or {}).items()}, f, indent=2)
+        runner.logger.info(f'Metrics written to {path}')
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
