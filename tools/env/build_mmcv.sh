@@ -41,4 +41,4 @@ else
   rm -rf "$wheel_dir" && mv "$wheel_dir.tmp" "$wheel_dir"
   echo "[build_mmcv] cached $(ls "$wheel_dir")"
 fi
-$PY -m pip install -q --no-deps --force-reinstall "$wheel_dir"/mmcv-*.whl 2>&1 | grep -v 'is ignored' || true
+$PY -m pip install -q --no-deps --force-reinstall "$wheel_dir"/mmcv-*.whl 2>&1 | { grep -v 'is ignored' || true; }

@@ -29,7 +29,8 @@ else
   PY="$root/.venv/bin/python"
 fi
 export PYTHON="$PY"
-pipq() { "$PY" -m pip "$@" 2>&1 | grep -v -E "is ignored: it is neither|^\s*$" || true; }
+# pip, minus this machine's noise about absent local indexes; pip's exit status is kept (pipefail).
+pipq() { "$PY" -m pip "$@" 2>&1 | { grep -v -E "is ignored: it is neither|^\s*$" || true; }; }
 "$PY" -m pip --version >/dev/null
 
 # 1. torch / torchvision: keep a working install, else the tested pins.
@@ -57,7 +58,9 @@ pipq install -q --no-deps -c "$constraints" mmdet==3.3.0 mmdet3d==1.4.0
 
 # 3. mmcv with compiled ops (cached wheel; setuptools<70 because mmcv 2.1.0's setup.py needs
 #    pkg_resources-era setuptools, installed after torch, which itself asks for >=77).
-pipq install -q -c "$constraints" "setuptools<70" wheel ninja
+# (pip reports torch's setuptools>=77 wish as a conflict; harmless: only torch's C++ extension
+# builder uses setuptools, and mmcv's build needs the old one.)
+pipq install -q "setuptools<70" wheel ninja
 if ! "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'" 2>/dev/null; then
   bash tools/env/build_mmcv.sh 2.1.0
 else
