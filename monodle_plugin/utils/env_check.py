@@ -53,13 +53,17 @@ def check_environment() -> None:
         raise EnvironmentError_('monodle_plugin: ' + ' | '.join(problems))
 
 
-if __name__ == '__main__':  # python -m monodle_plugin.utils.env_check
+def main() -> None:
+    """Print the versions of the stack, or the problems and exit 1."""
     found = environment_problems()
-    if not found:
-        for mod in ('torch', 'numpy', 'mmengine', 'mmcv', 'mmdet', 'mmdet3d'):
-            m = importlib.import_module(mod)
-            print(f'{mod:10s} {m.__version__}')
-        print('environment OK')
-    else:
+    if found:
         print('\n'.join(found))
         raise SystemExit(1)
+    for mod in ('torch', 'numpy', 'mmengine', 'mmcv', 'mmdet', 'mmdet3d', 'ultralytics'):
+        module = importlib.import_module(mod)
+        print(f'{mod:12s} {module.__version__}')
+    print('environment OK')
+
+
+if __name__ == '__main__':
+    main()

@@ -71,6 +71,6 @@ fi
 pipq install -q --no-deps --no-build-isolation -e .
 
 # 5. self-check: one clear line if anything is wrong.
-"$PY" -m monodle_plugin.utils.env_check
+"$PY" -c "from monodle_plugin.utils.env_check import main; main()"
 "$PY" -c "import mmdet3d.evaluation, mmcv.ops, ultralytics, monodle_plugin" \
   && log "OK: mmdet3d.evaluation, mmcv.ops, ultralytics, monodle_plugin import"
