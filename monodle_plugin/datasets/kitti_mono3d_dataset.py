@@ -224,6 +224,13 @@ class MonoDLEKittiDataset(Det3DDataset):
             instances=instances,
         )
 
+    def get_data_info(self, idx: int) -> dict:
+        """``data_info`` of frame ``idx``; ``sample_idx`` is the KITTI id (mmengine would put
+        the list position there)."""
+        data_info = super().get_data_info(idx)
+        data_info['sample_idx'] = int(data_info['sample_id'])
+        return data_info
+
     def get_sample_ids(self) -> List[str]:
         """The 6-digit ids of the frames, in split-file order (for the metric)."""
         return [self.get_data_info(i)['sample_id'] for i in range(len(self))]

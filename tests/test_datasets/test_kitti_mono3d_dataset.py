@@ -2,14 +2,13 @@
 import os
 import os.path as osp
 import pickle
-import shutil
 
 import numpy as np
 import pytest
-
-import monodle_plugin  # noqa: F401  (registers)
 from mmdet3d.registry import DATASETS
 from mmdet3d.structures import CameraInstance3DBoxes
+
+import monodle_plugin  # noqa: F401  (registers)
 from monodle_plugin.datasets import KittiFormatError, MonoDLEKittiDataset
 
 MINI = osp.join(osp.dirname(__file__), '..', '..', 'demo', 'kitti_mini', 'KITTI')
@@ -23,25 +22,6 @@ def p2_from_file(calib_path):
         if line.startswith('P2:'):
             return np.array([float(v) for v in line.split()[1:]]).reshape(3, 4)
     raise AssertionError('no P2')
-
-
-def make_layout(root, ids, split='train', folder='training', labels=True):
-    """Copy frames of kitti_mini into a fresh raw KITTI layout under root."""
-    os.makedirs(osp.join(root, 'ImageSets'), exist_ok=True)
-    subdirs = ['image_2', 'calib'] + (['label_2'] if labels else [])
-    for sub in subdirs:
-        os.makedirs(osp.join(root, folder, sub), exist_ok=True)
-    for i in ids:
-        shutil.copy(osp.join(MINI, 'training', 'image_2', f'{i}.png'),
-                    osp.join(root, folder, 'image_2', f'{i}.png'))
-        shutil.copy(osp.join(MINI, 'training', 'calib', f'{i}.txt'),
-                    osp.join(root, folder, 'calib', f'{i}.txt'))
-        if labels:
-            shutil.copy(osp.join(MINI, 'training', 'label_2', f'{i}.txt'),
-                        osp.join(root, folder, 'label_2', f'{i}.txt'))
-    with open(osp.join(root, 'ImageSets', f'{split}.txt'), 'w') as f:
-        f.write('\n'.join(ids) + '\n')
-    return str(root)
 
 
 @pytest.fixture(scope='module')
@@ -89,8 +69,8 @@ def test_instances_every_line_in_order_with_labels(mini_train):
     assert info['instances'][0]['difficulty'] == 1
 
 
-def test_labels_and_difficulty_by_name(tmp_path):
-    root = make_layout(tmp_path, ['000000'])
+def test_labels_and_difficulty_by_name(tmp_path, make_kitti_layout):
+    root = make_kitti_layout(tmp_path, ['000000'])
     lines = [
         'Car 0.00 0 0.1 10 10 50 60 1.5 1.6 3.9 1.0 1.5 20.0 0.1',        # h 51: Easy
         'Van 0.00 0 0.1 10 10 50 40 2.0 1.9 4.5 2.0 1.5 25.0 0.1',        # h 31: Moderate
@@ -120,8 +100,8 @@ def test_labels_and_difficulty_by_name(tmp_path):
         [0, -1, -1, -1, 0, -1, 0]
 
 
-def test_empty_label_file_is_a_frame_without_objects(tmp_path):
-    root = make_layout(tmp_path, ['000000', '000001'])
+def test_empty_label_file_is_a_frame_without_objects(tmp_path, make_kitti_layout):
+    root = make_kitti_layout(tmp_path, ['000000', '000001'])
     open(osp.join(root, 'training', 'label_2', '000001.txt'), 'w').close()
     ds = MonoDLEKittiDataset(data_root=root, split='train')
     assert len(ds) == 2
@@ -132,8 +112,8 @@ def test_empty_label_file_is_a_frame_without_objects(tmp_path):
     assert ann['gt_bboxes_3d'].tensor.shape == (0, 7) and ann['gt_labels_3d'].shape == (0,)
 
 
-def test_test_split_has_no_labels(tmp_path):
-    root = make_layout(tmp_path, ['000000', '000076'], split='test', folder='testing',
+def test_test_split_has_no_labels(tmp_path, make_kitti_layout):
+    root = make_kitti_layout(tmp_path, ['000000', '000076'], split='test', folder='testing',
                        labels=False)
     ds = MonoDLEKittiDataset(data_root=root, split='test', test_mode=True)
     assert len(ds) == 2
@@ -180,8 +160,8 @@ def write_label(root, text, sample='000000'):
     ('Car 0.00 0 0.1 10 10 50 60 1.5 nan 3.9 1.0 1.5 20.0 0.1', 'NaN'),
     ('Car 0.00 0 0.1 10 10 50 abc 1.5 1.6 3.9 1.0 1.5 20.0 0.1', 'non-numeric'),
 ])
-def test_bad_label_line_names_file_and_line(tmp_path, line, problem):
-    root = make_layout(tmp_path, ['000000'])
+def test_bad_label_line_names_file_and_line(tmp_path, line, problem, make_kitti_layout):
+    root = make_kitti_layout(tmp_path, ['000000'])
     path = write_label(root, 'Car 0.00 0 0.1 10 10 50 60 1.5 1.6 3.9 1.0 1.5 20.0 0.1\n'
                        + line + '\n')
     with pytest.raises(KittiFormatError) as e:
@@ -189,8 +169,8 @@ def test_bad_label_line_names_file_and_line(tmp_path, line, problem):
     assert f'{path}:2' in str(e.value) and problem in str(e.value)
 
 
-def test_calibration_without_p2(tmp_path):
-    root = make_layout(tmp_path, ['000000'])
+def test_calibration_without_p2(tmp_path, make_kitti_layout):
+    root = make_kitti_layout(tmp_path, ['000000'])
     calib = osp.join(root, 'training', 'calib', '000000.txt')
     lines = [ln for ln in open(calib) if not ln.startswith('P2:')]
     open(calib, 'w').writelines(lines)
@@ -199,8 +179,8 @@ def test_calibration_without_p2(tmp_path):
     assert calib in str(e.value)
 
 
-def test_split_lists_id_with_missing_files(tmp_path):
-    root = make_layout(tmp_path, ['000000', '000001'])
+def test_split_lists_id_with_missing_files(tmp_path, make_kitti_layout):
+    root = make_kitti_layout(tmp_path, ['000000', '000001'])
     os.remove(osp.join(root, 'training', 'image_2', '000001.png'))
     with open(osp.join(root, 'ImageSets', 'train.txt'), 'a') as f:
         f.write('000999\n')
@@ -214,8 +194,8 @@ def test_split_lists_id_with_missing_files(tmp_path):
     assert '(4 files)' in msg
 
 
-def test_missing_split_file_and_bad_split(tmp_path):
-    root = make_layout(tmp_path, ['000000'])
+def test_missing_split_file_and_bad_split(tmp_path, make_kitti_layout):
+    root = make_kitti_layout(tmp_path, ['000000'])
     with pytest.raises(FileNotFoundError, match='val.txt'):
         MonoDLEKittiDataset(data_root=root, split='val')
     with pytest.raises(ValueError, match='split must be one of'):
@@ -227,7 +207,8 @@ def test_built_from_the_config():
     cfg = Config.fromfile(osp.join(osp.dirname(__file__), '..', '..', 'configs', '_base_',
                                    'datasets', 'kitti_mono3d_monodle.py'))
     assert cfg.total_batch_size == 16 and cfg.data_root == 'data/KITTI/'
-    assert cfg.val_evaluator['type'] == 'KittiAP40Metric' and cfg.test_evaluator == cfg.val_evaluator
+    assert cfg.val_evaluator['type'] == 'KittiAP40Metric'
+    assert cfg.test_evaluator == cfg.val_evaluator
     for loader in (cfg.train_dataloader, cfg.val_dataloader):
         ds_cfg = loader.dataset.copy()
         ds_cfg.data_root = MINI

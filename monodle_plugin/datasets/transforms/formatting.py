@@ -23,15 +23,17 @@ class PackMonoDLEInputs(Pack3DDetInputs):
     Beyond mmdet3d's packing: ``gt_alphas`` (N,) float32 -> ``gt_instances_3d.alphas``,
     ``gt_difficulty`` (N,) int64 -> ``gt_instances_3d.difficulty``; when present (``LoadDA3Depth``
     in the pipeline), ``gt_depth_map`` (1, h, w) float32 metres and ``gt_depth_valid`` (1, h, w)
-    bool -> ``data_sample.gt_depth = PixelData(depth=..., valid=...)``. ``meta_keys`` are
-    mmdet3d's defaults plus :data:`MONODLE_META_KEYS` unless given explicitly.
+    bool -> ``data_sample.gt_depth = PixelData(depth=..., valid=...)``. Object names are not
+    packed unless ``'gt_names'`` is in ``keys`` (-> ``gt_instances_3d.names``, (N,) str array).
+    ``meta_keys`` are mmdet3d's defaults plus :data:`MONODLE_META_KEYS` unless given explicitly.
 
     Args:
         keys: result keys to pack; defaults to :data:`MONODLE_KEYS` (missing ones are skipped).
         meta_keys: meta keys; ``None`` = mmdet3d's defaults + :data:`MONODLE_META_KEYS`.
     """
 
-    INSTANCEDATA_3D_KEYS = Pack3DDetInputs.INSTANCEDATA_3D_KEYS + ['gt_alphas', 'gt_difficulty']
+    INSTANCEDATA_3D_KEYS = Pack3DDetInputs.INSTANCEDATA_3D_KEYS + [
+        'gt_alphas', 'gt_difficulty', 'gt_names']
 
     def __init__(self, keys: Sequence[str] = MONODLE_KEYS,
                  meta_keys: Sequence[str] = None) -> None:

@@ -255,7 +255,7 @@ class LoadDA3Depth(BaseTransform):
                              f'array, got shape {depth.shape} dtype {depth.dtype}')
         return depth.astype(np.float32, copy=False)
 
-    def _to_raw_size(self, depth: np.ndarray, valid: np.ndarray, raw_hw: Tuple[int, int],
+    def to_raw_size(self, depth: np.ndarray, valid: np.ndarray, raw_hw: Tuple[int, int],
                      path: str) -> Tuple[np.ndarray, np.ndarray]:
         """Resize a map of another size (DA3 processing resolution) to the raw image size."""
         if depth.shape == tuple(raw_hw):
@@ -297,7 +297,7 @@ class LoadDA3Depth(BaseTransform):
 
         depth = self.read_depth(path)
         valid = depth_validity(depth, self.min_depth, self.max_depth)
-        depth, valid = self._to_raw_size(depth, valid, tuple(results['ori_shape'][:2]), path)
+        depth, valid = self.to_raw_size(depth, valid, tuple(results['ori_shape'][:2]), path)
         depth, valid = resample_depth(depth, valid, (in_w, in_h), self.interpolation,
                                       pil_to_cv2_affine(results['affine_mat']))
         depth, valid = downsample_depth(depth, valid, self.stride, self.downsample,

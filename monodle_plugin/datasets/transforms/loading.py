@@ -52,10 +52,13 @@ class LoadMonoDLEAnnotations(LoadAnnotations3D):
     Copies from ``results['ann_info']`` (built by :class:`MonoDLEKittiDataset`):
     ``gt_bboxes`` (N, 4) raw pixels, ``gt_bboxes_labels``, ``gt_bboxes_3d``, ``gt_labels_3d``,
     ``centers_2d`` (N, 2) raw pixels, ``depths`` (N,) metres, ``gt_alphas`` (N,) radians,
-    ``gt_difficulty`` (N,) MonoDLE level.
+    ``gt_difficulty`` (N,) MonoDLE level; with ``with_names`` also ``gt_names`` (N,) str (for a
+    head writelist with names outside the classes, e.g. MonoDLE's Van / Truck / DontCare;
+    pack them with ``PackMonoDLEInputs(keys=[..., 'gt_names'])``).
     """
 
-    def __init__(self, with_alpha: bool = True, with_difficulty: bool = True, **kwargs) -> None:
+    def __init__(self, with_alpha: bool = True, with_difficulty: bool = True,
+                 with_names: bool = False, **kwargs) -> None:
         kwargs.setdefault('with_bbox_3d', True)
         kwargs.setdefault('with_label_3d', True)
         kwargs.setdefault('with_bbox', True)
@@ -64,6 +67,7 @@ class LoadMonoDLEAnnotations(LoadAnnotations3D):
         super().__init__(**kwargs)
         self.with_alpha = with_alpha
         self.with_difficulty = with_difficulty
+        self.with_names = with_names
 
     def transform(self, results: dict) -> dict:
         results = super().transform(results)
@@ -71,4 +75,6 @@ class LoadMonoDLEAnnotations(LoadAnnotations3D):
             results['gt_alphas'] = results['ann_info']['gt_alphas']
         if self.with_difficulty:
             results['gt_difficulty'] = results['ann_info']['gt_difficulty']
+        if self.with_names:
+            results['gt_names'] = results['ann_info']['gt_names']
         return results

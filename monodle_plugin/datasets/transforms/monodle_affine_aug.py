@@ -1,4 +1,4 @@
-"""MonoDLE's image augmentation: random flip, random scale/shift crop, affine warp to a fixed size."""
+"""MonoDLE's augmentation: random flip, random scale/shift crop, affine warp to a fixed size."""
 from typing import Sequence, Tuple
 
 import cv2
@@ -10,7 +10,7 @@ from mmdet3d.structures import CameraInstance3DBoxes
 
 
 def wrap_angle(angle: np.ndarray) -> np.ndarray:
-    """Bring angles (radians) from (-3 pi, 3 pi) back to [-pi, pi] as MonoDLE does (one 2 pi step)."""
+    """Bring angles (radians) in (-3 pi, 3 pi) back to [-pi, pi] as MonoDLE does (one 2 pi step)."""
     angle = np.where(angle > np.pi, angle - 2 * np.pi, angle)
     return np.where(angle < -np.pi, angle + 2 * np.pi, angle)
 
