@@ -83,7 +83,11 @@ class DepthDistillLoss(nn.Module):
     (``sum w``, ``sum w g``, ``sum w g^2``) are all-reduced so the loss value is the one of the
     whole global batch; the gradient is made exact by a first-order surrogate (see
     :func:`silog_surrogate`): every rank returns the global value and DDP's average of the
-    rank gradients equals the single-process gradient (up to float rounding).
+    rank gradients equals the single-process gradient (up to float rounding). Not exact: only
+    the gradient is, not higher derivatives; the all-reduce is a collective, so every rank must
+    call the loss in the same iterations (the head does: same pipeline, same ``loss_weight``).
+    With 'l1' each rank logs its share (their mean is the global loss); with 'silog' each rank
+    logs the global value.
 
     The result is multiplied by ``loss_weight`` (the distillation lambda); an all-invalid batch
     gives exactly 0 (still connected to the graph, no NaN).
@@ -173,14 +177,15 @@ class DepthDistillLoss(nn.Module):
         teacher = teacher.detach().to(torch.float32)
         # An invalid teacher pixel never takes part, whatever its value (0, NaN, inf).
         valid = valid.to(torch.bool) & torch.isfinite(teacher) & (teacher > 0)
-        weight = self.pixel_weights(valid, heatmap_target, boxes_2d)
+        if self.loss_type == 'silog' and not self.silog_weighted:
+            weight = valid.to(torch.float32)  # the reference: plain mean over valid pixels
+        else:
+            weight = self.pixel_weights(valid, heatmap_target, boxes_2d)
         student = decode_depth_logit(depth_logit.float(), self.eps)
         safe_teacher = torch.where(valid, teacher, torch.ones_like(teacher))
         if self.loss_type == 'l1':
             loss = self._l1(student, safe_teacher, weight)
         else:
-            if not self.silog_weighted:
-                weight = valid.to(torch.float32)
             loss = self._silog(student, safe_teacher, weight)
         return self.loss_weight * loss
 
