@@ -21,7 +21,7 @@ METRIC_BEV = 1
 METRIC_3D = 2
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model='numpy')
 def image_box_iou(box_a: np.ndarray, box_b: np.ndarray, criterion: int) -> float:
     """2D overlap of ``(x1, y1, x2, y2)`` boxes; criterion -1: IoU, 0: inter / area(box_a)."""
     iw = min(box_a[2], box_b[2]) - max(box_a[0], box_b[0])
@@ -38,7 +38,7 @@ def image_box_iou(box_a: np.ndarray, box_b: np.ndarray, criterion: int) -> float
     return iw * ih / ua
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model='numpy')
 def _pair_overlap(metric: int, dt_box2d: np.ndarray, gt_box2d: np.ndarray,
                   dt_box3d: np.ndarray, gt_box3d: np.ndarray, bev_a: np.ndarray,
                   bev_b: np.ndarray) -> float:
@@ -73,7 +73,7 @@ def _pair_overlap(metric: int, dt_box2d: np.ndarray, gt_box2d: np.ndarray,
     return inter / union
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model='numpy')
 def frame_overlaps(metric: int, dt_box2d: np.ndarray, gt_box2d: np.ndarray,
                    dt_box3d: np.ndarray, gt_box3d: np.ndarray, dt_off: np.ndarray,
                    gt_off: np.ndarray) -> tuple:

@@ -8,13 +8,24 @@ rounding of the IoU, which mmdet3d computes in float32), plus AOS in the returne
 AP40: mean precision at the 40 recall positions 1/40 .. 1 (Simonelli et al., the official
 KITTI metric since 2019). AP11: mean at the 11 positions 0, 0.1 .. 1 (the original metric).
 Both in percent.
+
+As in the devkit, the i-th true positive (by score) fills the i-th of the 41 sampling
+positions, so with fewer than 41 counted objects of a class / difficulty even perfect
+detections stay below 100 (n objects: AP40 = (n - 1) / 40). Evaluate small demo sets with
+this in mind.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .box_overlaps import METRIC_3D, METRIC_BBOX, METRIC_BEV, frame_overlaps
-from .kitti_matching import NUM_SAMPLE_PTS, accumulate_pr
+from .kitti_matching import (
+    NUM_SAMPLE_PTS,
+    counts_at_thresholds,
+    ignore_flags,
+    recall_thresholds,
+    true_positive_scores,
+)
 
 # KITTI benchmark definition (devkit evaluate_object.cpp): easy, moderate, hard.
 DIFFICULTIES = ('easy', 'moderate', 'hard')
@@ -133,6 +144,7 @@ def compute_kitti_ap(gt_annos: Sequence[dict], dt_annos: Sequence[dict],
     for t in eval_types:
         if t not in EVAL_TYPES:
             raise ValueError(f'unknown eval type "{t}"; choose from {EVAL_TYPES}')
+    current_classes = _check_classes(current_classes)
     gt = _flatten(gt_annos, with_score=False)
     dt = _flatten(dt_annos, with_score=True)
 
@@ -150,47 +162,63 @@ def compute_kitti_ap(gt_annos: Sequence[dict], dt_annos: Sequence[dict],
     code_of = {n: i for i, n in enumerate(vocab)}
 
     def code(name: Optional[str]) -> int:
-        return code_of.get(name.lower(), -3) if name else -2
+        # -1: name absent from all files, -2: no neighbour class; neither matches any object
+        return code_of.get(name.lower(), -1) if name else -2
 
     class_codes = np.array([code(c) for c in current_classes], dtype=np.int64)
     neighbour_codes = np.array([code(KITTI_CLASSES[c]['neighbour']) for c in current_classes],
                                dtype=np.int64)
-    # a class absent from every file must not match "no neighbour"
-    class_codes[class_codes < 0] = -4
 
     is_dc = gt['names'] == DONT_CARE
-    dc_counts = np.add.reduceat(is_dc.astype(np.int64), gt['off'][:-1]) if len(is_dc) else \
-        np.zeros(len(gt_annos), dtype=np.int64)
-    # reduceat gives wrong counts for empty frames: recompute those
-    dc_counts = np.where(np.diff(gt['off']) == 0, 0, dc_counts)
+    dc_cum = np.concatenate([[0], np.cumsum(is_dc)])
+    dc_counts = dc_cum[gt['off'][1:]] - dc_cum[gt['off'][:-1]]
     dc_off = np.zeros(len(gt_annos) + 1, dtype=np.int64)
     np.cumsum(dc_counts, out=dc_off[1:])
     dc_box = np.ascontiguousarray(gt['box2d'][is_dc])
 
-    limits = dict(min_height=np.array(MIN_HEIGHT, dtype=np.float64),
-                  max_occlusion=np.array(MAX_OCCLUSION, dtype=np.int64),
-                  max_truncation=np.array(MAX_TRUNCATION, dtype=np.float64))
     results: Dict[str, np.ndarray] = {}
-    for t in eval_types:
-        if t == 'aos':
-            continue
+    types = [t for t in eval_types if t != 'aos']
+    overlaps = {}
+    for t in types:
         metric = _METRIC_OF_TYPE[t]
-        min_overlaps = np.array([[KITTI_CLASSES[c][s][metric] for c in current_classes]
-                                 for s in OVERLAP_SETS], dtype=np.float64)
-        ov, ov_off = frame_overlaps(metric, dt['box2d'], gt['box2d'], dt['box3d'],
-                                    gt['box3d'], dt['off'], gt['off'])
-        aos_here = compute_aos and metric == METRIC_BBOX
-        counts, num_thr = accumulate_pr(
-            metric, ov, ov_off, gt['off'], dt['off'], dc_off, gt['box2d'], gt['alpha'], gt_cls,
-            gt['occluded'], gt['truncated'], dt['box2d'], dt['alpha'], dt['score'], dt_cls,
-            dc_box, class_codes, neighbour_codes, min_overlaps, limits['min_height'],
-            limits['max_occlusion'], limits['max_truncation'], aos_here)
-        prec = _precision_from_counts(counts, num_thr, 0)
+        overlaps[t] = frame_overlaps(metric, dt['box2d'], gt['box2d'], dt['box3d'], gt['box3d'],
+                                     dt['off'], gt['off'])
+    num_class, num_diff, num_sets = len(current_classes), len(DIFFICULTIES), len(OVERLAP_SETS)
+    counts = {t: np.zeros((num_class, num_diff, num_sets, NUM_SAMPLE_PTS, 4)) for t in types}
+    num_thr = {t: np.zeros((num_class, num_diff, num_sets), dtype=np.int64) for t in types}
+    for m, cls in enumerate(current_classes):
+        for d in range(num_diff):
+            ignored_gt, ignored_dt, num_valid_gt, active = ignore_flags(
+                gt['off'], dt['off'], gt['box2d'], gt_cls, gt['occluded'], gt['truncated'],
+                dt['box2d'], dt_cls, class_codes[m], neighbour_codes[m], MIN_HEIGHT[d],
+                MAX_OCCLUSION[d], MAX_TRUNCATION[d])
+            for t in types:
+                metric = _METRIC_OF_TYPE[t]
+                ov, ov_off = overlaps[t]
+                for k, set_name in enumerate(OVERLAP_SETS):
+                    min_overlap = KITTI_CLASSES[cls][set_name][metric]
+                    scores = true_positive_scores(ov, ov_off, gt['off'], dt['off'], dt['score'],
+                                                  ignored_gt, ignored_dt, active, min_overlap)
+                    thresholds = recall_thresholds(np.ascontiguousarray(np.sort(scores)[::-1]),
+                                                   num_valid_gt, NUM_SAMPLE_PTS)
+                    nt = len(thresholds)
+                    if nt > NUM_SAMPLE_PTS:
+                        raise ValueError(f'{nt} recall thresholds for {cls}: more than '
+                                         f'{NUM_SAMPLE_PTS} sampling points')
+                    num_thr[t][m, d, k] = nt
+                    counts[t][m, d, k, :nt] = counts_at_thresholds(
+                        metric, ov, ov_off, gt['off'], dt['off'], dc_off, gt['alpha'],
+                        dt['box2d'], dt['alpha'], dt['score'], dc_box, ignored_gt, ignored_dt,
+                        active, min_overlap, thresholds, compute_aos and metric == METRIC_BBOX)
+    for t in types:
+        aos_here = compute_aos and _METRIC_OF_TYPE[t] == METRIC_BBOX
+        counts_t, num_thr_t = counts[t], num_thr[t]
+        prec = _precision_from_counts(counts_t, num_thr_t, 0)
         key = _KEY_OF_TYPE[t]
         results[f'AP11_{key}'] = _mean_ap(prec, _AP11_POINTS)
         results[f'AP40_{key}'] = _mean_ap(prec, _AP40_POINTS)
         if aos_here:
-            orient = _precision_from_counts(counts, num_thr, 3)
+            orient = _precision_from_counts(counts_t, num_thr_t, 3)
             results['AP11_AOS'] = _mean_ap(orient, _AP11_POINTS)
             results['AP40_AOS'] = _mean_ap(orient, _AP40_POINTS)
     return results, 'AP40_AOS' in results

@@ -2,8 +2,8 @@
 
 This is the logic of the official KITTI devkit (``evaluate_object.cpp``), as ported by
 mmdet3d (``kitti_utils/eval.py``: ``clean_data``, ``compute_statistics_jit``,
-``get_thresholds``, ``fused_compute_statistics``), reorganised so that one compiled call
-evaluates every class, difficulty and IoU threshold of one overlap type over flat arrays.
+``get_thresholds``, ``fused_compute_statistics``), reorganised over flat arrays with frame
+offsets: one compiled call per pass over all frames instead of one per frame.
 The decisions (tie-breaking, which detections may match ignored ground truth, DontCare
 suppression of 2D false positives, the minimum-height rule for detections) are the devkit's,
 bug-for-bug, so the numbers equal mmdet3d's ``kitti_eval``.
@@ -21,17 +21,16 @@ NUM_SAMPLE_PTS = 41  # recall sampling points of the devkit (AP40 uses 1..40, AP
 _NO_DETECTION = -10000000.0
 
 
-@numba.njit(cache=True)
-def recall_thresholds(scores: np.ndarray, num_gt: int,
-                      num_sample_pts: int = NUM_SAMPLE_PTS) -> np.ndarray:
+@numba.njit(cache=True, error_model='numpy')
+def recall_thresholds(scores_desc: np.ndarray, num_gt: int, num_sample_pts: int) -> np.ndarray:
     """Score thresholds at (about) equally spaced recall positions, as the devkit picks them.
 
     Args:
-        scores: (T,) scores of the true positives at threshold 0 (any order).
+        scores_desc: (T,) scores of the true positives at threshold 0, sorted descending.
         num_gt: number of counted ground truths.
+        num_sample_pts: recall sampling points (41).
     """
-    s = np.sort(scores)[::-1]
-    n = s.shape[0]
+    n = scores_desc.shape[0]
     out = np.empty(n, dtype=np.float64)
     m = 0
     current_recall = 0.0
@@ -43,35 +42,71 @@ def recall_thresholds(scores: np.ndarray, num_gt: int,
             r_recall = l_recall
         if ((r_recall - current_recall) < (current_recall - l_recall)) and (i < n - 1):
             continue
-        out[m] = s[i]
+        out[m] = scores_desc[i]
         m += 1
         current_recall += 1 / (num_sample_pts - 1.0)
     return out[:m]
 
 
-@numba.njit(cache=True)
-def _frame_statistics(ov: np.ndarray, ng: int, gt_alpha: np.ndarray, dt_box2d: np.ndarray,
-                      dt_alpha: np.ndarray, dt_score: np.ndarray, ignored_gt: np.ndarray,
-                      ignored_dt: np.ndarray, dc_box: np.ndarray, metric: int,
-                      min_overlap: float, thresh: float, compute_fp: bool, compute_aos: bool,
-                      assigned: np.ndarray, below_thresh: np.ndarray, tp_scores: np.ndarray,
-                      delta: np.ndarray) -> tuple:
-    """Match one frame (devkit ``computeStatistics``).
+@numba.njit(cache=True, error_model='numpy')
+def _frame_tp_scores(ov: np.ndarray, ng: int, dt_score: np.ndarray, ignored_gt: np.ndarray,
+                     ignored_dt: np.ndarray, min_overlap: float, assigned: np.ndarray,
+                     tp_scores: np.ndarray) -> int:
+    """Scores of the true positives of one frame without a score threshold.
 
-    ``ov`` is the flat row-major (num_dt, ng) overlap block. Scratch arrays ``assigned``,
-    ``below_thresh`` (>= num_dt) and ``tp_scores``, ``delta`` (>= ng) are overwritten.
-
-    Returns:
-        tp, fp, fn, similarity (-1 if neither tp nor fp), number of entries in ``tp_scores``.
+    Devkit ``computeStatistics`` with ``compute_fp=false``: each counted or ignored ground
+    truth takes the highest-scoring free detection above ``min_overlap``. ``ov`` is the flat
+    row-major (num_dt, ng) overlap block; ``assigned`` (>= num_dt) is scratch, ``tp_scores``
+    (>= ng) receives the scores. Returns their number.
     """
     nd = dt_score.shape[0]
     for j in range(nd):
         assigned[j] = False
-        below_thresh[j] = compute_fp and dt_score[j] < thresh
+    n_tp = 0
+    for i in range(ng):
+        if ignored_gt[i] == -1:
+            continue
+        det_idx = -1
+        valid_detection = _NO_DETECTION
+        for j in range(nd):
+            if ignored_dt[j] == -1 or assigned[j]:
+                continue
+            if ov[j * ng + i] > min_overlap and dt_score[j] > valid_detection:
+                det_idx = j
+                valid_detection = dt_score[j]
+        if det_idx == -1:
+            continue
+        assigned[det_idx] = True
+        if ignored_gt[i] == 0 and ignored_dt[det_idx] == 0:
+            tp_scores[n_tp] = dt_score[det_idx]
+            n_tp += 1
+    return n_tp
+
+
+@numba.njit(cache=True, error_model='numpy')
+def _frame_counts(ov: np.ndarray, ng: int, gt_alpha: np.ndarray, dt_box2d: np.ndarray,
+                  dt_alpha: np.ndarray, dt_score: np.ndarray, ignored_gt: np.ndarray,
+                  ignored_dt: np.ndarray, dc_box: np.ndarray, metric: int, min_overlap: float,
+                  thresh: float, compute_aos: bool, assigned: np.ndarray,
+                  below_thresh: np.ndarray, delta: np.ndarray) -> tuple:
+    """Counts of one frame at score threshold ``thresh``.
+
+    Devkit ``computeStatistics`` with ``compute_fp=true``: detections below ``thresh`` are
+    dropped; each ground truth takes the free counted detection of largest overlap above
+    ``min_overlap``, else an ignored one. Scratch arrays ``assigned``, ``below_thresh``
+    (>= num_dt) and ``delta`` (>= ng) are overwritten.
+
+    Returns:
+        tp, fp, fn, similarity (sum of (1 + cos(d_alpha)) / 2 over true positives, -1 when
+        neither tp nor fp; 0 without ``compute_aos``).
+    """
+    nd = dt_score.shape[0]
+    for j in range(nd):
+        assigned[j] = False
+        below_thresh[j] = dt_score[j] < thresh
     tp = 0
     fp = 0
     fn = 0
-    n_tp_scores = 0
     n_delta = 0
     for i in range(ng):
         if ignored_gt[i] == -1:
@@ -84,12 +119,8 @@ def _frame_statistics(ov: np.ndarray, ng: int, gt_alpha: np.ndarray, dt_box2d: n
             if ignored_dt[j] == -1 or assigned[j] or below_thresh[j]:
                 continue
             overlap = ov[j * ng + i]
-            if not compute_fp:
-                if overlap > min_overlap and dt_score[j] > valid_detection:
-                    det_idx = j
-                    valid_detection = dt_score[j]
-            elif (overlap > min_overlap and (overlap > max_overlap or assigned_ignored_det)
-                  and ignored_dt[j] == 0):
+            if (overlap > min_overlap and (overlap > max_overlap or assigned_ignored_det)
+                    and ignored_dt[j] == 0):
                 max_overlap = overlap
                 det_idx = j
                 valid_detection = 1.0
@@ -106,84 +137,138 @@ def _frame_statistics(ov: np.ndarray, ng: int, gt_alpha: np.ndarray, dt_box2d: n
             assigned[det_idx] = True
         else:
             tp += 1
-            tp_scores[n_tp_scores] = dt_score[det_idx]
-            n_tp_scores += 1
             if compute_aos:
                 delta[n_delta] = gt_alpha[i] - dt_alpha[det_idx]
                 n_delta += 1
             assigned[det_idx] = True
+    for j in range(nd):
+        if not (assigned[j] or ignored_dt[j] != 0 or below_thresh[j]):
+            fp += 1
+    nstuff = 0
+    if metric == 0:
+        # unmatched 2D detections mostly inside a DontCare region are not false positives
+        for c in range(dc_box.shape[0]):
+            for j in range(nd):
+                if assigned[j] or ignored_dt[j] != 0 or below_thresh[j]:
+                    continue
+                iw = min(dt_box2d[j, 2], dc_box[c, 2]) - max(dt_box2d[j, 0], dc_box[c, 0])
+                if iw <= 0:
+                    continue
+                ih = min(dt_box2d[j, 3], dc_box[c, 3]) - max(dt_box2d[j, 1], dc_box[c, 1])
+                if ih <= 0:
+                    continue
+                area = (dt_box2d[j, 2] - dt_box2d[j, 0]) * (dt_box2d[j, 3] - dt_box2d[j, 1])
+                if iw * ih / area > min_overlap:
+                    assigned[j] = True
+                    nstuff += 1
+    fp -= nstuff
     similarity = 0.0
-    if compute_fp:
-        for j in range(nd):
-            if not (assigned[j] or ignored_dt[j] != 0 or below_thresh[j]):
-                fp += 1
-        nstuff = 0
-        if metric == 0:
-            # unmatched 2D detections mostly inside a DontCare region are not false positives
-            for c in range(dc_box.shape[0]):
-                for j in range(nd):
-                    if assigned[j] or ignored_dt[j] != 0 or below_thresh[j]:
-                        continue
-                    iw = min(dt_box2d[j, 2], dc_box[c, 2]) - max(dt_box2d[j, 0], dc_box[c, 0])
-                    if iw <= 0:
-                        continue
-                    ih = min(dt_box2d[j, 3], dc_box[c, 3]) - max(dt_box2d[j, 1], dc_box[c, 1])
-                    if ih <= 0:
-                        continue
-                    area = ((dt_box2d[j, 2] - dt_box2d[j, 0])
-                            * (dt_box2d[j, 3] - dt_box2d[j, 1]))
-                    if iw * ih / area > min_overlap:
-                        assigned[j] = True
-                        nstuff += 1
-        fp -= nstuff
-        if compute_aos:
-            if tp > 0 or fp > 0:
-                for k in range(n_delta):
-                    similarity += (1.0 + math.cos(delta[k])) / 2.0
+    if compute_aos:
+        if tp > 0 or fp > 0:
+            for k in range(n_delta):
+                similarity += (1.0 + math.cos(delta[k])) / 2.0
+        else:
+            similarity = -1.0
+    return tp, fp, fn, similarity
+
+
+@numba.njit(cache=True, error_model='numpy')
+def ignore_flags(gt_off: np.ndarray, dt_off: np.ndarray, gt_box2d: np.ndarray,
+                 gt_cls: np.ndarray, gt_occ: np.ndarray, gt_trunc: np.ndarray,
+                 dt_box2d: np.ndarray, dt_cls: np.ndarray, code: int, neighbour: int,
+                 min_height: float, max_occlusion: int, max_truncation: float) -> tuple:
+    """Devkit ``cleanData`` for one class and difficulty, over all frames.
+
+    Args:
+        gt_off, dt_off: (F + 1,) frame offsets.
+        gt_box2d (G, 4) pixels, gt_cls (G,) name codes, gt_occ (G,), gt_trunc (G,).
+        dt_box2d (D, 4) pixels, dt_cls (D,) name codes.
+        code, neighbour: name codes of the class and its neighbour class (-2: none).
+        min_height, max_occlusion, max_truncation: the difficulty's limits.
+
+    Returns:
+        ignored_gt (G,), ignored_dt (D,) int64 codes, the number of counted ground truths and
+        active (F,) bool: frames with a relevant ground truth or a counted detection (the
+        others add nothing to any count).
+    """
+    num_frames = gt_off.shape[0] - 1
+    ignored_gt = np.empty(gt_cls.shape[0], dtype=np.int64)
+    ignored_dt = np.empty(dt_cls.shape[0], dtype=np.int64)
+    active = np.zeros(num_frames, dtype=np.bool_)
+    num_valid_gt = 0
+    for f in range(num_frames):
+        for i in range(gt_off[f], gt_off[f + 1]):
+            if gt_cls[i] == code:
+                valid_class = 1
+            elif gt_cls[i] == neighbour:
+                valid_class = 0
             else:
-                similarity = -1.0
-    return tp, fp, fn, similarity, n_tp_scores
+                valid_class = -1
+            height = gt_box2d[i, 3] - gt_box2d[i, 1]
+            ignore = (gt_occ[i] > max_occlusion or gt_trunc[i] > max_truncation
+                      or height <= min_height)
+            if valid_class == 1 and not ignore:
+                ignored_gt[i] = 0
+                num_valid_gt += 1
+            elif valid_class == 0 or (ignore and valid_class == 1):
+                ignored_gt[i] = 1
+            else:
+                ignored_gt[i] = -1
+            if ignored_gt[i] != -1:
+                active[f] = True
+        for j in range(dt_off[f], dt_off[f + 1]):
+            height = abs(dt_box2d[j, 3] - dt_box2d[j, 1])
+            if height < min_height:
+                ignored_dt[j] = 1
+            elif dt_cls[j] == code:
+                ignored_dt[j] = 0
+                active[f] = True
+            else:
+                ignored_dt[j] = -1
+    return ignored_gt, ignored_dt, num_valid_gt, active
 
 
-@numba.njit(cache=True)
-def accumulate_pr(metric: int, ov: np.ndarray, ov_off: np.ndarray, gt_off: np.ndarray,
-                  dt_off: np.ndarray, dc_off: np.ndarray, gt_box2d: np.ndarray,
-                  gt_alpha: np.ndarray, gt_cls: np.ndarray, gt_occ: np.ndarray,
-                  gt_trunc: np.ndarray, dt_box2d: np.ndarray, dt_alpha: np.ndarray,
-                  dt_score: np.ndarray, dt_cls: np.ndarray, dc_box: np.ndarray,
-                  class_codes: np.ndarray, neighbour_codes: np.ndarray,
-                  min_overlaps: np.ndarray, min_height: np.ndarray, max_occlusion: np.ndarray,
-                  max_truncation: np.ndarray, compute_aos: bool) -> tuple:
-    """Counts at the recall thresholds for every class, difficulty and IoU threshold.
+@numba.njit(cache=True, error_model='numpy')
+def true_positive_scores(ov: np.ndarray, ov_off: np.ndarray, gt_off: np.ndarray,
+                         dt_off: np.ndarray, dt_score: np.ndarray, ignored_gt: np.ndarray,
+                         ignored_dt: np.ndarray, active: np.ndarray,
+                         min_overlap: float) -> np.ndarray:
+    """Scores (T,) of all true positives without a score threshold (first devkit pass)."""
+    num_frames = gt_off.shape[0] - 1
+    max_nd = 1
+    for f in range(num_frames):
+        max_nd = max(max_nd, dt_off[f + 1] - dt_off[f])
+    assigned = np.zeros(max_nd, dtype=np.bool_)
+    out = np.empty(gt_off[num_frames], dtype=np.float64)
+    n = 0
+    for f in range(num_frames):
+        if not active[f]:
+            continue
+        g0, g1, d0, d1 = gt_off[f], gt_off[f + 1], dt_off[f], dt_off[f + 1]
+        n += _frame_tp_scores(ov[ov_off[f]:ov_off[f + 1]], g1 - g0, dt_score[d0:d1],
+                              ignored_gt[g0:g1], ignored_dt[d0:d1], min_overlap, assigned,
+                              out[n:])
+    return out[:n]
+
+
+@numba.njit(cache=True, error_model='numpy')
+def counts_at_thresholds(metric: int, ov: np.ndarray, ov_off: np.ndarray, gt_off: np.ndarray,
+                         dt_off: np.ndarray, dc_off: np.ndarray, gt_alpha: np.ndarray,
+                         dt_box2d: np.ndarray, dt_alpha: np.ndarray, dt_score: np.ndarray,
+                         dc_box: np.ndarray, ignored_gt: np.ndarray, ignored_dt: np.ndarray,
+                         active: np.ndarray, min_overlap: float, thresholds: np.ndarray,
+                         compute_aos: bool) -> np.ndarray:
+    """tp, fp, fn, similarity (T, 4) summed over frames at each score threshold (second pass).
 
     Args:
         metric: overlap type of ``ov`` (0 2D, 1 BEV, 2 3D); 0 enables DontCare suppression.
-        ov, ov_off: flat overlaps and their frame offsets (see ``box_overlaps.frame_overlaps``).
+        ov, ov_off: flat overlaps and their frame offsets (``box_overlaps.frame_overlaps``).
         gt_off, dt_off, dc_off: (F + 1,) frame offsets of ground truth / detections / DontCare.
-        gt_box2d (G, 4), gt_alpha (G,), gt_cls (G,) int name code, gt_occ (G,) int,
-        gt_trunc (G,): ground truth, all label lines except DontCare rows are in ``dc_box``
-        too if named ``DontCare`` (they are also kept in the ground truth, as the devkit does).
-        dt_box2d (D, 4), dt_alpha (D,), dt_score (D,), dt_cls (D,) int name code: detections.
-        dc_box (C, 4): DontCare boxes.
-        class_codes, neighbour_codes (M,): name codes of the evaluated classes and of their
-            neighbour class (-2 for none).
-        min_overlaps (K, M): IoU thresholds.
-        min_height, max_occlusion, max_truncation (3,): difficulty definitions (pixels, level,
-            fraction) for easy, moderate, hard.
-
-    Returns:
-        pr (M, 3, K, 41, 4) float64 with tp, fp, fn, similarity per threshold, and
-        num_thresholds (M, 3, K) int64.
+        gt_alpha (G,), dt_box2d (D, 4), dt_alpha (D,), dt_score (D,), dc_box (C, 4).
+        ignored_gt, ignored_dt, active: from ``ignore_flags``.
+        thresholds (T,): from ``recall_thresholds``.
     """
     num_frames = gt_off.shape[0] - 1
-    num_class = class_codes.shape[0]
-    num_diff = min_height.shape[0]
-    num_k = min_overlaps.shape[0]
-    num_gt_total = gt_cls.shape[0]
-    num_dt_total = dt_cls.shape[0]
-    pr = np.zeros((num_class, num_diff, num_k, NUM_SAMPLE_PTS, 4), dtype=np.float64)
-    num_thresholds = np.zeros((num_class, num_diff, num_k), dtype=np.int64)
-
     max_nd = 1
     max_ng = 1
     for f in range(num_frames):
@@ -191,101 +276,22 @@ def accumulate_pr(metric: int, ov: np.ndarray, ov_off: np.ndarray, gt_off: np.nd
         max_ng = max(max_ng, gt_off[f + 1] - gt_off[f])
     assigned = np.zeros(max_nd, dtype=np.bool_)
     below = np.zeros(max_nd, dtype=np.bool_)
-    frame_scores = np.zeros(max_ng, dtype=np.float64)
     delta = np.zeros(max_ng, dtype=np.float64)
-    all_scores = np.zeros(max(num_gt_total, 1), dtype=np.float64)
-    ignored_gt = np.zeros(num_gt_total, dtype=np.int64)
-    ignored_dt = np.zeros(num_dt_total, dtype=np.int64)
-    active = np.zeros(num_frames, dtype=np.bool_)
-
-    for m in range(num_class):
-        code = class_codes[m]
-        neighbour = neighbour_codes[m]
-        for d in range(num_diff):
-            # devkit cleanData
-            num_valid_gt = 0
-            for i in range(num_gt_total):
-                if gt_cls[i] == code:
-                    valid_class = 1
-                elif gt_cls[i] == neighbour:
-                    valid_class = 0
-                else:
-                    valid_class = -1
-                height = gt_box2d[i, 3] - gt_box2d[i, 1]
-                ignore = (gt_occ[i] > max_occlusion[d] or gt_trunc[i] > max_truncation[d]
-                          or height <= min_height[d])
-                if valid_class == 1 and not ignore:
-                    ignored_gt[i] = 0
-                    num_valid_gt += 1
-                elif valid_class == 0 or (ignore and valid_class == 1):
-                    ignored_gt[i] = 1
-                else:
-                    ignored_gt[i] = -1
-            for j in range(num_dt_total):
-                height = abs(dt_box2d[j, 3] - dt_box2d[j, 1])
-                if height < min_height[d]:
-                    ignored_dt[j] = 1
-                elif dt_cls[j] == code:
-                    ignored_dt[j] = 0
-                else:
-                    ignored_dt[j] = -1
-            # frames that can contribute anything: a relevant ground truth or a counted detection
-            for f in range(num_frames):
-                act = False
-                for i in range(gt_off[f], gt_off[f + 1]):
-                    if ignored_gt[i] != -1:
-                        act = True
-                        break
-                if not act:
-                    for j in range(dt_off[f], dt_off[f + 1]):
-                        if ignored_dt[j] == 0:
-                            act = True
-                            break
-                active[f] = act
-
-            for k in range(num_k):
-                min_overlap = min_overlaps[k, m]
-                # pass 1: scores of the true positives without a score threshold
-                n_scores = 0
-                for f in range(num_frames):
-                    if not active[f]:
-                        continue
-                    g0 = gt_off[f]
-                    g1 = gt_off[f + 1]
-                    d0 = dt_off[f]
-                    d1 = dt_off[f + 1]
-                    res = _frame_statistics(
-                        ov[ov_off[f]:ov_off[f + 1]], g1 - g0, gt_alpha[g0:g1],
-                        dt_box2d[d0:d1], dt_alpha[d0:d1], dt_score[d0:d1], ignored_gt[g0:g1],
-                        ignored_dt[d0:d1], dc_box[dc_off[f]:dc_off[f + 1]], metric,
-                        min_overlap, 0.0, False, False, assigned, below, frame_scores, delta)
-                    n_tp = res[4]
-                    all_scores[n_scores:n_scores + n_tp] = frame_scores[:n_tp]
-                    n_scores += n_tp
-                thresholds = recall_thresholds(all_scores[:n_scores], num_valid_gt)
-                nt = thresholds.shape[0]
-                if nt > NUM_SAMPLE_PTS:
-                    raise ValueError('more recall thresholds than sampling points')
-                num_thresholds[m, d, k] = nt
-                # pass 2: counts at every threshold
-                for f in range(num_frames):
-                    if not active[f]:
-                        continue
-                    g0 = gt_off[f]
-                    g1 = gt_off[f + 1]
-                    d0 = dt_off[f]
-                    d1 = dt_off[f + 1]
-                    ov_f = ov[ov_off[f]:ov_off[f + 1]]
-                    for t in range(nt):
-                        res = _frame_statistics(
-                            ov_f, g1 - g0, gt_alpha[g0:g1], dt_box2d[d0:d1], dt_alpha[d0:d1],
-                            dt_score[d0:d1], ignored_gt[g0:g1], ignored_dt[d0:d1],
-                            dc_box[dc_off[f]:dc_off[f + 1]], metric, min_overlap,
-                            thresholds[t], True, compute_aos, assigned, below, frame_scores,
-                            delta)
-                        pr[m, d, k, t, 0] += res[0]
-                        pr[m, d, k, t, 1] += res[1]
-                        pr[m, d, k, t, 2] += res[2]
-                        if res[3] != -1.0:
-                            pr[m, d, k, t, 3] += res[3]
-    return pr, num_thresholds
+    pr = np.zeros((thresholds.shape[0], 4), dtype=np.float64)
+    for f in range(num_frames):
+        if not active[f]:
+            continue
+        g0, g1, d0, d1 = gt_off[f], gt_off[f + 1], dt_off[f], dt_off[f + 1]
+        ov_f = ov[ov_off[f]:ov_off[f + 1]]
+        dc_f = dc_box[dc_off[f]:dc_off[f + 1]]
+        for t in range(thresholds.shape[0]):
+            tp, fp, fn, similarity = _frame_counts(
+                ov_f, g1 - g0, gt_alpha[g0:g1], dt_box2d[d0:d1], dt_alpha[d0:d1],
+                dt_score[d0:d1], ignored_gt[g0:g1], ignored_dt[d0:d1], dc_f, metric,
+                min_overlap, thresholds[t], compute_aos, assigned, below, delta)
+            pr[t, 0] += tp
+            pr[t, 1] += fp
+            pr[t, 2] += fn
+            if similarity != -1.0:
+                pr[t, 3] += similarity
+    return pr

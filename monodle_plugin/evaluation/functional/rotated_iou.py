@@ -21,7 +21,7 @@ _NUM_CORNERS = 4
 _MAX_POLY = 16
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model='numpy')
 def bev_box_corners(cx: float, cz: float, length: float, width: float, ry: float) -> np.ndarray:
     """Corners (4, 2) of a BEV box, counter-clockwise in the (x, z) plane."""
     c = math.cos(ry)
@@ -38,7 +38,7 @@ def bev_box_corners(cx: float, cz: float, length: float, width: float, ry: float
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model='numpy')
 def _polygon_area(px: np.ndarray, py: np.ndarray, n: int) -> float:
     """Absolute shoelace area of the polygon ``(px[:n], py[:n])``."""
     acc = 0.0
@@ -48,7 +48,7 @@ def _polygon_area(px: np.ndarray, py: np.ndarray, n: int) -> float:
     return abs(0.5 * acc)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model='numpy')
 def convex_quad_intersection_area(poly_a: np.ndarray, poly_b: np.ndarray) -> float:
     """Area of the intersection of two convex CCW quadrilaterals (4, 2) -> float.
 
@@ -99,7 +99,7 @@ def convex_quad_intersection_area(poly_a: np.ndarray, poly_b: np.ndarray) -> flo
     return _polygon_area(px, py, n)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model='numpy')
 def rotated_intersection_area(box_a: np.ndarray, box_b: np.ndarray) -> float:
     """Intersection area (m^2) of two BEV boxes ``(cx, cz, l, w, ry)``."""
     # Quick rejection by the circumscribed circles.
@@ -114,7 +114,7 @@ def rotated_intersection_area(box_a: np.ndarray, box_b: np.ndarray) -> float:
     return convex_quad_intersection_area(ca, cb)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model='numpy')
 def rotated_iou_bev(boxes: np.ndarray, qboxes: np.ndarray) -> np.ndarray:
     """BEV IoU matrix (N, K) of boxes (N, 5) and qboxes (K, 5), rows ``(cx, cz, l, w, ry)``."""
     n = boxes.shape[0]

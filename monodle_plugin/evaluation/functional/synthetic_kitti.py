@@ -24,8 +24,8 @@ _DIMS = {'Car': (3.9, 1.5, 1.6), 'Van': (5.0, 2.2, 1.9), 'Pedestrian': (0.8, 1.7
 
 def project_box_2d(loc: np.ndarray, dims_lhw: np.ndarray, ry: np.ndarray) -> np.ndarray:
     """Image boxes (N, 4) of camera-frame bottom-centre boxes, clipped to the image."""
-    l, h, w = dims_lhw[:, 0:1], dims_lhw[:, 1:2], dims_lhw[:, 2:3]
-    u = np.array([1, 1, -1, -1, 1, 1, -1, -1]) * 0.5 * l
+    length, h, w = dims_lhw[:, 0:1], dims_lhw[:, 1:2], dims_lhw[:, 2:3]
+    u = np.array([1, 1, -1, -1, 1, 1, -1, -1]) * 0.5 * length
     v = np.array([0, 0, 0, 0, -1, -1, -1, -1]) * h
     s = np.array([1, -1, -1, 1, 1, -1, -1, 1]) * 0.5 * w
     c, sn = np.cos(ry)[:, None], np.sin(ry)[:, None]
@@ -89,12 +89,13 @@ def make_synthetic_kitti(num_frames: int, seed: int = 0, gt_per_frame: float = 3
         keep = np.flatnonzero(rng.random(n) < recall)
         d_names = [names[i] if rng.random() < 0.9 else str(rng.choice(cls_names)) for i in keep]
         z = obj['location'][keep, 2]
-        loc = obj['location'][keep] + rng.normal(0, 1, (len(keep), 3)) * np.stack(
-            [0.02 * z, np.full_like(z, 0.05), 0.04 * z], 1)
+        quality = rng.exponential(1.0, (len(keep), 1))  # per-object error scale
+        loc = obj['location'][keep] + quality * rng.normal(0, 1, (len(keep), 3)) * np.stack(
+            [0.005 * z, np.full_like(z, 0.05), 0.015 * z], 1)
         dims = obj['dimensions'][keep] * (1 + rng.normal(0, 0.06, (len(keep), 3)))
         ry = obj['rotation_y'][keep] + rng.normal(0, 0.15, len(keep))
         ry = ry + np.pi * (rng.random(len(keep)) < 0.05)
-        score = 1 / (1 + np.exp(-rng.normal(1.0, 1.2, len(keep))))
+        score = 1 / (1 + np.exp(-rng.normal(1.5, 1.2, len(keep))))
         # ... plus false positives anywhere
         nfp = rng.poisson(fp_per_frame)
         fp_names = list(rng.choice(['Car', 'Pedestrian', 'Cyclist'], nfp, p=[0.7, 0.2, 0.1]))
@@ -105,7 +106,10 @@ def make_synthetic_kitti(num_frames: int, seed: int = 0, gt_per_frame: float = 3
         dims = np.abs(np.concatenate([dims, fp['dimensions']]).reshape(-1, 3))
         ry = np.arctan2(np.sin(np.concatenate([ry, fp['rotation_y']])),
                         np.cos(np.concatenate([ry, fp['rotation_y']])))
-        box = project_box_2d(loc, dims, ry) + rng.normal(0, 2.0, (len(loc), 4))
+        # 2D boxes: the object's own box with pixel noise (true positives), projected (others)
+        box = project_box_2d(loc, dims, ry)
+        box[:len(keep)] = bbox[keep]
+        box = box + rng.normal(0, 2.0, (len(loc), 4))
         box[:, 2:] = np.maximum(box[:, 2:], box[:, :2] + 1)
         all_names = d_names + fp_names
         order = rng.permutation(len(all_names))

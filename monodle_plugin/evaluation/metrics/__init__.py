@@ -1,0 +1,3 @@
+from .kitti_ap40_metric import KittiAP40Metric
+
+__all__ = ['KittiAP40Metric']

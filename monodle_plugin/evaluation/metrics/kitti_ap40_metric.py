@@ -1,0 +1,204 @@
+"""KITTI AP40 / AP11 metric for monocular 3D detection that runs on any machine.
+
+mmdet3d's ``KittiMetric`` needs a CUDA driver (its BEV / 3D IoU is a ``numba.cuda`` kernel)
+and a converted ``.pkl`` info file. This metric reads the raw KITTI label files and evaluates
+on the CPU with ``functional.kitti_eval``, whose numbers equal mmdet3d's ``kitti_eval``.
+"""
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from mmdet3d.registry import METRICS
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger, print_log
+
+from ..functional.kitti_eval import (
+    EVAL_TYPES,
+    KITTI_CLASSES,
+    compute_kitti_ap,
+    format_kitti_table,
+    kitti_aps_to_dict,
+)
+from ..functional.kitti_io import (
+    check_kitti_anno,
+    empty_kitti_anno,
+    read_kitti_file,
+    write_kitti_results,
+)
+
+MONODLE_CLASSES = ('Pedestrian', 'Car', 'Cyclist')
+
+
+def _field(obj, key: str, default=None):
+    """``obj[key]`` for dicts, ``obj.key`` for ``InstanceData``-like objects."""
+    if isinstance(obj, dict):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def _numpy(x) -> np.ndarray:
+    if hasattr(x, 'tensor'):  # mmdet3d box structures
+        x = x.tensor
+    if hasattr(x, 'detach'):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+@METRICS.register_module()
+class KittiAP40Metric(BaseMetric):
+    """KITTI 2D / BEV / 3D / AOS average precision (AP40 and AP11), CPU only, no pkl needed.
+
+    Args:
+        data_root: KITTI root holding ``training/label_2`` (raw KITTI layout).
+        label_dir: label folder relative to ``data_root`` (or absolute).
+        classes: names of the model's labels 0, 1, 2, ... (MonoDLE's order by default).
+            Detections are mapped to names with it, so the label order does not matter.
+        eval_classes: classes to evaluate and report, default every class of ``classes``
+            that KITTI evaluates (Car, Pedestrian, Cyclist).
+        eval_types: overlap types, subset of ('bbox', 'bev', '3d'); 'aos' (orientation
+            similarity) is added when present in the list and the predictions carry alphas.
+        ap_types: which APs go into the returned dict, subset of ('AP40', 'AP11').
+        format_only: only write result files to ``submission_prefix`` (test split, no labels).
+        submission_prefix: folder for KITTI result files, one ``<sample_id>.txt`` per image
+            (an empty file for an image without detections).
+        collect_device, prefix: see ``mmengine.evaluator.BaseMetric``. Keys are returned
+            without a prefix by default, e.g. ``KITTI/Car_3D_AP40_moderate_strict``.
+
+    ``process`` expects the detector's data samples (dicts or data elements) with
+    ``pred_instances_3d`` (``bboxes_3d`` camera-frame bottom-centre boxes ``x, y, z, l, h, w,
+    ry`` in metres / radians, ``scores_3d``, ``labels_3d``, optional ``alphas``) and
+    ``pred_instances`` (``bboxes`` (N, 4) raw-image pixels, same order as the 3D boxes), and
+    ``sample_idx`` (int) or ``sample_id`` (str) in the metainfo.
+    """
+
+    default_prefix: Optional[str] = None
+
+    def __init__(self,
+                 data_root: str = 'data/KITTI/',
+                 label_dir: str = 'training/label_2',
+                 classes: Sequence[str] = MONODLE_CLASSES,
+                 eval_classes: Optional[Sequence[str]] = None,
+                 eval_types: Sequence[str] = ('bbox', 'bev', '3d', 'aos'),
+                 ap_types: Sequence[str] = ('AP40', 'AP11'),
+                 format_only: bool = False,
+                 submission_prefix: Optional[str] = None,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.label_dir = label_dir if osp.isabs(label_dir) else osp.join(data_root, label_dir)
+        self.classes = tuple(classes)
+        if eval_classes is None:
+            eval_classes = [c for c in self.classes if c in KITTI_CLASSES]
+        unknown = [c for c in eval_classes if c not in KITTI_CLASSES]
+        if unknown or not eval_classes:
+            raise ValueError(f'eval_classes {list(eval_classes)}: KITTI evaluates only '
+                             f'{list(KITTI_CLASSES)}')
+        self.eval_classes = list(eval_classes)
+        bad = [t for t in eval_types if t not in EVAL_TYPES]
+        if bad or not [t for t in eval_types if t != 'aos']:
+            raise ValueError(f'eval_types {list(eval_types)}: choose from {EVAL_TYPES}, '
+                             'with at least one of bbox, bev, 3d')
+        if 'aos' in eval_types and 'bbox' not in eval_types:
+            raise ValueError("eval_types: 'aos' needs 'bbox' (AOS is computed on 2D matches)")
+        self.eval_types = list(eval_types)
+        bad = [a for a in ap_types if a not in ('AP40', 'AP11')]
+        if bad or not ap_types:
+            raise ValueError(f"ap_types {list(ap_types)}: choose from ('AP40', 'AP11')")
+        self.ap_types = list(ap_types)
+        if format_only and submission_prefix is None:
+            raise ValueError('format_only=True needs submission_prefix (the result folder)')
+        self.format_only = format_only
+        self.submission_prefix = submission_prefix
+
+    # ------------------------------------------------------------------ process
+    def _sample_id(self, data_sample) -> str:
+        sid = _field(data_sample, 'sample_id')
+        if sid is None:
+            idx = _field(data_sample, 'sample_idx')
+            if idx is None:
+                raise KeyError('data sample has neither "sample_id" nor "sample_idx" '
+                               'in its metainfo')
+            sid = f'{int(idx):06d}'
+        return str(sid)
+
+    def _to_kitti_anno(self, data_sample, sid: str) -> Dict[str, np.ndarray]:
+        pred_3d = _field(data_sample, 'pred_instances_3d')
+        pred_2d = _field(data_sample, 'pred_instances')
+        if pred_3d is None or pred_2d is None:
+            raise KeyError(f'image {sid}: data sample needs "pred_instances_3d" and '
+                           '"pred_instances"')
+        boxes = _numpy(_field(pred_3d, 'bboxes_3d')).reshape(-1, 7)
+        n = boxes.shape[0]
+        if n == 0:
+            return empty_kitti_anno()
+        scores = _numpy(_field(pred_3d, 'scores_3d')).reshape(-1)
+        labels = _numpy(_field(pred_3d, 'labels_3d')).reshape(-1).astype(np.int64)
+        bboxes_2d = _numpy(_field(pred_2d, 'bboxes')).reshape(-1, 4)
+        if not (len(scores) == len(labels) == len(bboxes_2d) == n):
+            raise ValueError(f'image {sid}: {n} 3D boxes, {len(scores)} scores, '
+                             f'{len(labels)} labels, {len(bboxes_2d)} 2D boxes (must match)')
+        if labels.min() < 0 or labels.max() >= len(self.classes):
+            raise ValueError(f'image {sid}: labels_3d outside 0..{len(self.classes) - 1} '
+                             f'(classes {self.classes})')
+        alphas = _field(pred_3d, 'alphas')
+        if alphas is None:
+            alphas = boxes[:, 6] - np.arctan2(boxes[:, 0], boxes[:, 2])
+        else:
+            alphas = _numpy(alphas).reshape(-1)
+        alphas = np.arctan2(np.sin(alphas), np.cos(alphas))  # wrap to [-pi, pi]
+        anno = {
+            'name': np.array([self.classes[i] for i in labels]),
+            'truncated': np.zeros(n),
+            'occluded': np.zeros(n, dtype=np.int64),
+            'alpha': alphas,
+            'bbox': bboxes_2d,
+            'dimensions': boxes[:, 3:6],  # l, h, w
+            'location': boxes[:, 0:3],
+            'rotation_y': boxes[:, 6],
+            'score': scores,
+        }
+        check_kitti_anno(anno, f'predictions for image {sid}', is_result=True)
+        return anno
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        """Convert each sample's predictions to a KITTI annotation dict (numpy, CPU)."""
+        for data_sample in data_samples:
+            sid = self._sample_id(data_sample)
+            self.results.append(dict(sample_id=sid, anno=self._to_kitti_anno(data_sample, sid)))
+
+    # ------------------------------------------------------------------ compute
+    def load_ground_truth(self, ids: Sequence[str]) -> List[Dict[str, np.ndarray]]:
+        """Label files ``<label_dir>/<id>.txt``; a missing file is an error naming it."""
+        gts = []
+        for sid in ids:
+            path = osp.join(self.label_dir, f'{sid}.txt')
+            if not osp.isfile(path):
+                raise FileNotFoundError(f'predictions for image {sid} but no label file {path}')
+            anno = read_kitti_file(path)
+            check_kitti_anno(anno, path, is_result=False)
+            gts.append(anno)
+        return gts
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        """Evaluate, log the table, return the flat AP dict (empty with ``format_only``)."""
+        logger = MMLogger.get_current_instance()
+        by_id: Dict[str, dict] = {}
+        for r in results:  # distributed padding may repeat samples: keep one per image
+            by_id.setdefault(r['sample_id'], r['anno'])
+        ids = sorted(by_id)
+        dt_annos = [by_id[i] for i in ids]
+        if self.submission_prefix is not None:
+            write_kitti_results(self.submission_prefix, ids, dt_annos)
+            print_log(f'KITTI result files ({len(ids)} images) written to '
+                      f'{self.submission_prefix}', logger=logger)
+        if self.format_only:
+            return {}
+        gt_annos = self.load_ground_truth(ids)
+        types = [t for t in self.eval_types if t != 'aos']
+        aps, _ = compute_kitti_ap(gt_annos, dt_annos, self.eval_classes, types,
+                                  with_aos='aos' in self.eval_types)
+        table = format_kitti_table(aps, self.eval_classes)
+        print_log(f'KITTI evaluation of {len(ids)} images:\n{table}', logger=logger)
+        out = kitti_aps_to_dict(aps, self.eval_classes)
+        return {k: v for k, v in out.items() if any(f'_{a}_' in k for a in self.ap_types)}
+
