@@ -38,14 +38,19 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import monodle_plugin  # noqa: E402,F401  (registers every component)
-from monodle_plugin.engine.batch_lr_scaling import (apply_batch_plan, plan_batch,  # noqa: E402
-                                                    world_size_from_env)
+from monodle_plugin.engine.batch_lr_scaling import (  # noqa: E402
+    apply_batch_plan,
+    plan_batch,
+    world_size_from_env,
+)
 from monodle_plugin.engine.cpu_distributed import prepare_distributed  # noqa: E402
+from monodle_plugin.engine.hooks import GlobalLossLogHook  # noqa: E402
 from monodle_plugin.engine.run_info import log_run_info  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Train a MonoDLE monocular 3D detector')
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models '
                         '(default: work_dirs/<config name>)')
@@ -146,6 +151,11 @@ def main(argv=None) -> None:
     if runner.world_size != plan.world_size:
         raise RuntimeError(f'the launcher reported {plan.world_size} processes but the process '
                            f'group has {runner.world_size}')
+    if runner.world_size > 1 and not any(isinstance(h, GlobalLossLogHook) for h in runner.hooks):
+        # log the loss of the whole batch (mean over ranks, = the single-process loss)
+        runner.register_hook(GlobalLossLogHook())
+        runner.logger.info('GlobalLossLogHook registered: logged losses are the mean over '
+                           f'{runner.world_size} ranks (the loss of the total batch).')
     log_run_info(runner, plan, backend)
     runner.train()
 

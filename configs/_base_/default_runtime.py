@@ -6,7 +6,9 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=10, by_epoch=True, max_keep_ckpts=-1),
+    # mmengine's CheckpointHook + atomic saving, random states, files in the run folder
+    checkpoint=dict(type='ResumableCheckpointHook', interval=10, by_epoch=True,
+                    max_keep_ckpts=-1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='Det3DVisualizationHook'))
 

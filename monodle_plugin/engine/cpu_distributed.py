@@ -37,7 +37,10 @@ def _export_launcher_env(launcher: str) -> None:
 
 
 def prepare_distributed(cfg, launcher: str) -> str:
-    """Choose the backend and, on CPU, initialise the process group; returns the backend.
+    """Choose the backend and, on CPU, initialise the process group.
+
+    Returns:
+        The backend: ``'none'`` (not distributed), ``'nccl'`` (or the config's) or ``'gloo'``.
 
     Args:
         cfg: mmengine ``Config``; ``env_cfg.dist_cfg.backend`` and ``model_wrapper_cfg`` are
@@ -46,7 +49,9 @@ def prepare_distributed(cfg, launcher: str) -> str:
     """
     env_cfg = cfg.setdefault('env_cfg', {})
     dist_cfg = env_cfg.setdefault('dist_cfg', {})
-    if launcher == 'none' or torch.cuda.is_available():
+    if launcher == 'none':
+        return 'none'
+    if torch.cuda.is_available():
         return dist_cfg.setdefault('backend', 'nccl')
     dist_cfg['backend'] = 'gloo'
     wrapper = cfg.get('model_wrapper_cfg', None) or {}

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 #: BGR colour per class label (Pedestrian, Car, Cyclist); others / unknown: grey.
-CLASS_COLORS = ((0, 165, 255), (255, 128, 0), (60, 200, 60))
+CLASS_COLORS = ((0, 165, 255), (255, 128, 0), (255, 0, 255))
 GT_COLOR = (0, 220, 0)
 UNKNOWN_COLOR = (160, 160, 160)
 # the 12 edges of a box whose corners are ordered bottom 0..3, top 4..7 (see box_corners)
@@ -155,7 +155,11 @@ def draw_mono3d_result(img: np.ndarray, cam2img: np.ndarray, boxes: np.ndarray,
         canvas = draw_projected_boxes(canvas, gt_boxes, cam2img, color=GT_COLOR, thickness=1)
     canvas = draw_projected_boxes(canvas, boxes, cam2img, labels, scores)
     if title:
-        cv2.putText(canvas, title, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2,
+        if canvas is img:
+            canvas = img.copy()
+        (tw, th), _ = cv2.getTextSize(title, cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1)
+        cv2.rectangle(canvas, (0, 0), (tw + 12, th + 12), (0, 0, 0), -1)
+        cv2.putText(canvas, title, (6, th + 6), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1,
                     cv2.LINE_AA)
     bev = draw_bev(img.shape[0], boxes, labels, gt_boxes)
     return np.concatenate([canvas, bev], axis=1)

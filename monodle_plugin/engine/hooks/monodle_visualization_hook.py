@@ -12,9 +12,8 @@ from typing import Optional, Sequence
 
 import cv2
 import numpy as np
-from mmengine.hooks import Hook
-
 from mmdet3d.registry import HOOKS
+from mmengine.hooks import Hook
 
 from ...utils.mono3d_drawing import draw_mono3d_result
 

@@ -6,15 +6,19 @@ SIGKILL while saving therefore leaves a truncated file (or none) that ``--resume
 load. It also does not store the random-number generators, so a resumed run draws different
 augmentations than the uninterrupted one. This subclass:
 
-- writes ``<name>.tmp``, flushes it to disk and ``os.replace``-s it onto ``<name>`` (atomic on
+- writes ``.<name>.tmp``, flushes it to disk and ``os.replace``-s it onto ``<name>`` (atomic on
   POSIX), then rewrites ``<work_dir>/last_checkpoint`` the same way, and only then removes
   checkpoints beyond ``max_keep_ckpts``: at every instant ``last_checkpoint`` names a complete,
-  loadable file;
+  loadable file (``save_best`` checkpoints, which resume never uses, keep mmengine's writing);
 - stores the Python / NumPy / torch (and CUDA) generator states of every rank under
   ``checkpoint['rng_states']`` and restores them at ``before_train`` of a resumed run (same
   world size; otherwise it warns and keeps the freshly seeded state);
+  Bit-identical resume (same weights as the uninterrupted run, tested) holds with
+  ``num_workers=0``; with dataloader worker processes the augmentations after a resume are drawn
+  by freshly seeded workers (same distribution, other draws), as worker states are not saved;
 - saves into the run folder ``<work_dir>/<timestamp>/`` (next to the logs) unless ``out_dir`` is
-  given; a resumed run keeps writing into the folder of the checkpoint it resumed from.
+  given; a resumed run keeps writing into the run folder of the checkpoint it resumed from when
+  that folder belongs to the same work dir (else into its own new run folder).
 """
 from __future__ import annotations
 
@@ -26,11 +30,10 @@ from typing import Optional
 import numpy as np
 import torch
 import torch.distributed as dist
+from mmdet3d.registry import HOOKS
 from mmengine.dist import get_dist_info, is_main_process
 from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
-
-from mmdet3d.registry import HOOKS
 
 RNG_KEY = 'rng_states'
 
@@ -107,9 +110,11 @@ class ResumableCheckpointHook(CheckpointHook):
             stale_ids = ids[:max(len(ids) - self.max_keep_ckpts, 0)]
         super().before_train(runner)  # sets up the backend, best-ckpt and keep-ids bookkeeping
         if in_run_dir and isinstance(self.file_backend, LocalBackend):
-            resumed_from = runner.message_hub.runtime_info.get('last_ckpt', None)
-            if getattr(runner, '_resume', False) and resumed_from:
-                self.out_dir = osp.dirname(resumed_from)
+            resumed_dir = osp.dirname(runner.message_hub.runtime_info.get('last_ckpt', '') or '')
+            work_dir = osp.abspath(runner.work_dir)
+            if (getattr(runner, '_resume', False) and resumed_dir and osp.isdir(resumed_dir)
+                    and osp.dirname(osp.abspath(resumed_dir)) == work_dir):
+                self.out_dir = resumed_dir  # keep the run's checkpoints together
             else:
                 self.out_dir = runner.log_dir
             for step in stale_ids:  # what super() would have pruned, in the right folder

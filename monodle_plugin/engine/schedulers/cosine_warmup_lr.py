@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import math
 
+from mmdet3d.registry import PARAM_SCHEDULERS
 from mmengine.optim.scheduler.lr_scheduler import LRSchedulerMixin
 from mmengine.optim.scheduler.param_scheduler import _ParamScheduler
-
-from mmdet3d.registry import PARAM_SCHEDULERS
 
 
 @PARAM_SCHEDULERS.register_module()
