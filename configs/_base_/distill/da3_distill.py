@@ -1,7 +1,8 @@
 # Dense depth distillation from Depth Anything 3 metric depth: L = L_base + lambda * L_distill.
 #
 # This file holds the switches; a DA3 config lists it in `_base_` and, in its own body, turns
-# them into three pieces (see configs/monodle_yolo8_da3.py, the block after "wiring"):
+# them into three pieces with `monodle_plugin.utils.da3_distill_wiring` (see the "wiring"
+# block of configs/monodle_yolo8_da3.py):
 #   1. `LoadDA3Depth` right after `MonoDLEAffineAug` in the training pipeline (teacher map at
 #      stride 4, warped like the image, x crop scale),
 #   2. `loss_depth_distill=DepthDistillLoss(...)` in the head (logged as `loss_depth_distill`),
