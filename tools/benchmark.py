@@ -8,10 +8,13 @@ Measured per model, batch 1, 3 x H x W input (default 384 x 1280), inference mod
 - parameters (all of backbone + neck + head);
 - GMACs: ``mmengine.analysis.FlopAnalyzer`` (fvcore convention: one multiply-add = one
   "flop", so the number is MACs), traced on one forward;
-- latency: median of ``--repeats`` forwards after ``--warmup`` ones, ``torch.set_num_threads``
-  threads, in the default (NCHW) and the ``channels_last`` memory format;
+- latency: median (``--stat min``: minimum) of ``--repeats`` forwards after ``--warmup`` ones,
+  ``torch.set_num_threads`` threads, wall clock (``--clock cpu``: process CPU time, robust to
+  other jobs with ``--threads 1``), with NCHW input and weights (the code as shipped; the
+  YOLO configs' backbone switches its CPU eval input to channels_last itself) and with
+  model and input in ``channels_last``; the speed-up compares the best of the two formats;
 - peak RSS: in a fresh subprocess per model, the process' peak resident memory during one
-  forward (``ru_maxrss``) and its increase over the resident memory before it.
+  forward (``VmHWM`` reset just before it) and its increase over the resident memory before.
 
 What is timed is the network (backbone + neck + head raw maps), as the official code's
 ``CenterNet3D.forward``: no data preprocessing, no decoding, no NMS.
@@ -26,6 +29,7 @@ sum of its output means; its loss functions cost little next to the network).
 Usage::
 
     python tools/benchmark.py --official-root /tmp/ref/monodle
+    python tools/benchmark.py --official-root /tmp/ref/monodle --threads 1 --clock cpu
     python tools/benchmark.py configs/ablation/monodle_yolo8_kitti.py --profile
     python tools/benchmark.py --train --batch-size 2 --data-root demo/kitti_mini/KITTI/
 """
@@ -34,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -68,10 +71,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--no-channels-last', action='store_true',
                         help='skip the channels_last latency column')
+    parser.add_argument('--fuse-conv-bn', action='store_true',
+                        help='fold BatchNorm into the preceding convolution (mmcv fuse_conv_bn) '
+                        'in every model, the official one included')
     parser.add_argument('--no-memory', action='store_true', help='skip the peak RSS column')
     parser.add_argument('--no-flops', action='store_true', help='skip the MACs column')
+    parser.add_argument('--clock', choices=['wall', 'cpu'], default='wall',
+                        help="'cpu': process CPU time instead of wall-clock; with --threads 1 it "
+                        'is far less sensitive to other jobs on a shared machine')
+    parser.add_argument('--stat', choices=['median', 'min'], default='median',
+                        help="'min' approximates an idle machine when other jobs share it")
     parser.add_argument('--profile', action='store_true',
-                        help='also print the latency of each module (forward hooks)')
+                        help='also print the latency of each module (forward hooks) and the '
+                        'slowest operators (torch.profiler)')
+    parser.add_argument('--profile-format', choices=['nchw', 'channels_last'],
+                        default='channels_last', help='memory format of the --profile runs')
     parser.add_argument('--train', action='store_true', help='measure training images/s')
     parser.add_argument('--batch-size', type=int, default=2, help='batch size for --train')
     parser.add_argument('--data-root', default='demo/kitti_mini/KITTI/',
@@ -127,9 +141,12 @@ def load_config(path: str, data_root: str | None = None):
 
 def build_from_config(path: str, data_root: str | None = None) -> nn.Module:
     """Build the detector of a config (weights random: ``init_weights`` is not called)."""
-    import monodle_plugin  # noqa: F401  (registers)
     from mmdet3d.registry import MODELS
+    from mmengine.registry import init_default_scope
+
+    import monodle_plugin  # noqa: F401  (registers)
     cfg = load_config(path, data_root)
+    init_default_scope(cfg.get('default_scope', 'mmdet3d'))
     return MODELS.build(cfg.model)
 
 
@@ -154,8 +171,13 @@ def build_official(root: str) -> nn.Module:
 
 def build(spec: str, args: argparse.Namespace) -> nn.Module:
     if spec == OFFICIAL:
-        return build_official(args.official_root)
-    return build_from_config(spec, args.data_root if args.train else None)
+        model = build_official(args.official_root)
+    else:
+        model = build_from_config(spec, args.data_root if args.train else None)
+    if args.fuse_conv_bn and not args.train:
+        from mmcv.cnn import fuse_conv_bn
+        model = fuse_conv_bn(model.eval())
+    return model
 
 
 def forward_module(spec: str, model: nn.Module) -> nn.Module:
@@ -186,8 +208,10 @@ def count_macs(net: nn.Module, x: torch.Tensor) -> tuple[float, dict[str, float]
 
 
 def interleaved_latency(nets: dict[str, nn.Module], x: torch.Tensor, warmup: int,
-                        repeats: int) -> dict[str, float]:
-    """Median forward time (ms) per model; round r times every model once."""
+                        repeats: int, clock: str = 'wall', stat: str = 'median'
+                        ) -> dict[str, float]:
+    """Median (or min) forward time (ms) per model; round r times every model once."""
+    timer = time.perf_counter if clock == 'wall' else time.process_time
     times = defaultdict(list)
     with torch.inference_mode():
         for _ in range(warmup):
@@ -195,23 +219,25 @@ def interleaved_latency(nets: dict[str, nn.Module], x: torch.Tensor, warmup: int
                 net(x)
         for _ in range(repeats):
             for name, net in nets.items():
-                start = time.perf_counter()
+                start = timer()
                 net(x)
-                times[name].append(time.perf_counter() - start)
-    return {name: 1000 * statistics.median(t) for name, t in times.items()}
+                times[name].append(timer() - start)
+    reduce = statistics.median if stat == 'median' else min
+    return {name: 1000 * reduce(t) for name, t in times.items()}
 
 
-def module_profile(net: nn.Module, x: torch.Tensor, depth: int, repeats: int
-                   ) -> list[tuple[str, float]]:
+def module_profile(net: nn.Module, x: torch.Tensor, depth: int, repeats: int,
+                   clock: str = 'wall') -> list[tuple[str, float]]:
     """Median time (ms) of every module down to ``depth`` levels (nested times overlap)."""
+    timer = time.perf_counter if clock == 'wall' else time.process_time
     starts, times, handles = {}, defaultdict(list), []
     for name, module in net.named_modules():
         if not name or name.count('.') >= depth:
             continue
         handles.append(module.register_forward_pre_hook(
-            lambda m, a, name=name: starts.__setitem__(name, time.perf_counter())))
+            lambda m, a, name=name: starts.__setitem__(name, timer())))
         handles.append(module.register_forward_hook(
-            lambda m, a, o, name=name: times[name].append(time.perf_counter() - starts[name])))
+            lambda m, a, o, name=name: times[name].append(timer() - starts[name])))
     with torch.inference_mode():
         net(x)
         times.clear()
@@ -228,27 +254,50 @@ def module_profile(net: nn.Module, x: torch.Tensor, depth: int, repeats: int
     return out
 
 
-def current_rss_mib() -> float:
-    with open('/proc/self/statm') as f:
-        pages = int(f.read().split()[1])
-    return pages * os.sysconf('SC_PAGE_SIZE') / 2**20
+def operator_profile(net: nn.Module, x: torch.Tensor, rows: int = 15) -> str:
+    """Table of the operators with the largest self CPU time over one forward."""
+    from torch.profiler import ProfilerActivity, profile
+    with torch.inference_mode():
+        net(x)
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            net(x)
+    return prof.key_averages(group_by_input_shape=True).table(
+        sort_by='self_cpu_time_total', row_limit=rows, max_name_column_width=40,
+        max_shapes_column_width=60)
+
+
+def _status_mib(field: str) -> float:
+    """A memory field of /proc/self/status (VmRSS, VmHWM) in MiB."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f'{field} not in /proc/self/status')
 
 
 def memory_child(spec: str, args: argparse.Namespace) -> None:
-    """Print JSON {peak_mib, delta_mib}: peak RSS during one forward, in this process."""
+    """Print JSON {peak_mib, delta_mib}: peak RSS during one forward, in this process.
+
+    Runs in a fresh process (``ru_maxrss`` survives fork + exec, ``VmHWM`` does not); the
+    high-water mark is reset just before the forward (``/proc/self/clear_refs``, Linux >= 4.0).
+    """
     torch.set_num_threads(args.threads)
     net = forward_module(spec, build(spec, args)).eval()
     x = torch.randn(1, 3, args.height, args.width)
-    before = current_rss_mib()
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')  # reset VmHWM to the current RSS
+    before = _status_mib('VmRSS')
     with torch.inference_mode():
         net(x)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak = _status_mib('VmHWM')
     print(json.dumps(dict(peak_mib=peak, delta_mib=peak - before)))
 
 
 def peak_memory(spec: str, args: argparse.Namespace) -> dict | None:
     cmd = [sys.executable, __file__, '--memory-child', spec, '--height', str(args.height),
            '--width', str(args.width), '--threads', str(args.threads)]
+    if args.fuse_conv_bn:
+        cmd.append('--fuse-conv-bn')
     if args.official_root:
         cmd += ['--official-root', args.official_root]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
@@ -279,6 +328,9 @@ def train_images_per_s(spec: str, model: nn.Module, args: argparse.Namespace) ->
         from mmengine.optim import build_optim_wrapper
         from mmengine.runner import Runner
         cfg = load_config(spec, args.data_root)
+        for step in cfg.train_dataloader.dataset.pipeline:
+            if step['type'] == 'MonoDLEAffineAug':
+                step['output_size'] = (args.width, args.height)
         cfg.train_dataloader.batch_size = args.batch_size
         cfg.train_dataloader.num_workers = 0
         cfg.train_dataloader.persistent_workers = False
@@ -321,6 +373,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    from mmengine.logging import MMLogger
+    MMLogger.get_instance('mmengine').setLevel('WARNING')  # no per-parameter optimizer lines
     specs = list(args.configs) + ([OFFICIAL] if args.official_root else [])
     models = {spec: build(spec, args) for spec in specs}
     names = {spec: short_name(spec) for spec in specs}
@@ -333,9 +387,11 @@ def main(argv: list[str] | None = None) -> None:
             ips = train_images_per_s(spec, model, args)
             rows.append([names[spec], f'{count_parameters(model) / 1e6:.2f}', f'{ips:.2f}'])
             print(f'{names[spec]}: {ips:.2f} images/s', flush=True)
-        loss = 'train_step' if len(specs) > (OFFICIAL in specs) else ''
-        print(f'\nTraining, batch {args.batch_size}{", AMP" if args.amp else ""}; ours: '
-              f'{loss} with the config losses, official: surrogate loss\n')
+        print(f'\nTraining, batch {args.batch_size}, 3x{args.height}x{args.width}'
+              f'{", AMP" if args.amp else ""}, {args.device}: median of {args.repeats} steps '
+              f'after {args.warmup}; ours: train_step (config losses, backward, optimizer '
+              'step) on a kitti batch, official: forward + backward + SGD step of a surrogate '
+              'loss\n')
         print(markdown_table(['model', 'params (M)', 'train images/s'], rows))
         return
 
@@ -345,21 +401,23 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_flops:
         for spec, net in nets.items():
             macs[spec] = count_macs(net, x)
-    latency = interleaved_latency(nets, x, args.warmup, args.repeats)
+    latency = interleaved_latency(nets, x, args.warmup, args.repeats, args.clock, args.stat)
     latency_cl = {}
     if not args.no_channels_last:
         x_cl = x.contiguous(memory_format=torch.channels_last)
         for net in nets.values():
             net.to(memory_format=torch.channels_last)
-        latency_cl = interleaved_latency(nets, x_cl, args.warmup, args.repeats)
+        latency_cl = interleaved_latency(nets, x_cl, args.warmup, args.repeats, args.clock,
+                                         args.stat)
         for net in nets.values():
             net.to(memory_format=torch.contiguous_format)
     memory = {} if args.no_memory else {spec: peak_memory(spec, args) for spec in specs}
 
     reference = OFFICIAL if OFFICIAL in specs else specs[0]
-    header = ['model', 'params (M)', 'GMACs', 'CPU latency (ms)']
+    unit = 'ms' if args.clock == 'wall' else 'CPU ms'
+    header = ['model', 'params (M)', 'GMACs', f'latency ({unit})']
     if latency_cl:
-        header.append('channels_last (ms)')
+        header.append(f'channels_last ({unit})')
     header.append(f'speed-up vs {names[reference]}')
     if memory:
         header.append('peak RSS / forward (MiB)')
@@ -377,20 +435,28 @@ def main(argv: list[str] | None = None) -> None:
             row.append(f'{m["peak_mib"]:.0f} / +{m["delta_mib"]:.0f}' if m else '-')
         rows.append(row)
     print(f'\nBatch 1, 3x{args.height}x{args.width}, torch.set_num_threads({args.threads}), '
-          f'inference mode, median of {args.repeats} after {args.warmup} warm-up; GMACs by '
-          'mmengine.analysis.FlopAnalyzer (1 multiply-add = 1); speed-up from the best of the '
-          'two memory formats; peak RSS: whole process / increase during one forward.\n')
+          f'{args.clock} clock, inference mode, {args.stat} of {args.repeats} after {args.warmup} '
+          'warm-up; GMACs by mmengine.analysis.FlopAnalyzer (1 multiply-add = 1); speed-up '
+          'from the best of the two memory formats; peak RSS: whole process / increase during '
+          'one forward' + ('; BatchNorm folded into convolutions' if args.fuse_conv_bn else '')
+          + '.\n')
     print(markdown_table(header, rows))
 
     if args.profile:
+        cl = args.profile_format == 'channels_last'
+        fmt = torch.channels_last if cl else torch.contiguous_format
+        xp = x.contiguous(memory_format=fmt)
         for spec, net in nets.items():
-            print(f'\n{names[spec]}: per-module latency (ms, NCHW, nested modules overlap)'
-                  + (', MACs (G)' if spec in macs else ''))
+            net.to(memory_format=fmt)
+            print(f'\n{names[spec]}: per-module latency (ms, {args.profile_format}, nested '
+                  'modules overlap)' + (', MACs (G)' if spec in macs else ''))
             by_module = macs.get(spec, (0, {}))[1]
-            for name, ms in module_profile(net, x, depth=3, repeats=args.repeats):
+            for name, ms in module_profile(net, xp, 4, args.repeats, args.clock):
                 g = by_module.get(name)
                 print(f'  {name:45s} {ms:8.1f}' + (f'  {g / 1e9:7.2f}' if g else ''))
-
+            print(f'\n{names[spec]}: slowest operators (torch.profiler, one forward)')
+            print(operator_profile(net, xp))
+            net.to(memory_format=torch.contiguous_format)
 
 if __name__ == '__main__':
     main()

@@ -1,12 +1,13 @@
 """UltralyticsBackbone: feature picks per family, offline weights, freezing, head removal."""
 import time
+from pathlib import Path
 
 import pytest
 import torch
+from mmdet3d.registry import MODELS
 from torch import nn
 
 import monodle_plugin  # noqa: F401  (registers)
-from mmdet3d.registry import MODELS
 from monodle_plugin.models.backbones import ultralytics_backbone as ub
 from monodle_plugin.models.backbones.ultralytics_backbone import UltralyticsBackbone
 
@@ -111,7 +112,8 @@ def test_saved_pt_loads_with_identical_features(tmp_path, no_download):
     """Our layer runner equals Ultralytics' own forward on a model loaded from the same file."""
     from ultralytics import YOLO
     path = _saved_pt(tmp_path)
-    backbone = UltralyticsBackbone(str(path))  # pretrained=True: weights from the file
+    # pretrained=True: weights from the file; NCHW as Ultralytics runs, for bit equality
+    backbone = UltralyticsBackbone(str(path), channels_last_inference=False)
     assert backbone.training
     assert all(p.requires_grad for p in backbone.parameters())  # file stores False
 
@@ -179,3 +181,65 @@ def test_freeze_backbone(freeze):
     else:  # the control: the same run updates both
         assert all(g is not None for g in grads)
         assert not stats_unchanged
+
+
+# ----------------------------------------------------------------------------- ablation configs
+ROOT = Path(__file__).resolve().parents[2]
+MINI = ROOT / 'demo' / 'kitti_mini' / 'KITTI'
+SMALL = (320, 96)  # (W, H) network input for speed; strides 4..32 still divide it
+
+
+@pytest.mark.parametrize('version', list(EXPECTED))
+def test_ablation_config_trains_on_kitti_mini(version):
+    """Three optimiser steps of configs/ablation/monodle_<version>_kitti.py on kitti_mini."""
+    from mmdet3d.registry import DATASETS
+    from mmengine.config import Config
+    from mmengine.dataset import default_collate
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+
+    cfg = Config.fromfile(str(ROOT / 'configs' / 'ablation' / f'monodle_{version}_kitti.py'))
+    init_default_scope(cfg.default_scope)
+    assert cfg.model.backbone.ultralytics_model == version
+    assert list(cfg.model.neck.in_channels) == EXPECTED[version][1]  # derived, not typed
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    for step in pipeline:
+        if step['type'] == 'MonoDLEAffineAug':
+            step['output_size'] = SMALL
+    dataset = DATASETS.build(dict(cfg.train_dataloader.dataset, data_root=str(MINI),
+                                  pipeline=pipeline))
+    torch.manual_seed(0)
+    model = MODELS.build(dict(cfg.model, backbone=dict(cfg.model.backbone, pretrained=False)))
+    model.train()
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    first = model.backbone.model[0].conv.weight.detach().clone()
+    for it in range(3):
+        batch = default_collate([dataset[2 * it], dataset[2 * it + 1]])
+        losses = model.train_step(batch, optim_wrapper)
+        assert set(losses) >= {'loss_heatmap', 'loss_depth', 'loss_size_3d'}
+        assert all(torch.isfinite(v) for v in losses.values()), losses
+    assert not torch.equal(first, model.backbone.model[0].conv.weight)  # the backbone learns
+
+
+def test_channels_last_inference_same_numbers():
+    backbone = UltralyticsBackbone('yolo8', pretrained=False)
+    x = torch.rand(1, 3, 64, 96)
+    backbone.eval()
+    with torch.no_grad():
+        fast = backbone(x)
+        backbone.channels_last_inference = False
+        plain = backbone(x)
+    assert all(f.is_contiguous(memory_format=torch.channels_last) for f in fast)
+    assert all(p.is_contiguous() for p in plain)
+    for f, p in zip(fast, plain):
+        torch.testing.assert_close(f, p, rtol=1e-5, atol=1e-5)
+    backbone.channels_last_inference = True
+    assert all(f.is_contiguous() for f in backbone.train()(torch.rand(2, 3, 64, 96)))
+
+
+def test_yaml_builds_random_init_and_says_so():
+    with pytest.warns(UserWarning, match='random initialisation'):
+        backbone = UltralyticsBackbone('yolov8s.yaml')  # pretrained=True does not apply
+    assert backbone.out_channels == [64, 128, 256, 512]
+    with pytest.raises(FileNotFoundError, match='not found'):
+        UltralyticsBackbone('no_such_model.yaml', pretrained=False)
