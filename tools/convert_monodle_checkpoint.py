@@ -27,7 +27,8 @@ import torch
 
 HEAD_BRANCHES = ('heatmap', 'offset_2d', 'size_2d', 'depth', 'offset_3d', 'size_3d', 'heading')
 DEFAULT_CONFIG = 'configs/monodle/monodle_dla34_kitti.py'
-_BN_RENAMES = ((re.compile(r'\.bn(\d)\.'), r'.norm\1.'), (re.compile(r'\.root\.bn\.'), '.root.norm.'))
+_BN_RENAMES = ((re.compile(r'\.bn(\d)\.'), r'.norm\1.'),
+               (re.compile(r'\.root\.bn\.'), '.root.norm.'))
 
 
 class ConversionError(RuntimeError):
@@ -103,11 +104,11 @@ def convert_imagenet_dla34(state: dict, expected: dict | None = None) -> Ordered
 
 def build_expected(config: str, part: str = 'model') -> dict:
     """State dict of the model (or only its backbone) built from ``config``."""
-    import monodle_plugin  # noqa: F401  (registers)
+    from mmdet3d.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    from mmdet3d.registry import MODELS
+    import monodle_plugin  # noqa: F401  (registers)
     cfg = Config.fromfile(config)
     init_default_scope(cfg.get('default_scope', 'mmdet3d'))
     if part == 'backbone':

@@ -1,11 +1,11 @@
 """MonoDLE detector: image -> backbone -> neck (stride-4 map) -> CenterNet3DHead."""
 from __future__ import annotations
 
-from mmengine.structures import InstanceData
-from torch import Tensor
-
+import torch
 from mmdet3d.models.detectors.single_stage_mono3d import SingleStageMono3DDetector
 from mmdet3d.registry import MODELS
+from mmengine.structures import InstanceData
+from torch import Tensor
 
 _KEYS_2D = ('bboxes', 'scores', 'labels')
 
@@ -21,7 +21,27 @@ class MonoDLE(SingleStageMono3DDetector):
 
     mmdet's ``SingleStageDetector.predict`` only fills ``pred_instances_3d``; this class
     overrides it to fill both, as the metric needs the 2D boxes.
+
+    Args:
+        channels_last: run backbone, neck and head in ``torch.channels_last`` memory format
+            (same numbers; faster convolutions on CPU and with AMP on GPU). Defaults to False.
+        **kwargs: ``backbone``, ``neck``, ``bbox_head``, ``train_cfg``, ``test_cfg``,
+            ``data_preprocessor``, ``init_cfg`` as for ``SingleStageMono3DDetector``.
     """
+
+    def __init__(self, channels_last: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.channels_last = channels_last
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+
+    def extract_feat(self, batch_inputs_dict: dict) -> tuple[Tensor]:
+        """Images ``batch_inputs_dict['imgs']`` (B, 3, H, W) -> neck output (stride-4 map,)."""
+        imgs = batch_inputs_dict['imgs']
+        if self.channels_last:
+            imgs = imgs.contiguous(memory_format=torch.channels_last)
+        x = self.backbone(imgs)
+        return self.neck(x) if self.with_neck else x
 
     def predict(self, batch_inputs_dict: dict, batch_data_samples: list,
                 rescale: bool = True) -> list:

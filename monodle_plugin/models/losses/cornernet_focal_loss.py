@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
-
 from mmdet3d.registry import MODELS
+from torch import Tensor, nn
 
 from ..utils.dist_utils import get_world_size, global_sum
 

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
-from torch import Tensor, nn
-
 from mmdet3d.registry import MODELS
+from torch import Tensor, nn
 
 from ..utils.dist_utils import global_normalizer
 

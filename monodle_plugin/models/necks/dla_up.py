@@ -10,10 +10,9 @@ import math
 from typing import Sequence
 
 import torch
+from mmdet3d.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor, nn
-
-from mmdet3d.registry import MODELS
 
 
 class ConvBNReLU(nn.Module):
