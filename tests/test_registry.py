@@ -5,9 +5,9 @@ import sys
 import textwrap
 
 import pytest
+from mmdet3d.registry import DATASETS, HOOKS, METRICS, MODELS, PARAM_SCHEDULERS, TRANSFORMS
 
 import monodle_plugin  # noqa: F401  (registers)
-from mmdet3d.registry import DATASETS, HOOKS, METRICS, MODELS, PARAM_SCHEDULERS, TRANSFORMS
 
 EXPECTED = {
     MODELS: ['DLAUp', 'CenterNet3DHead', 'MonoDLE', 'UltralyticsBackbone', 'DepthDistillLoss'],

@@ -276,6 +276,7 @@ def _worker(rank: int, world: int, out_dir: str, seed: int) -> None:
                 grads = run_step(objects, distill, seed, rank, world, local_counts=local)
                 if rank == 0:
                     torch.save(grads, osp.join(out_dir, f'ddp_{idx}_{int(local)}.pt'))
+        dist.barrier()  # no rank tears gloo down while the other still talks to it
     finally:
         dist.destroy_process_group()
 

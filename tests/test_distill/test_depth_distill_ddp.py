@@ -48,6 +48,7 @@ def worker(rank, world, port, results):
         dist.all_reduce(grads)  # what DDP does: sum, then divide by the world size
         out.append((loss.item(), grads / world))
     results[rank] = out
+    dist.barrier()  # no rank tears gloo down while the other still talks to it
     dist.destroy_process_group()
 
 

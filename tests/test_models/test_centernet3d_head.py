@@ -21,14 +21,6 @@ FH, FW = IMG_H // 4, IMG_W // 4
 P2 = np.array([[700.0, 0, 60.0, 40.0], [0, 700.0, 30.0, 0.5], [0, 0, 1, 0.003], [0, 0, 0, 1]])
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_head(**kwargs):
     cfg = dict(type='CenterNet3DHead', in_channels=8, feat_channels=16)
     cfg.update(kwargs)
@@ -365,6 +357,16 @@ def test_distillation_hook_up():
     assert 'loss_depth_distill' not in head.loss_by_feat(random_outs(head), samples)
 
 
+def test_distillation_without_teacher_depth_is_an_error():
+    """A forgotten LoadDA3Depth must not train silently without distillation."""
+    head = make_head()
+    head.loss_depth_distill = _RecordingDistill()
+    with pytest.raises(ValueError, match='LoadDA3Depth'):
+        head.loss_by_feat(random_outs(head), two_samples())
+    head.loss_depth_distill.loss_weight = 0  # switched off (e.g. by DistillWeightHook): fine
+    assert 'loss_depth_distill' not in head.loss_by_feat(random_outs(head), two_samples())
+
+
 # ----------------------------------------------------------------------------- DDP
 def _ddp_worker(rank, world, port, samples, outs, queue):
     import torch.distributed as dist
@@ -382,6 +384,7 @@ def _ddp_worker(rank, world, port, samples, outs, queue):
         # DDP averages gradients of replicated parameters; here the per-rank outputs are
         # disjoint slices, so the equivalent is each rank's gradient divided by world.
         queue.put(torch.stack(gathered) / world)
+    dist.barrier()  # no rank tears gloo down while the other still talks to it
     dist.destroy_process_group()
 
 

@@ -9,14 +9,6 @@ from mmdet3d.registry import MODELS
 import monodle_plugin  # noqa: F401  (registers)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_dla34_names_shapes_and_output():
     neck = MODELS.build(dict(type='DLAUp', in_channels=[64, 128, 256, 512],
                              strides=[4, 8, 16, 32]))

@@ -18,14 +18,6 @@ H, W = 64, 128
 P2 = [[700.0, 0, 60.0, 40.0], [0, 700.0, 30.0, 0.5], [0, 0, 1, 0.003], [0, 0, 0, 1]]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def build(**head_kwargs):
     cfg = Config.fromfile(str(REPO / 'configs/monodle/monodle_dla34_kitti.py'))
     init_default_scope('mmdet3d')
@@ -111,3 +103,15 @@ def test_channels_last_model_gives_same_outputs():
         out = model._forward(x)
     for k in ref:
         torch.testing.assert_close(out[k], ref[k], rtol=1e-4, atol=1e-5)
+
+
+def test_channel_mismatch_fails_at_build_naming_both_sides():
+    """A stale derived in_channels (e.g. after --cfg-options on the backbone) fails clearly."""
+    cfg = Config.fromfile(str(REPO / 'configs/ablation/monodle_yolo8_kitti.py'))
+    init_default_scope('mmdet3d')
+    cfg.model.backbone.update(ultralytics_model='yolo11', pretrained=False)  # 64/64/128/256
+    with pytest.raises(ValueError, match=r'backbone produces channels \[64, 64, 128, 256\]'):
+        MODELS.build(cfg.model)
+    cfg.model.neck.in_channels = [64, 64, 128, 256]
+    with pytest.raises(ValueError, match='bbox_head.in_channels=32'):
+        MODELS.build(cfg.model)

@@ -20,14 +20,6 @@ EXPECTED = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def no_download(monkeypatch, tmp_path):
     """Any download attempt fails the test; Ultralytics' weights_dir points to an empty dir."""

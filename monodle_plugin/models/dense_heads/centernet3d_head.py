@@ -409,16 +409,24 @@ class CenterNet3DHead(BaseMono3DDenseHead):
                                                    targets['heading_res'][mask2][:, 0])
         distill = self.loss_depth_distill
         if distill is not None and getattr(distill, 'loss_weight', 1.0) != 0:
-            if all('gt_depth' in ds for ds in batch_data_samples):
-                teacher = torch.stack([ds.gt_depth.depth for ds in batch_data_samples])
-                valid = torch.stack([ds.gt_depth.valid for ds in batch_data_samples])
-                if tuple(teacher.shape[-2:]) != feat_hw:
-                    raise ValueError(f'CenterNet3DHead: teacher depth {tuple(teacher.shape)} '
-                                     f'does not match the head output {feat_hw}')
-                boxes = [b[m] for b, m in zip(targets['boxes_2d'], mask2)]
-                losses['loss_depth_distill'] = distill(
-                    outs['depth'][:, 0:1], teacher.to(heatmap.device), valid.to(heatmap.device),
-                    heatmap_target=targets['heatmap'], boxes_2d=boxes)
+            # a forgotten LoadDA3Depth must not silently train without distillation
+            lacking = [ds.metainfo.get('sample_idx', i) for i, ds in enumerate(batch_data_samples)
+                       if 'gt_depth' not in ds]
+            if lacking:
+                raise ValueError(
+                    'CenterNet3DHead: loss_depth_distill is configured (loss_weight '
+                    f'{distill.loss_weight}) but samples {lacking} carry no teacher depth: add '
+                    "dict(type='LoadDA3Depth', ...) after MonoDLEAffineAug in the training "
+                    'pipeline, or set the loss_weight / distill lambda to 0')
+            teacher = torch.stack([ds.gt_depth.depth for ds in batch_data_samples])
+            valid = torch.stack([ds.gt_depth.valid for ds in batch_data_samples])
+            if tuple(teacher.shape[-2:]) != feat_hw:
+                raise ValueError(f'CenterNet3DHead: teacher depth {tuple(teacher.shape)} '
+                                 f'does not match the head output {feat_hw}')
+            boxes = [b[m] for b, m in zip(targets['boxes_2d'], mask2)]
+            losses['loss_depth_distill'] = distill(
+                outs['depth'][:, 0:1], teacher.to(heatmap.device), valid.to(heatmap.device),
+                heatmap_target=targets['heatmap'], boxes_2d=boxes)
         return losses
 
     # ------------------------------------------------------------------ decoding

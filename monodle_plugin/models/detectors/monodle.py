@@ -31,9 +31,29 @@ class MonoDLE(SingleStageMono3DDetector):
 
     def __init__(self, channels_last: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
+        self._check_channels()
         self.channels_last = channels_last
         if channels_last:
             self.to(memory_format=torch.channels_last)
+
+    def _check_channels(self) -> None:
+        """Fail at build time, naming both sides, when backbone, neck and head disagree.
+
+        Derived channels go stale when e.g. ``model.backbone.ultralytics_model`` is changed
+        with ``--cfg-options`` alone; without this check the mismatch surfaces as a shape error
+        deep inside the neck.
+        """
+        produced = getattr(self.backbone, 'out_channels', None)
+        expected = getattr(self.neck, 'in_channels', None) if self.with_neck else None
+        if produced is not None and expected is not None and list(produced) != list(expected):
+            raise ValueError(f'MonoDLE: the backbone produces channels {list(produced)} but the '
+                             f'neck expects in_channels={list(expected)}; set '
+                             f'model.neck.in_channels (and model.bbox_head.in_channels) to match')
+        neck_out = getattr(self.neck, 'out_channels', None) if self.with_neck else None
+        head_in = getattr(self.bbox_head, 'in_channels', None)
+        if isinstance(neck_out, int) and isinstance(head_in, int) and neck_out != head_in:
+            raise ValueError(f'MonoDLE: the neck outputs {neck_out} channels but '
+                             f'bbox_head.in_channels={head_in}')
 
     def extract_feat(self, batch_inputs_dict: dict) -> tuple[Tensor]:
         """Images ``batch_inputs_dict['imgs']`` (B, 3, H, W) -> neck output (stride-4 map,)."""

@@ -117,6 +117,7 @@ class DLAUp(BaseModule):
                     b != 2 * a for a, b in zip(strides[:-1], strides[1:])):
                 raise ValueError(f'DLAUp: strides {strides} must double level to level for '
                                  f'in_channels {channels}')
+        self.in_channels = [int(c) for c in in_channels]
         self.start_level = start_level
         self.num_levels = len(channels)
         self.out_channels = channels[0]
