@@ -9,13 +9,18 @@ from mmdet3d.registry import DATASETS, HOOKS, METRICS, MODELS, PARAM_SCHEDULERS,
 
 import monodle_plugin  # noqa: F401  (registers)
 
+# Every public component, by the registry a user's config reaches it through.
 EXPECTED = {
-    MODELS: ['DLAUp', 'CenterNet3DHead', 'MonoDLE', 'UltralyticsBackbone', 'DepthDistillLoss'],
-    TRANSFORMS: ['MonoDLEAffineAug', 'PackMonoDLEInputs', 'LoadDA3Depth'],
+    MODELS: ['UltralyticsBackbone', 'DLAUp', 'CenterNet3DHead', 'MonoDLE', 'CornerNetFocalLoss',
+             'LaplacianAleatoricDepthLoss', 'DimAwareL1Loss', 'MultiBinHeadingLoss',
+             'DepthDistillLoss'],
+    TRANSFORMS: ['LoadKittiMonoImage', 'LoadMonoDLEAnnotations', 'MonoDLEAffineAug',
+                 'LoadDA3Depth', 'PackMonoDLEInputs'],
     DATASETS: ['MonoDLEKittiDataset'],
     METRICS: ['KittiAP40Metric'],
-    HOOKS: ['DistillWeightHook'],
-    PARAM_SCHEDULERS: [],
+    HOOKS: ['DistillWeightHook', 'GlobalLossLogHook', 'MonoDLEVisualizationHook',
+            'ResumableCheckpointHook'],
+    PARAM_SCHEDULERS: ['MonoDLECosineWarmupLR', 'MonoDLECosineWarmupParamScheduler'],
 }
 
 
@@ -26,13 +31,15 @@ def test_components_registered(registry):
 
 
 def test_every_package_class_registered():
-    """Each class a sub-package exports in ``__all__`` is in that sub-package's registry."""
+    """Each class a sub-package exports in ``__all__`` is in that sub-package's registry, and
+    the registries hold no component of ours that EXPECTED does not list."""
     import importlib
     sub_registries = {
         'monodle_plugin.models': MODELS,
         'monodle_plugin.datasets.transforms': TRANSFORMS,
         'monodle_plugin.evaluation.metrics': METRICS,
         'monodle_plugin.engine.hooks': HOOKS,
+        'monodle_plugin.engine.schedulers': PARAM_SCHEDULERS,
     }
     unregistered = []
     for module_name, registry in sub_registries.items():
@@ -42,6 +49,10 @@ def test_every_package_class_registered():
             if isinstance(obj, type) and registry.get(name) is None:
                 unregistered.append(f'{module_name}.{name}')
     assert not unregistered, unregistered
+    for registry, names in EXPECTED.items():
+        ours = sorted(k for k, v in registry.module_dict.items()
+                      if v.__module__.startswith('monodle_plugin'))
+        assert ours == sorted(names), f'{registry.name}: registered {ours}, EXPECTED {names}'
 
 
 def test_import_twice_is_harmless():

@@ -1,1 +1,9 @@
-from . import backbones, dense_heads, detectors, losses, necks  # noqa: F401
+from . import backbones, dense_heads, detectors, losses, necks
+from .backbones import *  # noqa: F401,F403
+from .dense_heads import *  # noqa: F401,F403
+from .detectors import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
+from .necks import *  # noqa: F401,F403
+
+__all__ = (backbones.__all__ + dense_heads.__all__ + detectors.__all__ + losses.__all__
+           + necks.__all__)
