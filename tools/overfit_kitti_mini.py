@@ -39,6 +39,7 @@ def build(args):
                                   split='train', pipeline=pipeline, test_mode=False,
                                   metainfo=dict(classes=['Pedestrian', 'Car', 'Cyclist'])))
     samples = [dataset.prepare_data(i) for i in range(len(dataset))][:args.frames]
+    cfg.model.backbone.init_cfg = None  # an overfit check from scratch: no ImageNet weights
     model = MODELS.build(cfg.model)
     model.init_weights()
     return model, samples

@@ -11,3 +11,13 @@ _base_ = [
 
 total_batch_size = 16
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+
+# MonoDLE starts DLA-34 from ImageNet weights (official dla34(pretrained=True)). Nothing is
+# downloaded here: fetch dla34-ba72cf86.pth (dl.yf.io/dla/models/imagenet) yourself, convert it
+#   python tools/convert_monodle_checkpoint.py --imagenet-dla34 dla34-ba72cf86.pth \
+#       checkpoints/dla34_imagenet_mmdet3d.pth
+# and training finds it here (a missing file stops training at start-up, saying this).
+# `--cfg-options model.backbone.init_cfg=None` trains from scratch (not the official recipe).
+dla34_imagenet = 'checkpoints/dla34_imagenet_mmdet3d.pth'
+model = dict(backbone=dict(
+    init_cfg=dict(_delete_=True, type='Pretrained', checkpoint=dla34_imagenet)))

@@ -115,3 +115,13 @@ def test_channel_mismatch_fails_at_build_naming_both_sides():
     cfg.model.neck.in_channels = [64, 64, 128, 256]
     with pytest.raises(ValueError, match='bbox_head.in_channels=32'):
         MODELS.build(cfg.model)
+
+
+def test_missing_pretrained_backbone_file_is_a_clear_error(tmp_path):
+    cfg = Config.fromfile(str(REPO / 'configs/monodle/monodle_dla34_kitti.py'))
+    init_default_scope('mmdet3d')
+    missing = str(tmp_path / 'dla34_imagenet_mmdet3d.pth')
+    cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=missing)
+    model = MODELS.build(cfg.model)
+    with pytest.raises(FileNotFoundError, match='--imagenet-dla34'):
+        model.init_weights()

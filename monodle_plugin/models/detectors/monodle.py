@@ -1,6 +1,8 @@
 """MonoDLE detector: image -> backbone -> neck (stride-4 map) -> CenterNet3DHead."""
 from __future__ import annotations
 
+import os.path as osp
+
 import torch
 from mmdet3d.models.detectors.single_stage_mono3d import SingleStageMono3DDetector
 from mmdet3d.registry import MODELS
@@ -54,6 +56,19 @@ class MonoDLE(SingleStageMono3DDetector):
         if isinstance(neck_out, int) and isinstance(head_in, int) and neck_out != head_in:
             raise ValueError(f'MonoDLE: the neck outputs {neck_out} channels but '
                              f'bbox_head.in_channels={head_in}')
+
+    def init_weights(self) -> None:
+        """Initialise; a local ``Pretrained`` backbone file that is missing is a clear error."""
+        init_cfg = getattr(self.backbone, 'init_cfg', None)
+        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            path = str(init_cfg.get('checkpoint', ''))
+            if '://' not in path and not osp.isfile(path):
+                raise FileNotFoundError(
+                    f'MonoDLE: backbone weights {path!r} not found (nothing is downloaded). For '
+                    'DLA-34 convert the ImageNet file: python tools/convert_monodle_checkpoint.py '
+                    f'--imagenet-dla34 dla34-ba72cf86.pth {path}; or set '
+                    'model.backbone.init_cfg=None to train from scratch')
+        super().init_weights()
 
     def extract_feat(self, batch_inputs_dict: dict) -> tuple[Tensor]:
         """Images ``batch_inputs_dict['imgs']`` (B, 3, H, W) -> neck output (stride-4 map,)."""
