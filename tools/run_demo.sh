@@ -11,7 +11,9 @@
 #
 # Outputs: $WORK_DIR (default work_dirs/demo/<config name>): <timestamp>/ with the training log
 # and checkpoints, test/<timestamp>/ with the evaluation log, metrics.json and vis/*.png, and
-# demo/*.png. The AP40 of a 2-epoch run on 13 frames is ~0: the demo shows the loop works.
+# demo/*.png. 30 epochs from random weights on 13 frames: the losses fall (summed ~70 -> ~15)
+# but no box reaches the 0.2 score threshold yet, so AP40 is 0: the demo shows the loop works,
+# not accuracy (ground truth is drawn in green on the PNG).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
