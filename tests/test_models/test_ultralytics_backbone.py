@@ -181,16 +181,19 @@ MINI = ROOT / 'demo' / 'kitti_mini' / 'KITTI'
 SMALL = (320, 96)  # (W, H) network input for speed; strides 4..32 still divide it
 
 
+@pytest.mark.parametrize('da3', [False, True], ids=['baseline', 'da3'])
 @pytest.mark.parametrize('version', list(EXPECTED))
-def test_ablation_config_trains_on_kitti_mini(version):
-    """Three optimiser steps of configs/ablation/monodle_<version>_kitti.py on kitti_mini."""
+def test_ablation_config_trains_on_kitti_mini(version, da3):
+    """Three optimiser steps of configs/ablation/monodle_<version>[_da3]_kitti.py on kitti_mini
+    (the +DA3 configs with kitti_mini's LiDAR depth standing in for DA3 pseudo-labels)."""
     from mmdet3d.registry import DATASETS
     from mmengine.config import Config
     from mmengine.dataset import default_collate
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
 
-    cfg = Config.fromfile(str(ROOT / 'configs' / 'ablation' / f'monodle_{version}_kitti.py'))
+    name = f'monodle_{version}_da3_kitti.py' if da3 else f'monodle_{version}_kitti.py'
+    cfg = Config.fromfile(str(ROOT / 'configs' / 'ablation' / name))
     init_default_scope(cfg.default_scope)
     assert cfg.model.backbone.ultralytics_model == version
     assert list(cfg.model.neck.in_channels) == EXPECTED[version][1]  # derived, not typed
@@ -198,6 +201,9 @@ def test_ablation_config_trains_on_kitti_mini(version):
     for step in pipeline:
         if step['type'] == 'MonoDLEAffineAug':
             step['output_size'] = SMALL
+        if step['type'] == 'LoadDA3Depth':
+            step['depth_dir'] = 'lidar_depth'
+    assert any(step['type'] == 'LoadDA3Depth' for step in pipeline) == da3
     dataset = DATASETS.build(dict(cfg.train_dataloader.dataset, data_root=str(MINI),
                                   pipeline=pipeline))
     torch.manual_seed(0)
@@ -209,6 +215,7 @@ def test_ablation_config_trains_on_kitti_mini(version):
         batch = default_collate([dataset[2 * it], dataset[2 * it + 1]])
         losses = model.train_step(batch, optim_wrapper)
         assert set(losses) >= {'loss_heatmap', 'loss_depth', 'loss_size_3d'}
+        assert ('loss_depth_distill' in losses) == da3
         assert all(torch.isfinite(v) for v in losses.values()), losses
     assert not torch.equal(first, model.backbone.model[0].conv.weight)  # the backbone learns
 
