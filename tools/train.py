@@ -46,6 +46,10 @@ from monodle_plugin.engine.batch_lr_scaling import (  # noqa: E402
 from monodle_plugin.engine.cpu_distributed import prepare_distributed  # noqa: E402
 from monodle_plugin.engine.hooks import GlobalLossLogHook  # noqa: E402
 from monodle_plugin.engine.run_info import log_run_info  # noqa: E402
+from monodle_plugin.utils.da3_distill_wiring import (  # noqa: E402
+    reapply_distill_switches,
+    touches_distill_switches,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -92,6 +96,9 @@ def build_cfg(args: argparse.Namespace) -> tuple:
     batch_from_user = False
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+        if touches_distill_switches(args.cfg_options):
+            # the DA3 pieces were built from the switches when the file was parsed
+            reapply_distill_switches(cfg)
         batch_from_user = 'train_dataloader.batch_size' in args.cfg_options or (
             isinstance(args.cfg_options.get('train_dataloader'), dict)
             and 'batch_size' in args.cfg_options['train_dataloader'])

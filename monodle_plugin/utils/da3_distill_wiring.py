@@ -43,3 +43,43 @@ def da3_distill_wiring(distill: dict, base_pipeline: list,
         dict(type='DistillWeightHook', warmup_iters=distill['warmup_iters'],
              off_after_epoch=distill['off_after_epoch'])]
     return train_dataloader, model, custom_hooks
+
+
+def touches_distill_switches(cfg_options: dict | None) -> bool:
+    """Whether ``--cfg-options`` changed ``use_da3_depth`` or a ``distill.*`` switch."""
+    if not cfg_options:
+        return False
+    return any(key == 'use_da3_depth' or key == 'distill' or key.startswith('distill.')
+               for key in cfg_options)
+
+
+def reapply_distill_switches(cfg) -> None:
+    """Rebuild the three distillation pieces of ``cfg`` from its current switches (in place).
+
+    mmengine evaluates a config's body once, when the file is parsed, so a later
+    ``--cfg-options distill.lambda_=0`` would change the switch but not the pieces built from
+    it. ``tools/train.py`` / ``tools/test.py`` call this after merging such options: the
+    pipeline step, the head loss and the hook are removed and, if ``use_da3_depth`` and
+    ``distill['lambda_'] > 0``, built again from the switches.
+    """
+    if 'distill' not in cfg or 'use_da3_depth' not in cfg:
+        raise KeyError('--cfg-options sets distillation switches, but this config has no '
+                       '`distill` / `use_da3_depth` (not a +DA3 config): change '
+                       'model.bbox_head.loss_depth_distill instead')
+    distill = dict(cfg.distill)
+    if 'lambda' in distill:  # the reference system's spelling, accepted on the command line
+        distill['lambda_'] = distill.pop('lambda')
+        cfg.distill = distill
+    pipeline = [step for step in cfg.train_dataloader.dataset.pipeline
+                if step['type'] != 'LoadDA3Depth']
+    hooks = [hook for hook in cfg.get('custom_hooks', []) if hook['type'] != 'DistillWeightHook']
+    if cfg.use_da3_depth and distill['lambda_'] > 0:
+        loader, model, hooks = da3_distill_wiring(distill, pipeline, hooks)
+        cfg.train_dataloader.dataset.pipeline = loader['dataset']['pipeline']
+        head_loss = dict(model['bbox_head']['loss_depth_distill'])
+        head_loss.pop('_delete_')
+        cfg.model.bbox_head.loss_depth_distill = head_loss
+    else:
+        cfg.train_dataloader.dataset.pipeline = pipeline
+        cfg.model.bbox_head.loss_depth_distill = None
+    cfg.custom_hooks = hooks

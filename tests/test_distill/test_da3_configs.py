@@ -156,3 +156,39 @@ def test_same_batch_same_losses_and_teacher_reaches_the_loss(tmp_path):
     assert seen['teacher'].shape == (2, 1, SMALL[1] // 4, SMALL[0] // 4)
     torch.testing.assert_close(seen['teacher'].cpu(), expected)
     assert seen['valid'].any()
+
+
+def _train_cfg(argv):
+    """tools/train.py's config as the command line builds it."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('monodle_train_tool',
+                                                  osp.join(ROOT, 'tools', 'train.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool.build_cfg(tool.parse_args(argv))[0]
+
+
+def test_cfg_options_on_the_switches_reach_the_built_pieces():
+    """`--cfg-options distill.lambda=0` (the seed's spelling) gives exactly the baseline, and
+    other switches change the head loss, instead of being silently ignored."""
+    def training_part(cfg):  # minus what tools/train.py itself adds
+        d = comparable(cfg)
+        for key in ('launcher', 'work_dir'):
+            d.pop(key, None)
+        if not d.get('custom_hooks', True):
+            d.pop('custom_hooks')
+        return d
+
+    baseline = training_part(load(BASELINE['yolo8']))
+    assert training_part(_train_cfg([MAIN, '--cfg-options', 'distill.lambda=0'])) == baseline
+    assert training_part(_train_cfg([MAIN, '--cfg-options', 'use_da3_depth=False'])) == baseline
+    silog = _train_cfg([MAIN, '--cfg-options', 'distill.loss_type=silog',
+                        'distill.lambda_=0.25'])
+    loss = silog.model.bbox_head.loss_depth_distill
+    assert loss.type == 'DepthDistillLoss' and loss.loss_type == 'silog'
+    assert loss.loss_weight == 0.25
+    steps = [t['type'] for t in silog.train_dataloader.dataset.pipeline]
+    assert steps.count('LoadDA3Depth') == 1
+    assert [h['type'] for h in silog.custom_hooks].count('DistillWeightHook') == 1
+    with pytest.raises(KeyError, match='not a \\+DA3 config'):
+        _train_cfg([BASELINE['yolo8'], '--cfg-options', 'distill.lambda=0.5'])

@@ -15,16 +15,16 @@
 # resolution (long side 504, with `intrinsics` keys) are accepted and resized. Check a folder
 # with `tools/check_depth_labels.py data/KITTI --depth-dir DA3_depth_results`.
 #
-# Overriding from the command line: mmengine computes the pieces when the DA3 config is parsed,
-# so `--cfg-options distill.lambda_=...` does NOT reach them. Use the built fields instead:
-#   lambda     model.bbox_head.loss_depth_distill.loss_weight=0.25   (the hook follows it)
-#   loss type  model.bbox_head.loss_depth_distill.loss_type=silog
-#   fg weight  model.bbox_head.loss_depth_distill.foreground_weight=3.0
-# or write a config that sets `distill` / `use_da3_depth` before the wiring block.
+# Overriding from the command line: `tools/train.py CONFIG --cfg-options distill.lambda=0`
+# (or `distill.lambda_=0.25`, `distill.loss_type=silog`, `use_da3_depth=False`, ...) rebuilds the
+# three pieces from the changed switches (monodle_plugin.utils.da3_distill_wiring
+# .reapply_distill_switches); other entry points that merge options themselves must call it, or
+# override the built fields, e.g. model.bbox_head.loss_depth_distill.loss_weight=0.25.
 use_da3_depth = True
 distill = dict(
     # `distill.lambda`: weight of L_distill (0: distillation off, nothing loaded). Spelt
-    # `lambda_` because `lambda` is a Python keyword that mmengine cannot dump into a config.
+    # `lambda_` because `lambda` is a Python keyword that mmengine cannot dump into a config
+    # (`--cfg-options distill.lambda=...` is accepted by tools/train.py all the same).
     lambda_=0.5,
     loss_type='l1',  # 'l1' | 'silog'
     foreground_weight=5.0,  # weight of foreground pixels (background: 1)
