@@ -28,7 +28,7 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import monodle_plugin  # noqa: E402,F401  (registers every component)
-from monodle_plugin.engine.cpu_distributed import prepare_distributed  # noqa: E402
+from monodle_plugin.engine.cpu_distributed import finish_distributed, prepare_distributed  # noqa: E402
 from monodle_plugin.engine.run_info import log_run_info  # noqa: E402
 
 
@@ -95,6 +95,7 @@ def main(argv=None) -> dict:
             json.dump({k: float(v) if hasattr(v, '__float__') else v
                        for k, v in (metrics or {}).items()}, f, indent=2)
         runner.logger.info(f'Metrics written to {path}')
+    finish_distributed()
     return metrics
 
 

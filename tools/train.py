@@ -43,7 +43,7 @@ from monodle_plugin.engine.batch_lr_scaling import (  # noqa: E402
     plan_batch,
     world_size_from_env,
 )
-from monodle_plugin.engine.cpu_distributed import prepare_distributed  # noqa: E402
+from monodle_plugin.engine.cpu_distributed import finish_distributed, prepare_distributed  # noqa: E402
 from monodle_plugin.engine.hooks import GlobalLossLogHook  # noqa: E402
 from monodle_plugin.engine.run_info import log_run_info  # noqa: E402
 from monodle_plugin.utils.da3_distill_wiring import (  # noqa: E402
@@ -165,6 +165,7 @@ def main(argv=None) -> None:
                            f'{runner.world_size} ranks (the loss of the total batch).')
     log_run_info(runner, plan, backend)
     runner.train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

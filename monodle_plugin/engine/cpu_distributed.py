@@ -66,3 +66,16 @@ def prepare_distributed(cfg, launcher: str) -> str:
         timeout = dist_cfg.get('timeout', 1800)
         dist.init_process_group(backend='gloo', timeout=timedelta(seconds=timeout))
     return 'gloo'
+
+
+def finish_distributed() -> None:
+    """Wait for every rank, then tear the process group down (no-op when not distributed).
+
+    mmengine leaves the group open at exit. With gloo, a rank that exits while another is
+    still busy (e.g. rank 0 writing the last checkpoint) can abort in gloo's destructor
+    ('terminate called without an active exception', SIGABRT), failing a finished run.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
