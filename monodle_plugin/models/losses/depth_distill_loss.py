@@ -200,7 +200,7 @@ class DepthDistillLoss(nn.Module):
         g = torch.where(weight > 0, g, torch.zeros_like(g))
         sums = torch.stack([weight.sum(), (weight * g).sum(), (weight * g * g).sum()])
         world = get_world_size()
-        totals = global_sum(sums) if world > 1 else sums.detach()
+        totals = global_sum(sums)
         any_valid = (totals[0] > 0).to(sums.dtype)
         if world == 1:
             loss = silog_from_sums(sums, self.variance_factor)

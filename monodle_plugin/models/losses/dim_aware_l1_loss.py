@@ -5,7 +5,7 @@ import torch
 from mmdet3d.registry import MODELS
 from torch import Tensor, nn
 
-from ..utils.dist_utils import global_normalizer, global_sum
+from ..utils.dist_utils import get_world_size, global_sum
 
 
 @MODELS.register_module()
@@ -39,8 +39,9 @@ class DimAwareL1Loss(nn.Module):
         l1 = (pred - target).abs()
         loss = l1 / dimension
         with torch.no_grad():
-            total_l1 = global_sum(l1.sum())
-            total_scaled = global_sum(loss.sum())
+            # one all-reduce for the compensation weight's two sums and the element count
+            total_l1, total_scaled, count = global_sum(torch.stack(
+                [l1.sum(), loss.sum(), l1.new_tensor(float(loss.numel()))]))
             weight = total_l1 / total_scaled if total_scaled.item() != 0 else total_l1.new_ones(())
-        loss = loss.sum() * weight / global_normalizer(loss.numel(), min_value=1.0)
+        loss = loss.sum() * weight / (count.clamp(min=1.0) / get_world_size())
         return loss * self.loss_weight
