@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
 # Distributed training with torchrun (one process per GPU; gloo on CPU-only machines).
-#   tools/dist_train.sh CONFIG GPUS [train.py options]
+#   tools/dist_train.sh CONFIG [GPUS] [train.py options]
 #   NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 tools/dist_train.sh CONFIG 8   (multi-node)
+# GPUS omitted: the GPUs torch (else nvidia-smi) sees, 1 process on a CPU-only machine.
 # Each process takes total_batch_size // (GPUS * NNODES) samples: the total batch and the lr
 # stay those of the config (see tools/train.py --help).
 set -e
-if [ $# -lt 2 ]; then
-    echo "usage: $0 CONFIG GPUS [tools/train.py options]" >&2
+if [ $# -lt 1 ]; then
+    echo "usage: $0 CONFIG [GPUS] [tools/train.py options]" >&2
     exit 2
 fi
+source "$(dirname "$0")/dist_utils.sh"
+PY=${PYTHON:-python}
 CONFIG=$1
-GPUS=$2
+if [ $# -ge 2 ] && is_count "$2"; then
+    GPUS=$2
+    shift 2
+else
+    GPUS=$(detect_num_procs "$PY")
+    shift 1
+fi
 NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-${PYTHON:-python} -m torch.distributed.run \
+"$PY" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" \
@@ -25,4 +34,4 @@ ${PYTHON:-python} -m torch.distributed.run \
     --master_port="$PORT" \
     "$(dirname "$0")/train.py" \
     "$CONFIG" \
-    --launcher pytorch "${@:3}"
+    --launcher pytorch "$@"
