@@ -49,6 +49,14 @@ import torch
 from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+from monodle_plugin.utils.model_complexity import (  # noqa: E402
+    HeadForward,
+    count_macs,
+    count_parameters,
+)
+
 DEFAULT_CONFIGS = [
     'configs/monodle/monodle_dla34_kitti.py',
     'configs/ablation/monodle_yolo8_kitti.py',
@@ -98,19 +106,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 # ----------------------------------------------------------------------------------------
 # model construction
-
-class HeadForward(nn.Module):
-    """Image tensor (B, 3, H, W) -> tuple of the head's raw maps (backbone, neck, head)."""
-
-    def __init__(self, detector: nn.Module) -> None:
-        super().__init__()
-        self.detector = detector
-
-    def forward(self, img: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        feats = self.detector.extract_feat({'imgs': img})
-        out = self.detector.bbox_head(feats)
-        return tuple(out.values()) if isinstance(out, dict) else tuple(out)
-
 
 class OfficialForward(nn.Module):
     """The official ``CenterNet3D`` returning a tuple (its dict in head order)."""
@@ -190,22 +185,6 @@ def short_name(spec: str) -> str:
 
 # ----------------------------------------------------------------------------------------
 # measurements
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def count_macs(net: nn.Module, x: torch.Tensor) -> tuple[float, dict[str, float]]:
-    """Total MACs and MACs per top-level module (mmengine FlopAnalyzer, fvcore convention)."""
-    from mmengine.analysis import FlopAnalyzer
-    analyzer = FlopAnalyzer(net, (x, ))
-    analyzer.unsupported_ops_warnings(False)
-    analyzer.uncalled_modules_warnings(False)
-    analyzer.tracer_warnings('none')
-    with torch.no_grad():
-        total = analyzer.total()
-    return float(total), {k: float(v) for k, v in analyzer.by_module().items()}
-
 
 def interleaved_latency(nets: dict[str, nn.Module], x: torch.Tensor, warmup: int,
                         repeats: int, clock: str = 'wall', stat: str = 'median'

@@ -25,6 +25,7 @@ import sys
 from typing import Sequence
 
 import numpy as np
+from mmengine.utils import ProgressBar
 from PIL import Image
 
 SPLIT_FOLDERS = {'train': 'training', 'val': 'training', 'trainval': 'training',
@@ -92,7 +93,9 @@ def check(data_root: str, depth_dir: str, split: str = 'train', lidar_dir: str |
     depth_root = _resolve(data_root, depth_dir)
     lidar_root = _resolve(data_root, lidar_dir) if lidar_dir else None
     rows: dict[str, dict] = {}
+    bar = ProgressBar(len(ids), file=sys.stderr)  # stderr: the report on stdout stays clean
     for sample_id in ids:
+        bar.update()
         img_path = osp.join(image_dir, f'{sample_id}.png')
         if not osp.exists(img_path):
             rows[sample_id] = dict(status='no-image', error=f'{img_path} not found')

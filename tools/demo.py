@@ -16,6 +16,7 @@ import argparse
 import os
 import os.path as osp
 import sys
+import warnings
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
@@ -28,8 +29,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.runner import load_checkpoint  # noqa: E402
 
 import monodle_plugin  # noqa: E402,F401  (registers every component)
 from monodle_plugin.datasets.kitti_io import read_calib, read_label  # noqa: E402
@@ -90,21 +89,21 @@ def calib_path_for(img_path: str, calib: str = None) -> str:
 
 
 def build_detector(config: str, checkpoint: str, device: str, cfg_options=None):
-    """(model in eval mode, test pipeline) from a config and a checkpoint."""
-    from mmdet3d.registry import MODELS
+    """(model in eval mode, test pipeline) from a config and a checkpoint (mmdet3d's
+    ``init_model``; mmdet3d's ``inference_mono_3d_detector`` is not used because it needs an
+    mmdet3d info ``.pkl`` per image, where this demo takes KITTI calibration ``.txt`` files)."""
+    from mmdet3d.apis import init_model
     for path, what in ((config, 'config file'), (checkpoint, 'checkpoint')):
         if not osp.isfile(path):
             raise FileNotFoundError(f'{what} not found: {path}')
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmdet3d'))
-    model_cfg = cfg.model.copy()
-    if model_cfg.get('backbone', {}).get('type') == 'UltralyticsBackbone':
-        model_cfg.backbone.pretrained = False  # the checkpoint holds every weight
-    model = MODELS.build(model_cfg)
-    load_checkpoint(model, checkpoint, map_location='cpu')
-    model.to(device).eval()
+    if cfg.model.get('backbone', {}).get('type') == 'UltralyticsBackbone':
+        cfg.model.backbone.pretrained = False  # the checkpoint holds every weight
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message="Don't suggest using CPU device")
+        model = init_model(cfg, checkpoint, device=device)
     pipeline = Compose(cfg.test_dataloader.dataset.pipeline)
     return model, pipeline
 

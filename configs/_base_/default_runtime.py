@@ -10,7 +10,9 @@ default_hooks = dict(
     checkpoint=dict(type='ResumableCheckpointHook', interval=10, by_epoch=True,
                     max_keep_ckpts=-1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='Det3DVisualizationHook'))
+    visualization=dict(type='Det3DVisualizationHook'),
+    # params and GMACs logged once before training (input size: the pipeline's output_size)
+    complexity=dict(type='ModelComplexityHook'))
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -1,8 +1,10 @@
 from .distill_weight_hook import DistillWeightHook
 from .global_loss_log_hook import GlobalLossLogHook
+from .model_complexity_hook import ModelComplexityHook
 from .monodle_visualization_hook import MonoDLEVisualizationHook
 from .resumable_checkpoint_hook import ResumableCheckpointHook
 
 __all__ = [
-    'DistillWeightHook', 'GlobalLossLogHook', 'MonoDLEVisualizationHook', 'ResumableCheckpointHook'
+    'DistillWeightHook', 'GlobalLossLogHook', 'ModelComplexityHook',
+    'MonoDLEVisualizationHook', 'ResumableCheckpointHook'
 ]
