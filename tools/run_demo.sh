@@ -10,10 +10,10 @@
 #   bash tools/run_demo.sh --cfg-options train_cfg.max_epochs=5             # extra train.py args
 #
 # Outputs: $WORK_DIR (default work_dirs/demo/<config name>): <timestamp>/ with the training log
-# and checkpoints, test/<timestamp>/ with the evaluation log, metrics.json and vis/*.png, and
-# demo/*.png. 30 epochs from random weights on 13 frames: the losses fall (summed ~70 -> ~15)
-# but no box reaches the 0.2 score threshold yet, so AP40 is 0: the demo shows the loop works,
-# not accuracy (ground truth is drawn in green on the PNG).
+# and the last checkpoint, test/<timestamp>/ with the evaluation log, metrics.json and vis/*.png,
+# and demo/*.png. The YOLOv8 config fits its 13 frames (depth included) in a few CPU minutes;
+# the AP40 summary printed at the end is measured on the frames it trained on: a fit check that
+# dataset, targets, decoding, result files and metric agree, not accuracy (README, "Demo").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +21,8 @@ PYTHON=${PYTHON:-python}
 CONFIG=${CONFIG:-configs/demo/monodle_yolo8_da3_kitti_mini.py}
 NAME=$(basename "${CONFIG%.py}")
 WORK_DIR=${WORK_DIR:-work_dirs/demo/$NAME}
-DEMO_IMAGE=${DEMO_IMAGE:-demo/kitti_mini/KITTI/training/image_2/000000.png}
+DEMO_IMAGE=${DEMO_IMAGE:-demo/kitti_mini/KITTI/training/image_2/000008.png}
+SCORE_THR=${SCORE_THR:-0.1}  # painted boxes (the demo config evaluates at score >= 0.1 too)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 echo "==> [1/3] training $CONFIG (work dir $WORK_DIR)"
@@ -35,14 +36,31 @@ if [ ! -f "$CKPT" ]; then
 fi
 
 echo "==> [2/3] evaluating $CKPT (KITTI AP40)"
-"$PYTHON" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK_DIR/test" --show-dir vis
+"$PYTHON" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK_DIR/test" --show-dir vis \
+    --score-thr "$SCORE_THR"
 
 echo "==> [3/3] demo PNG of $DEMO_IMAGE"
-"$PYTHON" tools/demo.py "$DEMO_IMAGE" "$CONFIG" "$CKPT" --out-dir "$WORK_DIR/demo" --show-gt
+"$PYTHON" tools/demo.py "$DEMO_IMAGE" "$CONFIG" "$CKPT" --out-dir "$WORK_DIR/demo" --show-gt \
+    --score-thr "$SCORE_THR"
 
+METRICS=$(ls -t "$WORK_DIR"/test/*/metrics.json | head -n1)
 echo
-echo "run_demo: done."
+echo "run_demo: done in ${SECONDS} s."
+"$PYTHON" - "$METRICS" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+rows = [('2D  IoU 0.7', '2D', 'strict'), ('BEV IoU 0.7', 'BEV', 'strict'),
+        ('3D  IoU 0.7', '3D', 'strict'), ('BEV IoU 0.5', 'BEV', 'loose'),
+        ('3D  IoU 0.5', '3D', 'loose')]
+print('Car AP40 (%) on the frames it trained on (a fit check, not accuracy):')
+print(f"  {'':12s}{'easy':>8s}{'moderate':>10s}{'hard':>8s}")
+for name, kind, iou in rows:
+    vals = [m.get(f'KITTI/Car_{kind}_AP40_{d}_{iou}', float('nan'))
+            for d in ('easy', 'moderate', 'hard')]
+    print(f'  {name:12s}' + ''.join(f'{v:{w}.1f}' for v, w in zip(vals, (8, 10, 8))))
+print('  (so few labelled cars that KITTI AP40 tops out at 50.0 / 77.5 / 82.5 on kitti_mini)')
+PY
 echo "  checkpoint : $CKPT"
-echo "  metrics    : $(ls -t "$WORK_DIR"/test/*/metrics.json | head -n1)"
-echo "  test PNGs  : $(dirname "$(ls -t "$WORK_DIR"/test/*/metrics.json | head -n1)")/vis/"
+echo "  metrics    : $METRICS"
+echo "  test PNGs  : $(dirname "$METRICS")/vis/  (predictions in colour, ground truth green)"
 echo "  demo PNG   : $WORK_DIR/demo/$(basename "${DEMO_IMAGE%.*}").png"

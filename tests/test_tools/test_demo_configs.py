@@ -17,10 +17,17 @@ def test_demo_config(path):
     assert cfg.test_evaluator.type == 'KittiAP40Metric'
     assert cfg.test_evaluator.data_root == cfg.data_root
     assert cfg.train_dataloader.batch_size == cfg.total_batch_size
-    assert cfg.auto_scale_lr.base_batch_size == 16  # lr of the recipe: train.py scales it
     assert cfg.default_hooks.checkpoint.type == 'ResumableCheckpointHook'
     affine = [t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'MonoDLEAffineAug']
-    assert affine[0].output_size == (640, 192)
+    if path == DEMO[0]:  # the main job: its own lr for its batch, a fit of the same frames
+        assert cfg.auto_scale_lr.base_batch_size == cfg.total_batch_size
+        assert affine[0].output_size == (512, 160)
+        assert affine[0].random_flip == 0.0 and affine[0].random_crop == 0.0
+        assert cfg.default_hooks.checkpoint.max_keep_ckpts == 1  # only the last checkpoint
+        assert cfg.default_hooks.checkpoint.interval == cfg.train_cfg.max_epochs
+    else:
+        assert cfg.auto_scale_lr.base_batch_size == 16  # lr of the recipe: train.py scales it
+        assert affine[0].output_size == (640, 192)
     assert 'ResumableCheckpointHook' in cfg.pretty_text  # the runner can dump it
 
 
