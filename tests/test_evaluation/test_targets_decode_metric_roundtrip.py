@@ -2,12 +2,12 @@
 
 The head's own training targets of the kitti_mini frames, written into the raw output maps the
 way the network would have to predict them, must decode to the labelled boxes and score Car
-AP40 in 2D, BEV and 3D equal to that of the labels themselves taken as detections (the
-ceiling of 13 frames: with fewer than 40 ground-truth cars KITTI's AP40 cannot reach 100,
-e.g. 77.5 moderate here, as in the official code). A coordinate-convention mismatch anywhere between the dataset,
-the affine warp, the targets, the decoding, the result files and the metric breaks this (the
-slow fit test, tests/test_tools/test_fit_kitti_mini.py, checks the same chain with a trained
-network).
+AP40 in 2D, BEV and 3D equal to that of the labels themselves taken as detections (the ceiling
+of 13 frames: with fewer than 40 ground-truth cars KITTI's AP40 cannot reach 100, e.g. 77.5
+moderate here, as in the official code). A coordinate-convention mismatch anywhere between the
+dataset, the affine warp, the targets, the decoding, the result files and the metric breaks
+this (the slow fit test, tests/test_tools/test_fit_kitti_mini.py, checks the same chain with a
+trained network).
 """
 from __future__ import annotations
 
