@@ -7,7 +7,7 @@ MINI = osp.join(str(REPO), 'demo', 'kitti_mini', 'KITTI')
 
 
 def test_check_depth_labels_shows_progress_on_stderr(capsys):
-    chk = load_tool('check_depth_labels')
+    chk = load_tool('misc/check_depth_labels')
     with open(osp.join(MINI, 'ImageSets', 'val.txt')) as f:
         n = len([line for line in f if line.strip()])
     problems, rows = chk.check(MINI, 'lidar_depth', 'val')
