@@ -161,11 +161,11 @@ def build_sim_model(distill_type: str):
     from mmdet3d.registry import MODELS
     from torch import nn
 
-    import monodle_plugin  # noqa: F401
+    from monodle_plugin.structures.classes import MONODLE_CLASSES
 
     head = MODELS.build(dict(
         type='CenterNet3DHead', in_channels=8, feat_channels=8,
-        writelist=('Pedestrian', 'Car', 'Cyclist'),
+        writelist=MONODLE_CLASSES,
         loss_depth_distill=dict(type='DepthDistillLoss', loss_type=distill_type,
                                 loss_weight=0.5)))
 
