@@ -1,0 +1,3 @@
+from .monodle_runner import MonoDLERunner
+
+__all__ = ['MonoDLERunner']
