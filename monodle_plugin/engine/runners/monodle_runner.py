@@ -46,10 +46,10 @@ class MonoDLERunner(Runner):
     @classmethod
     def from_cfg(cls, cfg) -> MonoDLERunner:
         """Build the runner from ``cfg`` (``Config`` / dict, not modified)."""
-        from mmengine.config import Config
+        from mmengine.config import Config, ConfigDict
         cfg = copy.deepcopy(cfg)
-        if not isinstance(cfg, Config):
-            cfg = Config(dict(cfg))
+        if not isinstance(cfg, (Config, ConfigDict)):  # RUNNERS.build passes a ConfigDict
+            cfg = Config(cfg)
         changes = apply_distill_switches(cfg)
         launcher = cfg.get('launcher', 'none') or 'none'
         world_size = world_size_from_env(launcher)
