@@ -16,6 +16,7 @@ ALLOWED_CALLS = {'dict', 'list'}
 def offences(path: Path) -> list:
     """``file:line: what`` for every import, def, if or call other than dict()/list()."""
     found = []
+    name = path.relative_to(ROOT) if ROOT in path.parents else path.name
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         what = None
         if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -33,15 +34,15 @@ def offences(path: Path) -> list:
                     k.arg is None for k in node.keywords):
                 what = 'call with * / ** unpacking'
         if what:
-            found.append(f'{path.relative_to(ROOT)}:{node.lineno}: {what}')
+            found.append(f'{name}:{node.lineno}: {what}')
     return found
 
 
 def test_the_checker_catches_code(tmp_path):
     bad = tmp_path / 'bad.py'
     bad.write_text('import os\nx = dict(a=1)\nif x:\n    y = len(x)\nz = dict(**x)\n')
-    kinds = [line.split(': ', 1)[1] for line in offences(bad)]
-    assert kinds == ['import', 'control flow', 'call len()', 'call with * / ** unpacking']
+    kinds = sorted(line.split(': ', 1)[1] for line in offences(bad))
+    assert kinds == ['call len()', 'call with * / ** unpacking', 'control flow', 'import']
 
 
 def test_no_code_in_configs():
