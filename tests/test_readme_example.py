@@ -28,6 +28,8 @@ def readme_example() -> str:
 
 @pytest.mark.slow
 def test_readme_example_trains_under_the_stock_tool(tmp_path):
+    from test_packaging import require_pkg_resources
+    require_pkg_resources()  # `mmdet3d::_base_/...`
     config = tmp_path / 'my_project' / 'configs' / 'my_mono3d.py'
     config.parent.mkdir(parents=True)
     config.write_text(readme_example())
