@@ -1,7 +1,8 @@
 # MonoDLE + YOLOv8n backbone + dense depth distillation from Depth Anything 3 (the main recipe):
 #
-#   python tools/generate_da3_depth.py data/KITTI --split trainval --model <DA3METRIC-LARGE dir>
-#   python tools/check_depth_labels.py data/KITTI --depth-dir DA3_depth_results --split train
+#   python tools/dataset_converters/generate_da3_depth.py data/KITTI --split trainval \
+#       --model <DA3METRIC-LARGE dir>
+#   python tools/misc/check_depth_labels.py data/KITTI --depth-dir DA3_depth_results --split train
 #   tools/dist_train.sh configs/monodle_yolo8_da3.py 8
 #
 # Data: data/KITTI (raw layout: ImageSets, training/{image_2,calib,label_2}) and

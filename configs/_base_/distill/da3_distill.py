@@ -19,9 +19,9 @@
 # under any tool; an unknown `distill.*` key is an error naming the known ones.
 #
 # Depth files: `<data_root>/<depth_dir>/<id>.npz`, key `depth` (metres), written by
-# `tools/generate_da3_depth.py` at the raw image size; folders written at DA3's processing
-# resolution (long side 504, with `intrinsics` keys) are accepted and resized. Check a folder
-# with `tools/check_depth_labels.py data/KITTI --depth-dir DA3_depth_results`.
+# `tools/dataset_converters/generate_da3_depth.py` at the raw image size; folders written at
+# DA3's processing resolution (long side 504, with `intrinsics` keys) are accepted and resized.
+# Check a folder with `tools/misc/check_depth_labels.py data/KITTI --depth-dir DA3_depth_results`.
 use_da3_depth = True
 distill = dict(
     # `distill.lambda`: weight of L_distill (0: distillation off, nothing loaded). Spelt
