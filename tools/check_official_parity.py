@@ -90,10 +90,11 @@ def build_plugin(config: str, fuse: bool) -> torch.nn.Module:
 
 
 def read_p2(calib_file: Path) -> np.ndarray:
+    from monodle_plugin.structures.geometry import pad_cam2img
     for line in calib_file.read_text().splitlines():
         if line.startswith('P2:'):
             p2 = np.array(line.split()[1:], dtype=np.float64).reshape(3, 4)
-            return np.vstack([p2, [0, 0, 0, 1]])
+            return pad_cam2img(p2)
     raise SystemExit(f'{calib_file}: no P2 line')
 
 

@@ -8,6 +8,7 @@ from mmdet3d.datasets import Det3DDataset
 from mmdet3d.registry import DATASETS
 from mmdet3d.structures import CameraInstance3DBoxes
 
+from ..structures.geometry import pad_cam2img
 from .kitti_io import KittiFormatError, read_calib, read_label
 
 #: Split name -> KITTI sub-folder.
@@ -168,9 +169,7 @@ class MonoDLEKittiDataset(Det3DDataset):
     def parse_data_info(self, info: dict) -> dict:
         """Read calibration and labels of one frame into the contract's ``data_info``."""
         if 'cam2img' in info:
-            cam2img = np.asarray(info['cam2img'], dtype=np.float64)
-            if cam2img.shape == (3, 4):
-                cam2img = np.vstack([cam2img, [0.0, 0.0, 0.0, 1.0]])
+            cam2img = pad_cam2img(info['cam2img'])
         else:
             cam2img = read_calib(info['calib_path'])['cam2img']
         class_to_label = {name: self.label_mapping[i]
