@@ -51,7 +51,8 @@ def warp_image_pil_convention(img: np.ndarray, affine_mat: np.ndarray,
 
     PIL's ``Image.transform(AFFINE)``, which MonoDLE uses, maps continuous coordinates in which
     pixel ``i`` covers ``[i, i + 1)`` (centre ``i + 0.5``); OpenCV puts the centre at ``i``. The
-    matrix is conjugated by that half-pixel shift so both give the same image up to OpenCV's
+    matrix is conjugated by that half-pixel shift (``geometry.pil_to_cv2_affine``) so both give
+    the same image up to OpenCV's
     1/32-pixel interpolation grid and the one-pixel border (PIL clamps, OpenCV blends with 0).
 
     Args:
@@ -63,7 +64,8 @@ def warp_image_pil_convention(img: np.ndarray, affine_mat: np.ndarray,
     Returns:
         (H_out, W_out[, C]) warped image, same dtype.
     """
-    return cv2.warpAffine(img, pil_to_cv2_affine(affine_mat), (int(output_size[0]), int(output_size[1])),
+    size = (int(output_size[0]), int(output_size[1]))
+    return cv2.warpAffine(img, pil_to_cv2_affine(affine_mat), size,
                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=border_value)
 
