@@ -5,7 +5,15 @@ import sys
 import textwrap
 
 import pytest
-from mmdet3d.registry import DATASETS, HOOKS, METRICS, MODELS, PARAM_SCHEDULERS, TRANSFORMS
+from mmdet3d.registry import (
+    DATASETS,
+    HOOKS,
+    METRICS,
+    MODELS,
+    PARAM_SCHEDULERS,
+    TASK_UTILS,
+    TRANSFORMS,
+)
 
 import monodle_plugin  # noqa: F401  (registers)
 
@@ -21,6 +29,7 @@ EXPECTED = {
     HOOKS: ['DistillWeightHook', 'GlobalLossLogHook', 'MonoDLEVisualizationHook',
             'ResumableCheckpointHook'],
     PARAM_SCHEDULERS: ['MonoDLECosineWarmupLR', 'MonoDLECosineWarmupParamScheduler'],
+    TASK_UTILS: ['MonoDLEBBoxCoder'],
 }
 
 
@@ -40,6 +49,7 @@ def test_every_package_class_registered():
         'monodle_plugin.evaluation.metrics': METRICS,
         'monodle_plugin.engine.hooks': HOOKS,
         'monodle_plugin.engine.schedulers': PARAM_SCHEDULERS,
+        'monodle_plugin.models.task_modules': TASK_UTILS,
     }
     unregistered = []
     for module_name, registry in sub_registries.items():
