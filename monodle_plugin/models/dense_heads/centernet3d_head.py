@@ -230,13 +230,13 @@ class CenterNet3DHead(BaseMono3DDenseHead):
                                          target('heading_res', '2d')[:, 0]), {}))
         distill = self.loss_depth_distill
         if distill is not None and getattr(distill, 'loss_weight', 1.0) != 0:
-            terms['depth_distill'] = (distill, self._distill_inputs(
-                outs, targets, select, batch_data_samples), {})
+            terms['depth_distill'] = (distill, *self._distill_inputs(
+                outs, targets, select, batch_data_samples))
         return terms
 
     def _distill_inputs(self, outs: dict[str, Tensor], targets: dict[str, Tensor],
-                        select: dict, batch_data_samples: list) -> tuple:
-        """Arguments of ``loss_depth_distill``; a forgotten ``LoadDA3Depth`` is an error."""
+                        select: dict, batch_data_samples: list) -> tuple[tuple, dict]:
+        """(args, kwargs) of ``loss_depth_distill``; a forgotten ``LoadDA3Depth`` is an error."""
         distill = self.loss_depth_distill
         lacking = [ds.metainfo.get('sample_idx', i) for i, ds in enumerate(batch_data_samples)
                    if 'gt_depth' not in ds]
@@ -254,8 +254,8 @@ class CenterNet3DHead(BaseMono3DDenseHead):
                              f'does not match the head output {tuple(heatmap.shape[-2:])}')
         boxes = targets['boxes_2d'].reshape(-1, 4).index_select(0, select['2d'])
         boxes = list(boxes.split(select['num_2d']))
-        return (outs['depth'][:, 0:1], teacher.to(heatmap.device), valid.to(heatmap.device),
-                targets['heatmap'], boxes)
+        return ((outs['depth'][:, 0:1], teacher.to(heatmap.device), valid.to(heatmap.device)),
+                dict(heatmap_target=targets['heatmap'], boxes_2d=boxes))
 
     def loss_by_feat(self, outs: dict[str, Tensor], batch_data_samples: list
                      ) -> dict[str, Tensor]:
@@ -278,9 +278,9 @@ class CenterNet3DHead(BaseMono3DDenseHead):
         targets = {key: torch.from_numpy(value).to(device) for key, value in encoded.items()}
         terms = self.loss_terms(outs, targets, select, batch_data_samples)
         local = {}
-        for name, (module, args, _) in terms.items():
+        for name, (module, args, kwargs) in terms.items():
             if hasattr(module, 'local_stats'):
-                local[name] = module.local_stats(*args)
+                local[name] = module.local_stats(*args, **kwargs)
             elif name != 'depth_distill':  # mmdet losses on gathered objects: element count
                 local[name] = torch.full((1, ), float(args[0].numel()), device=device)
         totals = dict(zip(local, dist_utils.reduce_stats(list(local.values()))))
