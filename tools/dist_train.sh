@@ -3,8 +3,8 @@
 #   tools/dist_train.sh CONFIG [GPUS] [train.py options]
 #   NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 tools/dist_train.sh CONFIG 8   (multi-node)
 # GPUS omitted: the GPUs torch (else nvidia-smi) sees, 1 process on a CPU-only machine.
-# Each process takes total_batch_size // (GPUS * NNODES) samples: the total batch and the lr
-# stay those of the config (see tools/train.py --help).
+# Each process takes total_batch_size // (GPUS * NNODES) samples (MonoDLERunner, the configs'
+# runner_type): the total batch and the lr stay those of the config (see tools/train.py --help).
 set -e
 if [ $# -lt 1 ]; then
     echo "usage: $0 CONFIG [GPUS] [tools/train.py options]" >&2

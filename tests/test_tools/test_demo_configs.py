@@ -16,17 +16,21 @@ def test_demo_config(path):
         assert loader.num_workers == 0 and not loader.persistent_workers
     assert cfg.test_evaluator.type == 'KittiAP40Metric'
     assert cfg.test_evaluator.data_root == cfg.data_root
-    assert cfg.train_dataloader.batch_size == cfg.total_batch_size
+    # MonoDLERunner: total // world size per process, lr scaled x total / base_batch_size
+    assert cfg.train_dataloader.batch_size == 'auto'
+    assert cfg.runner_type == 'MonoDLERunner'
     assert cfg.default_hooks.checkpoint.type == 'ResumableCheckpointHook'
     affine = [t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'MonoDLEAffineAug']
     if path == DEMO[0]:  # the main job: its own lr for its batch, a fit of the same frames
-        assert cfg.auto_scale_lr.base_batch_size == cfg.total_batch_size
+        assert cfg.total_batch_size == 2
+        assert cfg.auto_scale_lr == dict(enable=True, base_batch_size=2)  # x1 for batch 2
         assert affine[0].output_size == (512, 160)
         assert affine[0].random_flip == 0.0 and affine[0].random_crop == 0.0
         assert cfg.default_hooks.checkpoint.max_keep_ckpts == 1  # only the last checkpoint
         assert cfg.default_hooks.checkpoint.interval == cfg.train_cfg.max_epochs
     else:
-        assert cfg.auto_scale_lr.base_batch_size == 16  # lr of the recipe: train.py scales it
+        assert cfg.total_batch_size == 4
+        assert cfg.auto_scale_lr == dict(enable=True, base_batch_size=16)
         assert affine[0].output_size == (640, 192)
     assert 'ResumableCheckpointHook' in cfg.pretty_text  # the runner can dump it
 
@@ -36,7 +40,7 @@ def test_yolo_demo_distills_from_lidar_without_downloads():
     steps = [t.type for t in cfg.train_dataloader.dataset.pipeline]
     assert 'LoadDA3Depth' in steps
     depth = cfg.train_dataloader.dataset.pipeline[steps.index('LoadDA3Depth')]
-    assert depth.depth_dir == 'lidar_depth'
+    assert depth.depth_dir == 'lidar_depth' == cfg.distill['depth_dir']
     assert (REPO / cfg.data_root / 'lidar_depth' / '000000.npz').is_file()
     assert cfg.model.backbone.pretrained is False
     assert cfg.model.bbox_head.loss_depth_distill.type == 'DepthDistillLoss'

@@ -113,8 +113,9 @@ def build_ours(data_root: str, split: str, with_targets: bool, normalize: bool):
 def official_layout(data_root: str, split: str, tmp: str) -> str:
     """``<tmp>/ImageSets`` and ``<tmp>/object/training`` as symlinks to the raw layout."""
     os.symlink(osp.abspath(osp.join(data_root, 'ImageSets')), osp.join(tmp, 'ImageSets'))
+    from monodle_plugin.datasets.kitti_io import SPLIT_FOLDERS
     os.makedirs(osp.join(tmp, 'object'))
-    folder = 'testing' if split == 'test' else 'training'
+    folder = SPLIT_FOLDERS[split]
     os.symlink(osp.abspath(osp.join(data_root, folder)), osp.join(tmp, 'object', folder))
     return tmp
 
@@ -156,7 +157,7 @@ def check_parity(ours, official, n: int, seeds: int = 3) -> None:
     Same numpy seed per frame, so both draw the same flip / crop. The official dataset is run
     with the head's writelist so that both build targets for the same objects.
     """
-    official.dataset.writelist = list(ours.head.writelist)
+    official.dataset.writelist = list(ours.head.bbox_coder.writelist)
     worst: dict = {}
     for seed in range(seeds):
         for i in range(n):
@@ -177,7 +178,7 @@ def check_parity(ours, official, n: int, seeds: int = 3) -> None:
                 diff = float(np.abs(mine - ref).max()) if ref.size else 0.0
                 worst[key] = max(worst.get(key, 0.0), diff)
     print(f'parity with the official __getitem__ ({seeds} seeds x {n} frames, '
-          f'writelist {list(ours.head.writelist)}), max |ours - official|:')
+          f'writelist {list(ours.head.bbox_coder.writelist)}), max |ours - official|:')
     for key, value in worst.items():
         print(f'  {key:<28} {value:.3g}')
 
