@@ -41,11 +41,11 @@ def _targets_as_outputs(head, sample, feat_hw: tuple[int, int], rng: np.random.G
                         ) -> dict[str, torch.Tensor]:
     """Raw output maps (1, C, h, w) that decode to the head's targets of ``sample``."""
     h, w = feat_hw
-    t = head.get_targets_single(sample.gt_instances_3d, sample.gt_instances, sample.metainfo,
+    t = head.bbox_coder.encode(sample.gt_instances_3d, sample.gt_instances, sample.metainfo,
                                 feat_hw)
     outs = {name: torch.zeros(1, c, h, w) for name, c in head.out_channels.items()}
     outs['heatmap'][:] = -10.0  # sigmoid ~ 0 except at the object centres
-    nb = head.num_heading_bins
+    nb = head.bbox_coder.num_heading_bins
     for k in np.nonzero(t['mask_2d'])[0]:
         y, x = divmod(int(t['indices'][k]), w)
         cls = int(np.argmax(t['heatmap'][:, y, x]))
@@ -78,8 +78,9 @@ def test_targets_decode_to_labels_and_full_ap(decode_mode):
     rng = np.random.default_rng(0)
     for sample in samples:
         outs = _targets_as_outputs(head, sample, feat_hw, rng)
-        pred = head.predict_by_feat(outs, [sample.metainfo])[0]
-        metric.process({}, [dict(pred_instances_3d=pred, pred_instances=pred,
+        results_3d, results_2d = head.predict_by_feat(outs, [sample.metainfo])
+        pred = results_3d[0]
+        metric.process({}, [dict(pred_instances_3d=pred, pred_instances=results_2d[0],
                                  sample_id=sample.metainfo['sample_id'])])
         gt = sample.gt_instances_3d.bboxes_3d.tensor.numpy()
         boxes = pred.bboxes_3d.tensor.numpy()
