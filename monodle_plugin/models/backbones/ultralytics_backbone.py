@@ -20,6 +20,10 @@ yolo11      2, 16, 19, 22     64, 64, 128, 256
 yolo26      2, 16, 19, 22     64, 64, 128, 256
 =========== ================= ===================
 
+With ``detect_inputs=True`` the returned maps are exactly the ones the model's own Detect head
+reads (its ``f`` list: P3/P4/P5 after the FPN/PAN neck, strides 8/16/32; 15, 18, 21 for YOLOv8,
+16, 19, 22 for YOLO11/26), Detect itself dropped: the input of :class:`NativeNeck`.
+
 Weights are strictly offline. A ``.pt`` name is searched, in order, as given (absolute or
 relative to the working directory), in ``$MONODLE_WEIGHTS_DIR``, in ``weights_dir`` (default
 ``checkpoints/``) and in Ultralytics' own ``weights_dir`` setting; if it is absent the build fails
