@@ -90,8 +90,12 @@ def main(argv=None) -> dict:
     opts = ort.SessionOptions()
     if args.threads:
         opts.intra_op_num_threads = args.threads
-    sess = ort.InferenceSession(args.model, sess_options=opts,
-                                providers=['CPUExecutionProvider'])
+    try:
+        sess = ort.InferenceSession(args.model, sess_options=opts,
+                                    providers=['CPUExecutionProvider'])
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types
+        raise ValueError(f'{args.model}: onnxruntime {ort.__version__} cannot load it '
+                         f'({str(e).strip().splitlines()[-1]})') from e
     props = sess.get_modelmeta().custom_metadata_map
     if 'monodle' not in props:
         raise KeyError(f'{args.model}: no "monodle" metadata; export it with '
