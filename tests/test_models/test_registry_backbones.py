@@ -27,7 +27,7 @@ def _needs_extra(path: Path) -> bool:
 
 
 def _params(path: Path):
-    marks = [pytest.mark.slow] if 'hrnet' in path.stem or 'resnet50_kitti' in path.stem else []
+    marks = [pytest.mark.slow] if 'hrnet' in path.stem or 'resnet50' in path.stem else []
     if _needs_extra(path):
         marks.append(needs_extra)
     return pytest.param(path, id=path.stem, marks=marks)

@@ -61,14 +61,16 @@ def check_timm_backbone_cfg(cfg: dict) -> None:
     overlay = cfg.get('pretrained_cfg_overlay') or {}
     local = overlay.get('file') if isinstance(overlay, dict) else None
     checkpoint = cfg.get('checkpoint_path') or ''
-    for path, key in ((local, 'pretrained_cfg_overlay.file'), (checkpoint, 'checkpoint_path')):
+    pretrained = bool(cfg.get('pretrained', False))
+    for path, key in ((local if pretrained else None, 'pretrained_cfg_overlay.file'),
+                      (checkpoint, 'checkpoint_path')):
         if path and (_is_url(str(path)) or not osp.isfile(str(path))):
             raise FileNotFoundError(
                 f'TIMMBackbone({name}): pretrained weights {str(path)!r} ({key}) not found on '
                 'this machine (nothing is downloaded): put the file there (e.g. model.safetensors '
                 f'of the Hugging Face repository timm/{name}), or set model.backbone.'
                 'pretrained=False for random initialisation')
-    if cfg.get('pretrained', False) and not local:
+    if pretrained and not local:
         raise ValueError(
             f'TIMMBackbone({name}): pretrained=True without a local file would download from the '
             'Hugging Face hub, which this project never does: give '
