@@ -133,7 +133,7 @@ def load_config(path: str, data_root: str | None = None):
     from mmengine.config import Config
     cfg = Config.fromfile(path)
     backbone = cfg.model.get('backbone', {})
-    if backbone.get('type') == 'UltralyticsBackbone':
+    if backbone.get('type') == 'UltralyticsBackbone' or 'pretrained' in backbone:
         backbone['pretrained'] = False  # speed does not depend on the weights
     if 'init_cfg' in backbone:
         backbone['init_cfg'] = None
@@ -151,6 +151,9 @@ def build_from_config(path: str, data_root: str | None = None) -> nn.Module:
 
     import monodle_plugin  # noqa: F401  (registers)
     cfg = load_config(path, data_root)
+    if cfg.get('custom_imports'):  # e.g. mmpretrain.models for registry backbones
+        from mmengine.utils import import_modules_from_strings
+        import_modules_from_strings(**cfg.custom_imports)
     init_default_scope(cfg.get('default_scope', 'mmdet3d'))
     return MODELS.build(cfg.model)
 

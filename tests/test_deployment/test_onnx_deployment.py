@@ -116,10 +116,11 @@ def test_numpy_decode_equals_head(decode_mode):
 
 def test_result_lines_equal_the_metric_format():
     """format_result_lines writes what KittiAP40Metric + format_kitti_lines write."""
-    from monodle_plugin.evaluation.functional.kitti_io import format_kitti_lines
-    from monodle_plugin.evaluation.metrics.kitti_ap40_metric import KittiAP40Metric
     from mmdet3d.structures import CameraInstance3DBoxes
     from mmengine.structures import InstanceData
+
+    from monodle_plugin.evaluation.functional.kitti_io import format_kitti_lines
+    from monodle_plugin.evaluation.metrics.kitti_ap40_metric import KittiAP40Metric
     rng = np.random.default_rng(0)
     n = 4
     boxes = rng.standard_normal((n, 7))
