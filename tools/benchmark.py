@@ -386,7 +386,12 @@ def ort_latency(models: dict[str, nn.Module], args: argparse.Namespace) -> dict[
     with tempfile.TemporaryDirectory() as tmp:
         for i, (spec, model) in enumerate(models.items()):
             path = os.path.join(tmp, f'{i}.onnx')
-            export_onnx(copy.deepcopy(model), path, (args.width, args.height))  # keeps model
+            try:
+                export_onnx(copy.deepcopy(model), path, (args.width, args.height))  # keeps model
+            except Exception as e:  # noqa: BLE001 - report the model, time the others
+                print(f'[onnxruntime] {spec}: export failed ({type(e).__name__}: {e})',
+                      file=sys.stderr)
+                continue
             sessions[spec] = ort_session(path, threads=args.threads)
         x = np.random.default_rng(0).standard_normal(
             (1, 3, args.height, args.width)).astype(np.float32)
@@ -457,8 +462,12 @@ def main(argv: list[str] | None = None) -> None:
             net.to(memory_format=torch.contiguous_format)
     memory = {} if args.no_memory else {spec: peak_memory(spec, args) for spec in specs}
     latency_ort = {}
-    if not args.no_onnxruntime and _have_onnxruntime():
-        latency_ort = ort_latency({s: m for s, m in models.items() if s != OFFICIAL}, args)
+    if not args.no_onnxruntime:
+        if _have_onnxruntime():
+            latency_ort = ort_latency({s: m for s, m in models.items() if s != OFFICIAL}, args)
+        else:
+            print('[onnxruntime] column skipped: onnx / onnxruntime not installed '
+                  '(EXTRAS=deploy make env)', file=sys.stderr)
 
     reference = OFFICIAL if OFFICIAL in specs else specs[0]
     unit = 'ms' if args.clock == 'wall' else 'CPU ms'
