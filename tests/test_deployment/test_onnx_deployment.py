@@ -119,7 +119,7 @@ def test_result_lines_equal_the_metric_format():
     from mmdet3d.structures import CameraInstance3DBoxes
     from mmengine.structures import InstanceData
 
-    from monodle_plugin.evaluation.functional.kitti_io import format_kitti_lines
+    from monodle_plugin.datasets.kitti_io import format_kitti_lines
     from monodle_plugin.evaluation.metrics.kitti_ap40_metric import KittiAP40Metric
     rng = np.random.default_rng(0)
     n = 4
@@ -190,7 +190,7 @@ def test_export_verify_dynamic_and_ort_infer(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len(list(out_dir.glob('*.txt'))) == len(list((MINI / 'image_2').glob('*.png')))
 
-    from monodle_plugin.evaluation.functional.kitti_io import format_kitti_lines
+    from monodle_plugin.datasets.kitti_io import format_kitti_lines
     from monodle_plugin.evaluation.metrics.kitti_ap40_metric import KittiAP40Metric
     metric = KittiAP40Metric(data_root=str(ROOT / 'demo' / 'kitti_mini' / 'KITTI'))
     model, cfg = _build(checkpoint=str(ckpt))
