@@ -35,7 +35,7 @@ def _tiny_yolo_cfg_options(score_thr=0.0):
         # the detector hands its own test_cfg to the head (mmdet's SingleStageDetector)
         'model.test_cfg': dict(_delete_=True, topk=50, score_thr=score_thr, nms_kernel=3,
                                decode_mode='official'),
-        'model.bbox_head.use_mean_size': True,  # positive sizes from random weights
+        'model.bbox_head.bbox_coder.use_mean_size': True,  # positive sizes from random weights
         'test_dataloader.dataset.pipeline.1.output_size': SMALL,
     }
 
@@ -157,7 +157,7 @@ def test_export_verify_dynamic_and_ort_infer(tmp_path):
     ckpt = tmp_path / 'model.pth'
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
     opts = ['model.backbone.pretrained=False', 'model.bbox_head.feat_channels=16',
-            'model.bbox_head.use_mean_size=True', 'model.test_cfg._delete_=True',
+            'model.bbox_head.bbox_coder.use_mean_size=True', 'model.test_cfg._delete_=True',
             'model.test_cfg.topk=50',
             'model.test_cfg.score_thr=0.0', 'model.test_cfg.nms_kernel=3',
             'model.test_cfg.decode_mode=official',
