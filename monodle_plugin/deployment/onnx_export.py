@@ -186,6 +186,9 @@ def build_model_for_export(config: str, checkpoint: str | None, cfg_options: dic
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    if cfg.get('custom_imports'):  # e.g. mmpretrain.models for registry backbones
+        from mmengine.utils import import_modules_from_strings
+        import_modules_from_strings(**cfg.custom_imports)
     init_default_scope(cfg.get('default_scope', 'mmdet3d'))
     model_cfg = cfg.model.copy()
     backbone = model_cfg.backbone
