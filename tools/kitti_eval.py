@@ -1,11 +1,14 @@
 """Evaluate KITTI result files against KITTI label files (AP40 and AP11, CPU only).
 
     python tools/kitti_eval.py --gt data/KITTI/training/label_2 --pred work_dirs/x/results \
-        --split data/KITTI/ImageSets/val.txt [--out-json ap.json] [--classes Car Pedestrian]
+        --split data/KITTI/ImageSets/val.txt [--out-json ap.json] [--classes Car Pedestrian] \
+        [--depth-bins 0 20 40] [--score-thr 0.2]
 
 Prints the table (class x difficulty x metric) and optionally writes the flat dict with
 mmdet3d's ``kitti_eval`` keys (``KITTI/Car_3D_AP40_moderate_strict``, ...; AOS as
 ``KITTI/Car_AOS_AP40_moderate_strict``) as JSON. The numbers equal mmdet3d's ``kitti_eval``.
+``--depth-bins`` adds the AP per distance range (keys with the bin as suffix,
+``KITTI/Car_3D_AP40_moderate_strict_0-20m``); ``--score-thr`` drops detections below a score.
 """
 import argparse
 import importlib
@@ -39,6 +42,12 @@ def load_functional():
     return importlib.import_module(name)
 
 
+def load_distance_bins():
+    """``monodle_plugin.evaluation.analysis.distance_bins``, light as ``load_functional``."""
+    load_functional()
+    return importlib.import_module('monodle_plugin.evaluation.analysis.distance_bins')
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--gt', required=True, help='folder of KITTI label files <id>.txt')
@@ -52,6 +61,12 @@ def parse_args(argv=None):
     parser.add_argument('--missing-as-empty', action='store_true',
                         help='a split id without result file counts as "no detections" '
                              '(default: error, as the KITTI devkit)')
+    parser.add_argument('--depth-bins', nargs='*', type=float, metavar='EDGE',
+                        help='also AP per distance range; edges in metres, e.g. 0 20 40 '
+                             '(bins 0-20, 20-40, 40+ m; the default when the flag has no '
+                             'value)')
+    parser.add_argument('--score-thr', type=float, default=None,
+                        help='drop detections with a score below this (default: keep all)')
     return parser.parse_args(argv)
 
 
@@ -77,6 +92,11 @@ def main(argv=None) -> dict:
     gt_annos = fn.load_kitti_dir(args.gt, ids, is_result=False)
     dt_annos = fn.load_kitti_dir(args.pred, ids, is_result=True,
                                  missing_ok=args.missing_as_empty)
+    db = load_distance_bins()
+    dt_annos = db.filter_annos_by_score(dt_annos, args.score_thr)
+    bins = None
+    if args.depth_bins is not None:
+        bins = db.depth_bins_from_edges(args.depth_bins or db.DEFAULT_DEPTH_EDGES)
     t_read = time.perf_counter()
     types = [t for t in args.eval_types if t != 'aos']
     aps, _ = fn.compute_kitti_ap(gt_annos, dt_annos, args.classes, types,
@@ -84,6 +104,14 @@ def main(argv=None) -> dict:
     t_eval = time.perf_counter()
     print(fn.format_kitti_table(aps, args.classes))
     result = fn.kitti_aps_to_dict(aps, args.classes)
+    if bins is not None:
+        by_depth, tables = db.compute_ap_by_distance(gt_annos, dt_annos, args.classes, bins,
+                                                     types, with_aos='aos' in args.eval_types)
+        counts = db.count_objects_by_depth(gt_annos, bins, args.classes)
+        for name, table in tables.items():
+            objs = ', '.join(f'{c} {n}' for c, n in counts[name].items())
+            print(f'\nObjects at depth {name} (label lines: {objs}):\n{table}')
+        result.update(by_depth)
     print(f'{len(ids)} images, {sum(len(a["name"]) for a in gt_annos)} label lines, '
           f'{sum(len(a["name"]) for a in dt_annos)} detections: read {t_read - t0:.2f} s, '
           f'evaluated {t_eval - t_read:.2f} s')
