@@ -1,5 +1,6 @@
 """Per-distance AP, per-image counts and comparison, shifting, data distribution on kitti_mini."""
 import json
+import os
 import os.path as osp
 import sys
 
@@ -161,3 +162,47 @@ def test_data_distribution_numbers_and_plots(data, tmp_path):
     assert summ['Car']['depth']['mean'] == pytest.approx(z.mean())
     paths = plot_distribution(stats, str(tmp_path), dpi=50)
     assert len(paths) == 9 and all(osp.getsize(p) > 1000 for p in paths)
+
+
+def _samples_from_annos(ids, annos, classes=('Pedestrian', 'Car', 'Cyclist')):
+    """Detector-like data samples (dicts of numpy arrays) from result annotations."""
+    out = []
+    for sid, a in zip(ids, annos):
+        keep = np.isin(a['name'], classes)
+        box = np.concatenate([a['location'], a['dimensions'], a['rotation_y'][:, None]], 1)
+        out.append(dict(sample_id=sid,
+                        pred_instances_3d=dict(bboxes_3d=box[keep], scores_3d=a['score'][keep],
+                                               labels_3d=np.array([classes.index(n) for n in
+                                                                   a['name'][keep]])),
+                        pred_instances=dict(bboxes=a['bbox'][keep])))
+    return out
+
+
+def test_metric_depth_bins_and_result_files_per_epoch(data, tmp_path):
+    from mmengine.logging import MessageHub, MMLogger
+
+    from monodle_plugin.evaluation.metrics import KittiAP40Metric
+    ids, gt, _ = data
+    dets = gt_as_detections(gt, ['Car', 'Pedestrian', 'Cyclist'])
+    metric = KittiAP40Metric(data_root=osp.join(KITTI), depth_bins=[0, 20, 40],
+                             eval_types=['bev', '3d'])
+    metric.process({}, _samples_from_annos(ids, dets))
+    run_dir = tmp_path / '20260101_000000'
+    run_dir.mkdir()
+    MMLogger.get_instance('h16_metric_test', log_file=str(run_dir / 'run.log'))
+    hub = MessageHub.get_instance('h16_metric_test')
+    hub.update_info('loop_stage', 'val')
+    hub.update_info('epoch', 4)  # 0-indexed: validation after the 5th epoch
+    res = metric.evaluate(len(ids))
+    expected, _ = compute_ap_by_distance(gt, dets, CLASSES, depth_bins_from_edges([0, 20, 40]),
+                                         ('bev', '3d'))
+    for k, v in expected.items():
+        if '_AP40_' in k or '_AP11_' in k:
+            assert res[k] == pytest.approx(v, abs=1e-3), k  # float32 boxes in the samples
+    assert 'KITTI/Car_3D_AP40_moderate_strict_40+m' in res
+    assert 'KITTI/Car_3D_AP40_moderate_strict' in res
+    assert sorted(os.listdir(run_dir / 'results' / 'epoch_5')) == [f'{i}.txt' for i in ids]
+    # without a run directory (no log file) nothing is written, and it says so
+    metric = KittiAP40Metric(data_root=KITTI, eval_types=['3d'])
+    MMLogger.get_instance('h16_metric_test2')
+    assert metric.auto_results_dir(MMLogger.get_current_instance()) is None
