@@ -127,3 +127,40 @@ def test_visualize_model_maps(trained):
     _check_png(out / '000001_uncertainty.png', (in_h, in_w))
     _check_png(out / '000001_teacher.png', (2 * in_h, in_w))
     assert len(glob.glob(str(out / '*.png'))) == 5
+
+
+@pytest.mark.slow
+def test_oracle_baseline_equals_test_py(trained):
+    tmp, run_dir = trained
+    ckpt = osp.join(run_dir, 'epoch_2.pth')
+    low = ['--cfg-options', 'model.bbox_head.test_cfg.score_thr=0.05']  # random-ish weights
+    run_tool(['tools/test.py', TINY_CONFIG, ckpt, '--work-dir', tmp / 'test_py', *low], tmp)
+    ref = json.loads(open(glob.glob(str(tmp / 'test_py' / '*' / 'metrics.json'))[0]).read())
+    out = tmp / 'oracle.json'
+    proc = run_tool(['tools/analysis_tools/oracle_analysis.py', TINY_CONFIG, ckpt, '--replace',
+                     'depth', 'all', '--out-json', out, '--output', tmp / 'oracle.png', *low],
+                    tmp)
+    res = json.loads(out.read_text())
+    assert list(res) == ['baseline', 'depth', 'all']
+    for k, v in ref.items():
+        assert res['baseline'][k] == pytest.approx(v, abs=1e-9), k
+    for k in res['baseline']:
+        if '_AP40_' in k:
+            assert res['all'][k] >= res['baseline'][k] - 1e-9, k
+    assert 'KITTI/Car_3D_AP40_moderate_strict_40+m' in res['all']
+    assert 'matched to one of' in proc.stdout
+    assert osp.getsize(tmp / 'oracle.png') > 1000
+
+
+@pytest.mark.slow
+def test_loc_error_and_distribution_tools(tmp_path):
+    proc = run_tool(['tools/analysis_tools/loc_error_by_shifting.py', '--root-dir', KITTI,
+                     '--split', 'val', '--shifts', '0', '4', '--out-dir', tmp_path], tmp_path)
+    res = json.loads((tmp_path / 'shifting.json').read_text())
+    assert list(res) == ['0', '4'] and res['0']['loc_error_mean'] < 1e-9
+    assert 'shift px' in proc.stdout and (tmp_path / 'shifting.png').is_file()
+    run_tool(['tools/analysis_tools/get_data_distribution.py', '--root-dir', KITTI, '--split',
+              'val', '--out-dir', tmp_path / 'dist'], tmp_path)
+    summary = json.loads((tmp_path / 'dist' / 'distribution.json').read_text())
+    assert summary['Car']['count'] == 47
+    assert (tmp_path / 'dist' / 'depth.png').is_file() and (tmp_path / 'dist' / 'bev.png').is_file()
