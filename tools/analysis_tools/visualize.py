@@ -178,10 +178,13 @@ def run_model_mode(args, ids) -> list:
             batch = model.data_preprocessor(pseudo_collate([data]), False)
             outs = head(model.extract_feat(batch['inputs']))
             meta = batch['data_samples'][0].metainfo
-            res = head.predict_by_feat(outs, [meta])[0]
+            decoded = head.predict_by_feat(outs, [meta])
+        # (results_3d, results_2d) from the coder split; one InstanceData list before it
+        res, res2d = ((decoded[0][0], decoded[1][0]) if isinstance(decoded, tuple)
+                      else (decoded[0], decoded[0]))
         keep = res.scores_3d.cpu().numpy() >= args.score_thr
         pred = dict(boxes=res.bboxes_3d.tensor.cpu().numpy()[keep, :7].astype(np.float64),
-                    bboxes=res.bboxes.cpu().numpy()[keep].astype(np.float64),
+                    bboxes=res2d.bboxes.cpu().numpy()[keep].astype(np.float64),
                     labels=res.labels_3d.cpu().numpy()[keep],
                     scores=res.scores_3d.cpu().numpy()[keep].astype(np.float64))
         canvas = draw_gt_vs_pred(raw, cam2img, _gt(p['label']), pred, args.layout,
