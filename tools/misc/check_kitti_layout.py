@@ -1,6 +1,6 @@
 """Check a KITTI folder against the layout monodle_plugin reads.
 
-Usage: python tools/check_kitti_layout.py data/KITTI [--depth-dir DA3_depth_results]
+Usage: python tools/misc/check_kitti_layout.py data/KITTI [--depth-dir DA3_depth_results]
 
 Prints, per split file in ``ImageSets``, how many ids lack an image, a calibration or a label
 (and a depth file when ``--depth-dir`` is given), and exits non-zero if anything is missing.
