@@ -1,6 +1,7 @@
 """Analysis tools end to end on kitti_mini: one tiny training run (2 epochs, validation after
 each) feeds result files per epoch, format_results, eval_checkpoints and visualize."""
 import glob
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -12,12 +13,13 @@ import pytest
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'test_tools'))
 from tool_helpers import REPO, TINY_CONFIG, run_tool  # noqa: E402
 
+from monodle_plugin.utils.analysis_drawing import bev_width  # noqa: E402
+
 sys.path.pop(0)
 
 KITTI = REPO / 'demo' / 'kitti_mini' / 'KITTI'
 TOOLS = ['per_sample_eval', 'get_data_distribution', 'loc_error_by_shifting', 'visualize',
          'eval_checkpoints', 'format_results']
-BEV_W = 268  # mono3d_drawing.draw_bev width for a 375-pixel-high KITTI image
 
 
 @pytest.fixture(scope='module')
@@ -31,10 +33,19 @@ def trained(tmp_path_factory):
     return tmp, run_dir
 
 
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(
+        f'analysis_tool_{name}', REPO / 'tools' / 'analysis_tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.mark.parametrize('tool', TOOLS)
-def test_help(tool, tmp_path):
-    out = run_tool([f'tools/analysis_tools/{tool}.py', '--help'], tmp_path).stdout
-    assert 'usage' in out
+def test_help(tool, capsys):
+    with pytest.raises(SystemExit) as e:
+        _tool(tool).parse_args(['--help'])
+    assert e.value.code == 0 and 'usage' in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -85,30 +96,30 @@ def test_visualize_result_files(tmp_path):
         lines = [ln.split()[:15] + ['0.9'] for ln in open(label_dir / f'{sid}.txt')
                  if ln.strip() and not ln.startswith('DontCare')]
         (pred / f'{sid}.txt').write_text(''.join(' '.join(ln) + '\n' for ln in lines))
+    vis = _tool('visualize')
     for layout, rows in (('overlay', 1), ('split', 2)):
         out = tmp_path / layout
-        run_tool(['tools/analysis_tools/visualize.py', '--data-dir', KITTI, '--pred-dir', pred,
-                  '--ids', '000000', '000001', '--layout', layout, '--output-dir', out],
-                 tmp_path)
+        vis.main(['--data-dir', str(KITTI), '--pred-dir', str(pred), '--ids', '000000',
+                  '000001', '--layout', layout, '--output-dir', str(out)])
         for sid in ('000000', '000001'):
             h, w = cv2.imread(str(KITTI / 'training' / 'image_2' / f'{sid}.png')).shape[:2]
-            _check_png(out / f'{sid}.png', (rows * h, w + BEV_W))
-    # sampled images: --num-images of the split
-    run_tool(['tools/analysis_tools/visualize.py', '--data-dir', KITTI, '--pred-dir', pred,
-              '--split', 'val', '--num-images', '2', '--no-random', '--output-dir',
-              tmp_path / 'n'], tmp_path)
+            _check_png(out / f'{sid}.png', (rows * h, w + bev_width(h)))
+    # sampled images: the first --num-images of the split
+    vis.main(['--data-dir', str(KITTI), '--pred-dir', str(pred), '--split', 'val',
+              '--num-images', '2', '--no-random', '--output-dir', str(tmp_path / 'n')])
     assert sorted(os.listdir(tmp_path / 'n')) == ['000000.png', '000001.png']
 
 
-def test_visualize_errors(tmp_path):
-    from subprocess import run
-    proc = run([sys.executable, 'tools/analysis_tools/visualize.py', '--data-dir', str(KITTI),
-                '--pred-dir', str(tmp_path / 'nowhere')], cwd=REPO, capture_output=True,
-               text=True)
-    assert proc.returncode != 0 and 'result folder not found' in proc.stderr
-    proc = run([sys.executable, 'tools/analysis_tools/visualize.py', '--data-dir', str(KITTI),
-                '--config', TINY_CONFIG], cwd=REPO, capture_output=True, text=True)
-    assert proc.returncode == 2 and '--checkpoint' in proc.stderr
+def test_visualize_errors(tmp_path, capsys):
+    vis = _tool('visualize')
+    with pytest.raises(SystemExit, match='result folder not found'):
+        vis.main(['--data-dir', str(KITTI), '--pred-dir', str(tmp_path / 'nowhere')])
+    with pytest.raises(SystemExit) as e:
+        vis.parse_args(['--data-dir', str(KITTI), '--config', TINY_CONFIG])
+    assert e.value.code == 2 and '--checkpoint' in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match='result file not found'):
+        vis.main(['--data-dir', str(KITTI), '--pred-dir', str(tmp_path), '--ids', '000000',
+                  '--output-dir', str(tmp_path / 'o')])
 
 
 @pytest.mark.slow
@@ -120,7 +131,7 @@ def test_visualize_model_maps(trained):
               '--score-thr', '0', '--maps', '--teacher-dir', 'lidar_depth', '--layout', 'split',
               '--output-dir', out], tmp)
     h, w = cv2.imread(str(KITTI / 'training' / 'image_2' / '000001.png')).shape[:2]
-    _check_png(out / '000001.png', (2 * h, w + BEV_W))
+    _check_png(out / '000001.png', (2 * h, w + bev_width(h)))
     in_h, in_w = 96, 320  # the tiny config's network input
     _check_png(out / '000001_heatmap.png', (3 * in_h, in_w))
     _check_png(out / '000001_depth.png', (in_h, in_w))
