@@ -34,11 +34,25 @@ def trained(tmp_path_factory):
 
 
 def _tool(name):
+    """Import ``tools/analysis_tools/<name>.py``; the process environment is left unchanged
+    (tools that load checkpoints set TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD at import, as
+    tools/test.py does; the tests that need it set it with monkeypatch)."""
+    env = dict(os.environ)
     spec = importlib.util.spec_from_file_location(
         f'analysis_tool_{name}', REPO / 'tools' / 'analysis_tools' / f'{name}.py')
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        os.environ.clear()
+        os.environ.update(env)
     return module
+
+
+@pytest.fixture
+def trusted_checkpoints(monkeypatch):
+    """mmengine checkpoints need weights_only=False (as in tools/test.py); our own files."""
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 
 
 @pytest.mark.parametrize('tool', TOOLS)
@@ -57,7 +71,7 @@ def test_validation_writes_result_files_per_epoch(trained):
 
 
 @pytest.mark.slow
-def test_format_results_and_eval_checkpoints(trained):
+def test_format_results_and_eval_checkpoints(trained, trusted_checkpoints):
     tmp, run_dir = trained
     _tool('format_results').main([str(tmp / 'wd'), '--epochs', 'all', '--out-dir',
                                   str(tmp / 'summary')])
@@ -121,7 +135,7 @@ def test_visualize_errors(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_visualize_model_maps(trained):
+def test_visualize_model_maps(trained, trusted_checkpoints):
     tmp, run_dir = trained
     out = tmp / 'vismodel'
     _tool('visualize').main(['--config', TINY_CONFIG, '--checkpoint',
@@ -139,7 +153,7 @@ def test_visualize_model_maps(trained):
 
 
 @pytest.mark.slow
-def test_oracle_baseline_equals_test_py(trained, capsys):
+def test_oracle_baseline_equals_test_py(trained, capsys, trusted_checkpoints):
     tmp, run_dir = trained
     ckpt = osp.join(run_dir, 'epoch_2.pth')
     low = ['--cfg-options', 'model.bbox_head.test_cfg.score_thr=0.05']  # random-ish weights
