@@ -66,9 +66,12 @@ def draw_2d_boxes(img: np.ndarray, bboxes: np.ndarray, labels: Optional[np.ndarr
 
 
 def _title(img: np.ndarray, text: str) -> np.ndarray:
-    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1)
-    cv2.rectangle(img, (0, 0), (tw + 12, th + 12), (0, 0, 0), -1)
-    cv2.putText(img, text, (6, th + 6), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1,
+    """Write ``text`` in the top-left corner (in place); font size follows the image width."""
+    scale = float(np.clip(img.shape[1] / 2000.0, 0.3, 0.6))
+    pad = max(2, int(round(10 * scale)))
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    cv2.rectangle(img, (0, 0), (tw + 2 * pad, th + 2 * pad), (0, 0, 0), -1)
+    cv2.putText(img, text, (pad, th + pad), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
                 cv2.LINE_AA)
     return img
 
