@@ -168,6 +168,8 @@ def run_model_mode(args, ids) -> list:
                                                                    'DA3_depth_results')
         teacher = LoadDA3Depth(depth_dir=depth_dir, data_root=args.data_dir)
     head = model.bbox_head
+    coder = getattr(head, 'bbox_coder', None)  # MonoDLEBBoxCoder since the head/coder split
+    class_names = coder.class_names if coder is not None else head.class_names
     written = []
     for i, sid in enumerate(ids):
         p = _paths(args.data_dir, sid)
@@ -198,9 +200,11 @@ def run_model_mode(args, ids) -> list:
         maps = {}
         if 'heatmap' in args.maps:
             hm = outs['heatmap'][0].float().sigmoid().cpu().numpy()
-            maps['heatmap'] = draw_heatmaps(inp, hm, head.class_names)
+            maps['heatmap'] = draw_heatmaps(inp, hm, class_names)
         if 'depth' in args.maps:
-            d = 1.0 / (outs['depth'][0, 0].float().sigmoid() + 1e-6) - 1.0
+            logit = outs['depth'][0, 0].float()
+            d = (coder.decode_depth(logit) if coder is not None
+                 else 1.0 / (logit.sigmoid() + 1e-6) - 1.0)
             maps['depth'] = draw_depth(inp, d.cpu().numpy(), 'predicted depth')
         if 'uncertainty' in args.maps:
             maps['uncertainty'] = draw_uncertainty(inp, outs['depth'][0, 1].float().cpu().numpy())
