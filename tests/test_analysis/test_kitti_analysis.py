@@ -7,7 +7,12 @@ import sys
 import numpy as np
 import pytest
 
-from monodle_plugin.datasets.kitti_io import read_calib
+from monodle_plugin.datasets.kitti_io import (
+    load_kitti_dir,
+    read_calib,
+    read_split_file,
+    write_kitti_results,
+)
 from monodle_plugin.evaluation.analysis import (
     compute_ap_by_distance,
     count_objects_by_depth,
@@ -30,12 +35,7 @@ from monodle_plugin.evaluation.analysis.shifting import (
     shift_anno,
     shift_annos,
 )
-from monodle_plugin.evaluation.functional import (
-    kitti_eval,
-    load_kitti_dir,
-    read_split_file,
-    write_kitti_results,
-)
+from monodle_plugin.evaluation.functional import kitti_eval
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 KITTI = osp.join(ROOT, 'demo', 'kitti_mini', 'KITTI')

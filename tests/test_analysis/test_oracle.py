@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from monodle_plugin.datasets.kitti_io import read_calib
+from monodle_plugin.datasets.kitti_io import read_calib, read_kitti_file, read_split_file
 from monodle_plugin.evaluation.analysis.distance_bins import depth_bins_from_edges
 from monodle_plugin.evaluation.analysis.oracle import (
     STANDARD_VARIANTS,
@@ -16,7 +16,7 @@ from monodle_plugin.evaluation.analysis.oracle import (
     replace_items,
     variant_name,
 )
-from monodle_plugin.evaluation.functional import kitti_eval, read_kitti_file, read_split_file
+from monodle_plugin.evaluation.functional import kitti_eval
 from monodle_plugin.evaluation.metrics import KittiAP40Metric
 from monodle_plugin.models.task_modules.coders.monodle_bbox_coder import MonoDLEBBoxCoder
 

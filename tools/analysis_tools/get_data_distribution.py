@@ -24,7 +24,7 @@ from monodle_plugin.evaluation.analysis.data_distribution import (  # noqa: E402
     plot_distribution,
     summarize,
 )
-from monodle_plugin.evaluation.functional import read_split_file  # noqa: E402
+from monodle_plugin.datasets.kitti_io import read_split_file  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

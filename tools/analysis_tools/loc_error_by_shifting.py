@@ -22,17 +22,17 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from monodle_plugin.datasets.kitti_io import read_calib  # noqa: E402
+from monodle_plugin.datasets.kitti_io import (  # noqa: E402
+    load_kitti_dir,
+    read_calib,
+    read_split_file,
+)
 from monodle_plugin.evaluation.analysis.shifting import (  # noqa: E402
     DIRECTIONS,
     gt_as_detections,
     shift_annos,
 )
-from monodle_plugin.evaluation.functional import (  # noqa: E402
-    kitti_eval,
-    load_kitti_dir,
-    read_split_file,
-)
+from monodle_plugin.evaluation.functional import kitti_eval  # noqa: E402
 
 DIFFS = ('easy', 'moderate', 'hard')
 

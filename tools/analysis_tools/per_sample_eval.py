@@ -25,7 +25,7 @@ from monodle_plugin.evaluation.analysis.per_sample import (  # noqa: E402
     per_sample_counts,
     per_sample_table,
 )
-from monodle_plugin.evaluation.functional import load_kitti_dir, read_split_file  # noqa: E402
+from monodle_plugin.datasets.kitti_io import load_kitti_dir, read_split_file  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

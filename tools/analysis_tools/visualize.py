@@ -32,8 +32,11 @@ os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')  # as tools/test.
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from monodle_plugin.datasets.kitti_io import read_calib  # noqa: E402
-from monodle_plugin.evaluation.functional import read_kitti_file, read_split_file  # noqa: E402
+from monodle_plugin.datasets.kitti_io import (  # noqa: E402
+    read_calib,
+    read_kitti_file,
+    read_split_file,
+)
 from monodle_plugin.utils.analysis_drawing import (  # noqa: E402
     LAYOUTS,
     MAP_KINDS,

@@ -14,7 +14,7 @@ from ..functional.box_overlaps import METRIC_3D, METRIC_BBOX, METRIC_BEV, frame_
 from ..functional.kitti_eval import (
     DIFFICULTIES,
     DONT_CARE,
-    KITTI_CLASSES,
+    KITTI_EVAL_CLASSES,
     MAX_OCCLUSION,
     MAX_TRUNCATION,
     MIN_HEIGHT,
@@ -40,8 +40,8 @@ def per_sample_counts(gt_annos: Sequence[dict], dt_annos: Sequence[dict], cls: s
         overlap_set: 'strict' (Car 0.7) or 'loose' (Car 0.5) IoU thresholds.
         score_thr: detections with a lower score are dropped.
     """
-    if cls not in KITTI_CLASSES:
-        raise ValueError(f'class {cls!r}: choose from {list(KITTI_CLASSES)}')
+    if cls not in KITTI_EVAL_CLASSES:
+        raise ValueError(f'class {cls!r}: choose from {list(KITTI_EVAL_CLASSES)}')
     if difficulty not in DIFFICULTIES:
         raise ValueError(f'difficulty {difficulty!r}: choose from {DIFFICULTIES}')
     if metric not in METRICS:
@@ -57,7 +57,7 @@ def per_sample_counts(gt_annos: Sequence[dict], dt_annos: Sequence[dict], cls: s
     vocab, codes = np.unique(names, return_inverse=True)
     codes = codes.astype(np.int64)
     code_of = {n: i for i, n in enumerate(vocab)}
-    neighbour = KITTI_CLASSES[cls]['neighbour']
+    neighbour = KITTI_EVAL_CLASSES[cls]['neighbour']
     code = code_of.get(cls.lower(), -1)
     ncode = code_of.get(neighbour.lower(), -1) if neighbour else -2
     d = DIFFICULTIES.index(difficulty)
@@ -69,7 +69,7 @@ def per_sample_counts(gt_annos: Sequence[dict], dt_annos: Sequence[dict], cls: s
     m = METRICS[metric]
     ov, ov_off = frame_overlaps(m, dt['box2d'], gt['box2d'], dt['box3d'], gt['box3d'],
                                 dt['off'], gt['off'])
-    min_overlap = KITTI_CLASSES[cls][overlap_set][m]
+    min_overlap = KITTI_EVAL_CLASSES[cls][overlap_set][m]
     thr = np.array([score_thr], dtype=np.float64)
     out = np.zeros((len(gt_annos), 3), dtype=np.int64)
     for f in range(len(gt_annos)):
