@@ -18,13 +18,13 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
+from monodle_plugin.datasets.kitti_io import read_split_file  # noqa: E402
 from monodle_plugin.evaluation.analysis.data_distribution import (  # noqa: E402
     collect_object_stats,
     format_summary,
     plot_distribution,
     summarize,
 )
-from monodle_plugin.datasets.kitti_io import read_split_file  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -20,12 +20,12 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
+from monodle_plugin.datasets.kitti_io import load_kitti_dir, read_split_file  # noqa: E402
 from monodle_plugin.evaluation.analysis.per_sample import (  # noqa: E402
     compare_per_sample,
     per_sample_counts,
     per_sample_table,
 )
-from monodle_plugin.datasets.kitti_io import load_kitti_dir, read_split_file  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
