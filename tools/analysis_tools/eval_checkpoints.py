@@ -24,6 +24,7 @@ if REPO_ROOT not in sys.path:
 os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 
 from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import monodle_plugin  # noqa: E402,F401  (registers every component)
@@ -79,7 +80,7 @@ def main(argv=None) -> dict:
     cfg.load_from = ckpts[0][1]
     cfg.resume = False
     cfg.launcher = 'none'
-    runner = Runner.from_cfg(cfg)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     out_dir = args.out_dir or runner.log_dir
     metrics_by_epoch = {}
     for i, (epoch, path) in enumerate(ckpts):
