@@ -19,7 +19,7 @@ sys.path.pop(0)
 
 KITTI = REPO / 'demo' / 'kitti_mini' / 'KITTI'
 TOOLS = ['per_sample_eval', 'get_data_distribution', 'loc_error_by_shifting', 'visualize',
-         'eval_checkpoints', 'format_results']
+         'eval_checkpoints', 'format_results', 'oracle_analysis']
 
 
 @pytest.fixture(scope='module')

@@ -31,11 +31,11 @@ from monodle_plugin.evaluation.analysis.per_sample import (
 )
 from monodle_plugin.evaluation.analysis.shifting import (
     gt_as_detections,
-    project_points,
     shift_anno,
     shift_annos,
 )
 from monodle_plugin.evaluation.functional import kitti_eval
+from monodle_plugin.structures.geometry import project_to_image
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 KITTI = osp.join(ROOT, 'demo', 'kitti_mini', 'KITTI')
@@ -140,7 +140,7 @@ def test_shift_zero_equals_plain_ap_and_moves_centres(data, tmp_path):
     def centres(a):
         c = a['location'].copy()
         c[:, 1] -= a['dimensions'][:, 1] / 2
-        return project_points(c, cams[i])
+        return project_to_image(c, cams[i])
     np.testing.assert_allclose(centres(s) - centres(dets[i]), [[3.0, 0.0]] * len(s['name']),
                                atol=1e-9)
     np.testing.assert_allclose(s['location'][:, 2], dets[i]['location'][:, 2])

@@ -8,12 +8,7 @@ import torch
 
 from monodle_plugin.datasets.kitti_io import read_calib, read_kitti_file, read_split_file
 from monodle_plugin.evaluation.analysis.distance_bins import depth_bins_from_edges
-
-# the oracle decodes with the head/coder split of issue 12 (MonoDLEBBoxCoder)
-pytest.importorskip('monodle_plugin.models.task_modules.coders.monodle_bbox_coder',
-                    reason='needs MonoDLEBBoxCoder (issue 12 part B)')
-
-from monodle_plugin.evaluation.analysis.oracle import (  # noqa: E402
+from monodle_plugin.evaluation.analysis.oracle import (
     STANDARD_VARIANTS,
     evaluate_variants,
     gt_items,
@@ -21,9 +16,9 @@ from monodle_plugin.evaluation.analysis.oracle import (  # noqa: E402
     replace_items,
     variant_name,
 )
-from monodle_plugin.evaluation.functional import kitti_eval  # noqa: E402
-from monodle_plugin.evaluation.metrics import KittiAP40Metric  # noqa: E402
-from monodle_plugin.models.task_modules.coders.monodle_bbox_coder import (  # noqa: E402
+from monodle_plugin.evaluation.functional import kitti_eval
+from monodle_plugin.evaluation.metrics import KittiAP40Metric
+from monodle_plugin.models.task_modules.coders.monodle_bbox_coder import (
     MonoDLEBBoxCoder,
 )
 

@@ -171,8 +171,7 @@ def run_model_mode(args, ids) -> list:
                                                                    'DA3_depth_results')
         teacher = LoadDA3Depth(depth_dir=depth_dir, data_root=args.data_dir)
     head = model.bbox_head
-    coder = getattr(head, 'bbox_coder', None)  # MonoDLEBBoxCoder since the head/coder split
-    class_names = coder.class_names if coder is not None else head.class_names
+    coder = head.bbox_coder
     written = []
     for i, sid in enumerate(ids):
         p = _paths(args.data_dir, sid)
@@ -183,10 +182,7 @@ def run_model_mode(args, ids) -> list:
             batch = model.data_preprocessor(pseudo_collate([data]), False)
             outs = head(model.extract_feat(batch['inputs']))
             meta = batch['data_samples'][0].metainfo
-            decoded = head.predict_by_feat(outs, [meta])
-        # (results_3d, results_2d) from the coder split; one InstanceData list before it
-        res, res2d = ((decoded[0][0], decoded[1][0]) if isinstance(decoded, tuple)
-                      else (decoded[0], decoded[0]))
+            res, res2d = (r[0] for r in head.predict_by_feat(outs, [meta]))
         keep = res.scores_3d.cpu().numpy() >= args.score_thr
         pred = dict(boxes=res.bboxes_3d.tensor.cpu().numpy()[keep, :7].astype(np.float64),
                     bboxes=res2d.bboxes.cpu().numpy()[keep].astype(np.float64),
@@ -203,11 +199,9 @@ def run_model_mode(args, ids) -> list:
         maps = {}
         if 'heatmap' in args.maps:
             hm = outs['heatmap'][0].float().sigmoid().cpu().numpy()
-            maps['heatmap'] = draw_heatmaps(inp, hm, class_names)
+            maps['heatmap'] = draw_heatmaps(inp, hm, coder.class_names)
         if 'depth' in args.maps:
-            logit = outs['depth'][0, 0].float()
-            d = (coder.decode_depth(logit) if coder is not None
-                 else 1.0 / (logit.sigmoid() + 1e-6) - 1.0)
+            d = coder.decode_depth(outs['depth'][0, 0].float())
             maps['depth'] = draw_depth(inp, d.cpu().numpy(), 'predicted depth')
         if 'uncertainty' in args.maps:
             maps['uncertainty'] = draw_uncertainty(inp, outs['depth'][0, 1].float().cpu().numpy())

@@ -3,34 +3,18 @@
 The official script converts a pixel shift of the projected 3D centre at a given depth into a
 3D location error. Here the shift is applied to every box of a set of result files (or of the
 ground truth used as detections) and the KITTI AP is measured as a function of the shift:
-each box's 3D centre (``location`` minus half its height, camera frame) is projected with P2,
-moved by ``shift`` pixels in the image and back-projected at the same depth ``z``; size,
+each box's 3D centre (``location`` minus half its height, camera frame) is projected with P2
+(``geometry.project_to_image``), moved by ``shift`` pixels in the image and back-projected at
+the same depth ``z`` (``geometry.image_to_camera``, its exact inverse); size,
 heading and score stay. Shift 0 returns the boxes unchanged up to float rounding.
 """
 from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
+from ...structures.geometry import image_to_camera, project_to_image
+
 DIRECTIONS = ('random', 'u', 'v', 'uv')
-
-
-def project_points(points: np.ndarray, cam2img: np.ndarray) -> np.ndarray:
-    """(N, 3) camera-frame points (metres) -> (N, 2) pixels through P2 (3x4 or 4x4)."""
-    p = np.asarray(cam2img, dtype=np.float64)[:3, :4]
-    homo = np.concatenate([points, np.ones((len(points), 1))], 1) @ p.T
-    return homo[:, :2] / homo[:, 2:3]
-
-
-def unproject_points(uv: np.ndarray, depth: np.ndarray, cam2img: np.ndarray) -> np.ndarray:
-    """Inverse of ``project_points`` for a known depth: (N, 2) pixels, (N,) camera-frame ``z``
-    (metres) -> (N, 3) camera-frame points (exact for KITTI's P2 with its translation
-    column)."""
-    p = np.asarray(cam2img, dtype=np.float64)[:3, :4]
-    z = np.asarray(depth, dtype=np.float64).reshape(-1)
-    w = p[2, 2] * z + p[2, 3]  # homogeneous scale (P2 row 3 is [0, 0, 1, t_z])
-    y = (uv[:, 1] * w - p[1, 2] * z - p[1, 3]) / p[1, 1]
-    x = (uv[:, 0] * w - p[0, 1] * y - p[0, 2] * z - p[0, 3]) / p[0, 0]
-    return np.stack([x, y, z], 1)
 
 
 def shift_offsets(n: int, shift: float, direction: str,
@@ -56,8 +40,9 @@ def shift_anno(anno: Dict[str, np.ndarray], cam2img: np.ndarray,
     loc = np.asarray(anno['location'], dtype=np.float64).reshape(n, 3)
     h = np.asarray(anno['dimensions'], dtype=np.float64).reshape(n, 3)[:, 1]
     centre = loc - np.stack([np.zeros(n), h / 2, np.zeros(n)], 1)
-    uv = project_points(centre, cam2img) + offsets
-    new_centre = unproject_points(uv, centre[:, 2], cam2img)
+    uv = project_to_image(centre, cam2img) + offsets
+    x, y = image_to_camera(uv[:, 0], uv[:, 1], centre[:, 2], cam2img)
+    new_centre = np.stack([x, y, centre[:, 2]], 1)
     new_loc = new_centre + np.stack([np.zeros(n), h / 2, np.zeros(n)], 1)
     out['location'] = new_loc
     ry = np.asarray(anno['rotation_y'], dtype=np.float64)
