@@ -13,6 +13,7 @@ box coder decodes each variant. Prints tables (overall and per depth bin) and wr
 depth bin with the bin as suffix, ``..._0-20m``), and an AP-vs-depth plot with ``--output``.
 """
 import argparse
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -25,8 +26,7 @@ os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')  # as tools/test.
 
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.runner import Runner, load_checkpoint  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
 
 import monodle_plugin  # noqa: E402,F401  (registers every component)
 from monodle_plugin.evaluation.analysis.distance_bins import (  # noqa: E402
@@ -85,16 +85,15 @@ def run_one(config: str, checkpoint: str, args, variants, bins) -> tuple:
     cfg = Config.fromfile(config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmdet3d'))
-    from mmdet3d.registry import METRICS, MODELS
-    model_cfg = cfg.model.copy()
-    if model_cfg.get('backbone', {}).get('type') == 'UltralyticsBackbone':
-        model_cfg.backbone.pretrained = False  # the checkpoint holds every weight
-    model = MODELS.build(model_cfg)
-    load_checkpoint(model, checkpoint, map_location='cpu')
-    model.to(args.device).eval()
+    spec = importlib.util.spec_from_file_location(  # tools/demo.py builds the detector
+        'monodle_demo_tool', osp.join(REPO_ROOT, 'tools', 'demo.py'))
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    model, _ = demo.build_detector(config, checkpoint, args.device, args.cfg_options)
+    from mmdet3d.registry import METRICS
     loader = Runner.build_dataloader(cfg.test_dataloader)
     metric = METRICS.build(cfg.test_evaluator)
+    metric.dataset_meta = loader.dataset.metainfo  # as the runner's evaluator sets it
     cache = collect_predictions(model, loader, args.score_thr)
     coder = model.bbox_head.bbox_coder
     return evaluate_variants(cache, coder, metric, variants,
