@@ -206,3 +206,32 @@ def test_metric_depth_bins_and_result_files_per_epoch(data, tmp_path):
     metric = KittiAP40Metric(data_root=KITTI, eval_types=['3d'])
     MMLogger.get_instance('h16_metric_test2')
     assert metric.auto_results_dir(MMLogger.get_current_instance()) is None
+
+
+def test_kitti_eval_cli_depth_bins_and_score_threshold(data, tmp_path, capsys):
+    ids, gt, _ = data
+    dets = gt_as_detections(gt, CLASSES)
+    for i, d in enumerate(dets):  # half the frames' boxes score 0.3, the others 0.9
+        d['score'] = np.full(len(d['name']), 0.3 if i % 2 else 0.9)
+    write_kitti_results(str(tmp_path / 'pred'), ids, dets)
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    try:
+        import kitti_eval as cli
+    finally:
+        sys.path.pop(0)
+    args = ['--gt', LABELS, '--pred', str(tmp_path / 'pred'), '--split', SPLIT,
+            '--eval-types', 'bev', '3d']
+    res = cli.main(args + ['--depth-bins', '0', '30'])
+    assert 'Objects at depth 30+m (label lines: Car ' in capsys.readouterr().out
+    files = load_kitti_dir(str(tmp_path / 'pred'), ids, is_result=True)
+    expected, _ = compute_ap_by_distance(gt, files, CLASSES, depth_bins_from_edges([0, 30]),
+                                         ('bev', '3d'))
+    for k, v in expected.items():
+        assert res[k] == pytest.approx(v), k
+    kept = [{k: v[:0] if i % 2 else v for k, v in d.items()} for i, d in enumerate(files)]
+    _, plain = kitti_eval(gt, kept, CLASSES, ('bev', '3d'))
+    res = cli.main(args + ['--score-thr', '0.5'])
+    assert res['KITTI/Car_3D_AP40_moderate_strict'] == pytest.approx(
+        plain['KITTI/Car_3D_AP40_moderate_strict'])
+    assert res['KITTI/Car_3D_AP40_moderate_strict'] < cli.main(args)[
+        'KITTI/Car_3D_AP40_moderate_strict']
