@@ -87,6 +87,10 @@ for extra in $(echo "${EXTRAS:-}" | tr ',' ' '); do
   if [ -f "$nodeps" ]; then pipq install -q --no-deps -c "$constraints" -r "$nodeps"; fi
 done
 
+# Extras that depend on torch make pip honour torch's setuptools>=77 wish, which drops
+# pkg_resources (mmengine resolves `pkg::` configs with it): back to the pin of step 3.
+if [ -n "${EXTRAS:-}" ]; then pipq install -q "setuptools<70"; fi
+
 # 4. this package (editable, no dependency resolution: everything is pinned above).
 pipq install -q --no-deps --no-build-isolation -e .
 

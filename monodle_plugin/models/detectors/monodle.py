@@ -28,6 +28,20 @@ class MonoDLE(SingleStageMono3DDetector):
 
     def __init__(self, channels_last: bool = False, **kwargs) -> None:
         check_backbone_weights(kwargs.get('backbone'))  # timm loads while it is built
+        # mmdet's SingleStageDetector overwrites bbox_head.train_cfg / test_cfg with the
+        # model-level ones, None included, which would silently drop the head's own settings
+        # (and any --cfg-options model.bbox_head.test_cfg.* override): one of the two, not both.
+        head = kwargs.get('bbox_head')
+        for key in ('train_cfg', 'test_cfg'):
+            head_cfg = head.get(key) if isinstance(head, dict) else None
+            if head_cfg is None:
+                continue
+            if kwargs.get(key) is None:
+                kwargs[key] = head_cfg
+            elif dict(kwargs[key]) != dict(head_cfg):
+                raise ValueError(f'MonoDLE: model.{key} and model.bbox_head.{key} are both set '
+                                 f'and differ ({dict(kwargs[key])} vs {dict(head_cfg)}); set '
+                                 f'only one of them')
         super().__init__(**kwargs)
         self._check_channels()
         self.channels_last = channels_last
