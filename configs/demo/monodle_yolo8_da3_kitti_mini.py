@@ -51,11 +51,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='KittiAP40Metric', data_root=data_root)
 test_evaluator = val_evaluator
 
-# test_cfg at model level: mmdet's single-stage detector hands model.test_cfg to the head, in
-# place of the head's own (the base's model.test_cfg is None)
-model = dict(backbone=dict(pretrained=False),
-             test_cfg=dict(_delete_=True, topk=50, score_thr=0.1, nms_kernel=3,
-                           decode_mode='official'))
+model = dict(backbone=dict(pretrained=False), bbox_head=dict(test_cfg=dict(score_thr=0.1)))
 optim_wrapper = dict(
     optimizer=dict(lr=2.5e-3),
     paramwise_cfg=dict(custom_keys={'bias': dict(decay_mult=0.0),

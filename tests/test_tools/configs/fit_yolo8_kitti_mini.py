@@ -24,9 +24,7 @@ train_dataloader = dict(dataset=dict(indices=frames, pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(indices=frames, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-model = dict(bbox_head=dict(feat_channels=64),
-             test_cfg=dict(_delete_=True, topk=50, score_thr=0.05, nms_kernel=3,
-                           decode_mode='official'))
+model = dict(bbox_head=dict(feat_channels=64, test_cfg=dict(score_thr=0.05)))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=20),
     dict(type='MultiStepLR', milestones=[340], gamma=0.1, by_epoch=True, begin=0,
