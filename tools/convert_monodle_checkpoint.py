@@ -118,11 +118,14 @@ def build_expected(config: str, part: str = 'model') -> dict:
 
 def load_official(path: str, key: str | None) -> dict:
     """Read a checkpoint; return the dict under ``key`` (or the whole dict for None)."""
+    from monodle_plugin.utils.checkpoint_loading import load_checkpoint_file
+    from monodle_plugin.utils.cli import CheckpointError
     if not Path(path).is_file():
         raise ConversionError(f'{path}: no such file')
-    # weights_only=False: official MonoDLE checkpoints also pickle the optimizer state and
-    # the epoch; only use it on a file you trust (the user names it explicitly).
-    ckpt = torch.load(path, map_location='cpu', weights_only=False)
+    try:  # weights_only=True: tensors and plain data only, a crafted file runs nothing
+        ckpt = load_checkpoint_file(path)
+    except CheckpointError as err:
+        raise ConversionError(str(err)) from None
     if key is None:
         return ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
     if not isinstance(ckpt, dict) or key not in ckpt:

@@ -52,6 +52,9 @@ def parse_args(argv=None):
     parser.add_argument('--missing-as-empty', action='store_true',
                         help='a split id without result file counts as "no detections" '
                              '(default: error, as the KITTI devkit)')
+    parser.add_argument('--allow-unknown-classes', action='store_true',
+                        help='count (and warn about) objects whose class name is not a KITTI '
+                        'name instead of stopping (default: error naming the file)')
     return parser.parse_args(argv)
 
 
@@ -74,9 +77,10 @@ def main(argv=None) -> dict:
     if missing_gt:
         raise FileNotFoundError(f'{len(missing_gt)} split id(s) without label file, e.g. '
                                 f'{osp.join(args.gt, missing_gt[0] + ".txt")}')
-    gt_annos = fn.load_kitti_dir(args.gt, ids, is_result=False)
+    unknown = 'count' if args.allow_unknown_classes else 'error'
+    gt_annos = fn.load_kitti_dir(args.gt, ids, is_result=False, unknown=unknown)
     dt_annos = fn.load_kitti_dir(args.pred, ids, is_result=True,
-                                 missing_ok=args.missing_as_empty)
+                                 missing_ok=args.missing_as_empty, unknown=unknown)
     t_read = time.perf_counter()
     types = [t for t in args.eval_types if t != 'aos']
     aps, _ = fn.compute_kitti_ap(gt_annos, dt_annos, args.classes, types,
@@ -96,4 +100,6 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    load_functional()  # light parent packages first (see its docstring); cli.py is stdlib-only
+    from monodle_plugin.utils.cli import run_cli
+    run_cli(main)

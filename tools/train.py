@@ -27,10 +27,6 @@ import sys
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, REPO_ROOT)
-# mmengine 0.10 checkpoints pickle MessageHub buffers, numpy arrays and our saved random states,
-# which torch>=2.6's default `torch.load(weights_only=True)` refuses. The files loaded here are
-# the ones the user names or that this training wrote; load only checkpoints you trust.
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
@@ -46,6 +42,12 @@ from monodle_plugin.engine.batch_lr_scaling import (  # noqa: E402
 from monodle_plugin.engine.cpu_distributed import finish_distributed, prepare_distributed  # noqa: E402
 from monodle_plugin.engine.hooks import GlobalLossLogHook  # noqa: E402
 from monodle_plugin.engine.run_info import log_run_info  # noqa: E402
+from monodle_plugin.utils.checkpoint_loading import allow_checkpoint_globals  # noqa: E402
+from monodle_plugin.utils.cli import run_cli  # noqa: E402
+from monodle_plugin.utils.config_checks import (  # noqa: E402
+    check_cfg_option_keys,
+    check_resume_target,
+)
 from monodle_plugin.utils.da3_distill_wiring import (  # noqa: E402
     reapply_distill_switches,
     touches_distill_switches,
@@ -95,6 +97,7 @@ def build_cfg(args: argparse.Namespace) -> tuple:
     cfg.launcher = args.launcher
     batch_from_user = False
     if args.cfg_options is not None:
+        check_cfg_option_keys(cfg, args.cfg_options, args.config)
         cfg.merge_from_dict(args.cfg_options)
         if touches_distill_switches(args.cfg_options):
             # the DA3 pieces were built from the switches when the file was parsed
@@ -136,12 +139,13 @@ def build_cfg(args: argparse.Namespace) -> tuple:
     apply_batch_plan(cfg, plan)
 
     # resume: a named checkpoint > the work dir's last_checkpoint
+    # (nothing to resume is an error, README "Errors and safety")
     if args.resume == 'auto':
+        check_resume_target(cfg.work_dir)
         cfg.resume = True
         cfg.load_from = None
     elif args.resume is not None:
-        if not osp.isfile(args.resume):
-            raise FileNotFoundError(f'--resume: checkpoint not found: {args.resume}')
+        check_resume_target(cfg.work_dir, args.resume)
         cfg.resume = True
         cfg.load_from = args.resume
     return cfg, plan
@@ -154,6 +158,7 @@ def main(argv=None) -> None:
     if cfg.get('sync_bn') and backend == 'gloo':
         raise RuntimeError('--sync_bn needs GPUs (torch SyncBatchNorm has no CPU kernel)')
 
+    allow_checkpoint_globals()  # --resume / load_from read our checkpoints with weights_only=True
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     if runner.world_size != plan.world_size:
         raise RuntimeError(f'the launcher reported {plan.world_size} processes but the process '
@@ -169,4 +174,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

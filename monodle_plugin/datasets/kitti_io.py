@@ -122,6 +122,19 @@ def read_calib(calib_path: str) -> Dict[str, np.ndarray]:
     return calib
 
 
+def check_dimensions(name: str, hwl, where: str) -> None:
+    """Negative 3D dimensions are an error (DontCare lines carry -1 placeholders: allowed).
+
+    Args:
+        name: object class name.
+        hwl: (h, w, l) metres as written in the label file.
+        where: ``file:line`` for the message.
+    """
+    if name != 'DontCare' and min(hwl) < 0:
+        raise KittiFormatError(f'{where}: negative 3D dimensions (h, w, l) = {tuple(hwl)} for a '
+                               f'{name}; fix or remove the line')
+
+
 def parse_label_line(line: str, where: str) -> dict:
     """Parse one label line into the contract's instance fields (without labels/projection).
 
@@ -150,6 +163,7 @@ def parse_label_line(line: str, where: str) -> dict:
     truncated, occluded, alpha = values[0], values[1], values[2]
     bbox = values[3:7]
     h, w, l_ = values[7:10]
+    check_dimensions(name, (h, w, l_), where)
     x, y, z = values[10:13]
     ry = values[13]
     return dict(

@@ -19,6 +19,8 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
+from ...structures.classes import KITTI_CLASSES as KITTI_NAMES
+
 NUM_LABEL_FIELDS = 15
 NUM_RESULT_FIELDS = 16
 ANNO_KEYS = ('name', 'truncated', 'occluded', 'alpha', 'bbox', 'dimensions', 'location',
@@ -83,11 +85,36 @@ def read_kitti_file(path: str) -> Dict[str, np.ndarray]:
     }
 
 
-def check_kitti_anno(anno: Dict[str, np.ndarray], source: str, is_result: bool) -> None:
+def check_class_names(names: Sequence[str], source: str, unknown: str = 'error') -> int:
+    """Object names outside KITTI's list (``Carr``) are an error, never a silent drop.
+
+    Args:
+        names: the file's object names.
+        source: file named in the message.
+        unknown: 'error' (raise ``ValueError``) or 'count' (return their number; the caller
+            reports the total).
+
+    Returns:
+        The number of unknown names (0 when ``unknown='error'``, which raises instead).
+    """
+    if unknown not in ('error', 'count'):
+        raise ValueError(f"unknown must be 'error' or 'count', got {unknown!r}")
+    bad = sorted({str(n) for n in names} - set(KITTI_NAMES))
+    if bad and unknown == 'error':
+        raise ValueError(f'{source}: unknown class name(s) {bad} (KITTI names: '
+                         f'{", ".join(KITTI_NAMES)}); fix the file, or pass '
+                         '--allow-unknown-classes to count and skip them')
+    return sum(str(n) in bad for n in names)
+
+
+def check_kitti_anno(anno: Dict[str, np.ndarray], source: str, is_result: bool,
+                     unknown: str = 'error') -> int:
     """Raise ``ValueError`` naming ``source`` (a file or image id) for unusable values.
 
-    Checks: all keys present with matching lengths, finite numbers, non-negative dimensions
-    of every non-DontCare object, finite scores for results.
+    Checks: all keys present with matching lengths, known class names (see
+    :func:`check_class_names`; returns the count of unknown ones with ``unknown='count'``),
+    finite numbers, non-negative dimensions of every non-DontCare object, finite scores for
+    results.
     """
     missing = [k for k in ANNO_KEYS if k not in anno]
     if missing:
@@ -97,7 +124,8 @@ def check_kitti_anno(anno: Dict[str, np.ndarray], source: str, is_result: bool) 
         if len(anno[k]) != n:
             raise ValueError(f'{source}: "{k}" has {len(anno[k])} rows, "name" has {n}')
     if n == 0:
-        return
+        return 0
+    n_unknown = check_class_names(anno['name'], source, unknown)
     care = np.asarray(anno['name']) != 'DontCare'
     for k in ('bbox', 'dimensions', 'location', 'rotation_y', 'alpha', 'truncated'):
         bad = ~np.isfinite(np.asarray(anno[k], dtype=np.float64).reshape(n, -1)).all(1)
@@ -113,6 +141,7 @@ def check_kitti_anno(anno: Dict[str, np.ndarray], source: str, is_result: bool) 
     if neg.any():
         raise ValueError(f'{source}: negative dimensions for object(s) '
                          f'{np.flatnonzero(neg).tolist()}')
+    return n_unknown
 
 
 def read_split_file(path: str) -> List[str]:
@@ -127,21 +156,29 @@ def read_split_file(path: str) -> List[str]:
 
 
 def load_kitti_dir(folder: str, ids: Iterable[str], is_result: bool,
-                   missing_ok: bool = False) -> List[Dict[str, np.ndarray]]:
+                   missing_ok: bool = False, unknown: str = 'error'
+                   ) -> List[Dict[str, np.ndarray]]:
     """Read ``<folder>/<id>.txt`` for every id, checked (see ``check_kitti_anno``).
 
     Args:
         missing_ok: a missing file counts as "no objects" (otherwise FileNotFoundError).
+        unknown: 'error' (default) or 'count': unknown class names are then counted and a
+            warning gives their total (they match no evaluated class).
     """
+    import warnings
     annos = []
+    n_unknown = 0
     for sid in ids:
         path = osp.join(folder, f'{sid}.txt')
         if missing_ok and not osp.isfile(path):
             annos.append(empty_kitti_anno())
             continue
         anno = read_kitti_file(path)
-        check_kitti_anno(anno, path, is_result)
+        n_unknown += check_kitti_anno(anno, path, is_result, unknown)
         annos.append(anno)
+    if n_unknown:
+        warnings.warn(f'{folder}: {n_unknown} object(s) with an unknown class name were '
+                      'skipped (--allow-unknown-classes)', UserWarning, stacklevel=2)
     return annos
 
 

@@ -84,13 +84,29 @@ def _weights_candidates(name: str | os.PathLike, weights_dir: str | os.PathLike 
 
 
 def _load_ultralytics_checkpoint(path: Path) -> nn.Module:
-    """Load a ``.pt`` through Ultralytics' own loader (handles torch>=2.6 ``weights_only``)."""
+    """Load a ``.pt`` in Ultralytics' safe mode: ``torch.load(weights_only=True)`` against its
+    allow-list of known model classes, so a crafted file cannot run code (needs ultralytics with
+    ``torch_safe_load(..., safe_only=True)``, 8.4.x; older versions are refused)."""
+    import inspect
+
+    from ultralytics.nn import tasks
+    if 'safe_only' not in inspect.signature(tasks.torch_safe_load).parameters:
+        raise ImportError('UltralyticsBackbone: the installed ultralytics cannot load .pt files '
+                          'safely (no torch_safe_load(safe_only=...)); install the version of '
+                          'requirements/ (ultralytics==8.4.190)')
     try:
-        from ultralytics.nn.tasks import load_checkpoint
-    except ImportError:  # ultralytics < 8.3.x names it attempt_load_one_weight
-        from ultralytics.nn.tasks import attempt_load_one_weight as load_checkpoint
-    model, _ = load_checkpoint(str(path), device='cpu', inplace=True, fuse=False)
-    return model.float()
+        ckpt, _ = tasks.torch_safe_load(str(path), safe_only=True)
+    except TypeError as err:  # Ultralytics reports unreadable / refused files as TypeError
+        raise ValueError(f'UltralyticsBackbone: {path}: ' + ' '.join(str(err).split())) from None
+    model = ckpt.get('ema') or ckpt.get('model') if isinstance(ckpt, dict) else None
+    if not isinstance(model, nn.Module):
+        raise ValueError(f'UltralyticsBackbone: {path} holds no Ultralytics model '
+                         "(no 'model' / 'ema' entry)")
+    model = model.float().eval()
+    for m in model.modules():  # as ultralytics.nn.tasks.load_checkpoint(inplace=True)
+        if hasattr(m, 'inplace'):
+            m.inplace = True
+    return model
 
 
 def _build_from_yaml(cfg: str | dict) -> nn.Module:

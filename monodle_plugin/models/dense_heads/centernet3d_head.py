@@ -19,6 +19,7 @@ from mmdet3d.structures import CameraInstance3DBoxes
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
+from ..losses.depth_distill_loss import check_teacher_validity
 from ..utils.dist_utils import global_normalizer
 
 BRANCHES = ('heatmap', 'offset_2d', 'size_2d', 'depth', 'offset_3d', 'size_3d', 'heading')
@@ -427,6 +428,8 @@ class CenterNet3DHead(BaseMono3DDenseHead):
             losses['loss_depth_distill'] = distill(
                 outs['depth'][:, 0:1], teacher.to(heatmap.device), valid.to(heatmap.device),
                 heatmap_target=targets['heatmap'], boxes_2d=boxes)
+            # logged, not a loss; dead teacher maps stop the run (README "Errors and safety")
+            losses['distill_valid_frac'] = check_teacher_validity(valid, batch_data_samples)
         return losses
 
     # ------------------------------------------------------------------ decoding

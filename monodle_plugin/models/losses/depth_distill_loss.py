@@ -9,6 +9,7 @@ excluded everywhere.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Optional, Sequence
 
 import torch
@@ -54,6 +55,42 @@ def box_foreground_mask(boxes_2d: Sequence[Tensor], shape: Sequence[int],
         in_y = (ys[None] >= boxes[:, 1:2]) & (ys[None] <= boxes[:, 3:4])  # (n, h)
         mask[i, 0] = (in_y[:, :, None] & in_x[:, None, :]).any(dim=0)
     return mask
+
+
+def check_teacher_validity(valid: Tensor, data_samples: Sequence) -> Tensor:
+    """Fraction of valid teacher pixels in the batch; stop when there is none.
+
+    Logged as ``distill_valid_frac`` (not a loss: mmengine sums only keys containing "loss"),
+    averaged over the logging interval, so dead teacher maps show in the log. A batch without
+    any valid pixel (global over DDP ranks: every rank takes the same decision) raises a
+    ``ValueError`` naming the samples, or only warns when every sample's ``LoadDA3Depth`` has
+    ``on_missing='skip'`` (``gt_depth.on_missing``).
+
+    Args:
+        valid: (B, 1, h, w) bool teacher validity of the batch.
+        data_samples: the batch's data samples (``metainfo['sample_idx']``, ``gt_depth``).
+
+    Returns:
+        0-dim float tensor in [0, 1] (no gradient).
+    """
+    stats = torch.stack([valid.sum().float(),
+                         torch.tensor(float(valid.numel()), device=valid.device)])
+    if get_world_size() > 1:
+        stats = global_sum(stats)
+    if stats[0] == 0:
+        ids = [ds.metainfo.get('sample_idx', i) for i, ds in enumerate(data_samples)]
+        modes = {ds.gt_depth.metainfo.get('on_missing', 'error') for ds in data_samples
+                 if 'gt_depth' in ds}
+        msg = (f'depth distillation: no valid teacher depth pixel in the whole batch (samples '
+               f'{ids}): the teacher maps are missing, all NaN / non-positive or above '
+               'max_depth; run tools/check_depth_labels.py on the depth folder')
+        if modes == {'skip'}:
+            warnings.warn(msg + " (on_missing='skip': training goes on)", UserWarning,
+                          stacklevel=2)
+        else:
+            raise ValueError(msg + ", or set on_missing='skip' in LoadDA3Depth to go on "
+                             'with a warning')
+    return (stats[0] / stats[1].clamp(min=1)).detach()
 
 
 @MODELS.register_module()
