@@ -110,9 +110,9 @@ def check_depth_file(loader, path: str, raw_hw: tuple[int, int],
         problems.append(f'{path}: depth map has no valid pixel (all <= {loader.min_depth} m'
                         f'{"" if loader.max_depth is None else f" or > {loader.max_depth} m"})')
     elif stats['invalid_fraction'] > max_invalid_fraction:
-        problems.append(f'{path}: depth map is mostly invalid ({100 * stats["invalid_fraction"]:.1f}'
-                        f' % invalid > {100 * max_invalid_fraction:.1f} %, '
-                        '--max-invalid-fraction)')
+        pct = 100 * stats['invalid_fraction']
+        problems.append(f'{path}: depth map is mostly invalid ({pct:.1f} % invalid > '
+                        f'{100 * max_invalid_fraction:.1f} %, --max-invalid-fraction)')
     try:
         loader.to_raw_size(depth, valid, tuple(raw_hw), path)
     except ValueError as err:
@@ -245,4 +245,5 @@ def format_problems(problems: Sequence[str], source: str, shown: int = 20) -> st
 
 
 __all__ = ['BOX_MARGIN_PX', 'PRINCIPAL_POINT_TOLERANCE', 'check_depth_file',
-           'check_image_geometry', 'check_kitti_layout', 'decode_image', 'format_problems', 'validate_frames']
+           'check_image_geometry', 'check_kitti_layout', 'decode_image', 'format_problems',
+           'validate_frames']

@@ -62,7 +62,8 @@ def test_layout_of_the_demo_is_clean(capsys):
 
 def test_negative_dimensions_in_training_labels(kitti, capsys):
     label = kitti / 'training' / 'label_2' / '000000.txt'
-    line = 'Pedestrian 0.00 0 -0.20 712.40 143.00 810.73 307.92 1.89 -0.48 1.20 1.84 1.47 8.41 0.01\n'
+    line = ('Pedestrian 0.00 0 -0.20 712.40 143.00 810.73 307.92 1.89 -0.48 1.20 1.84 1.47 '
+            '8.41 0.01\n')
     label.write_text(line)
     with pytest.raises(KittiFormatError, match='negative 3D dimensions') as err:
         read_label(str(label))
