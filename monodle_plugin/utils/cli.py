@@ -67,8 +67,6 @@ def run_cli(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None)
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = debug_requested(argv)
-    if debug:
-        os.environ[DEBUG_ENV] = '1'  # child processes (dataloader workers) see it too
     argv = [a for a in argv if a != '--debug']
     try:
         ret = main(argv)

@@ -47,6 +47,16 @@ def one_line_error(proc, *names):
     return last
 
 
+def run_in_process(tool, argv, capsys):
+    """``python tools/<tool>.py ARGV`` as its ``__main__`` does (``run_cli(main)``), in this
+    process (a subprocess spends most of its time importing mmdet3d)."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as ex:
+        run_cli(load_tool(tool).main, [str(a) for a in argv])
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(argv, ex.value.code, out.out, out.err)
+
+
 @pytest.fixture(scope='module')
 def tiny_model():
     from mmdet3d.registry import MODELS
@@ -162,9 +172,10 @@ def test_payload_checkpoint_never_runs(payload_ckpt, tiny_model, tmp_path):
     assert not marker.exists()
 
 
-def test_test_py_payload_checkpoint_exit_2(payload_ckpt, tmp_path):
+def test_test_py_payload_checkpoint_exit_2(payload_ckpt, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
     path, marker = payload_ckpt
-    proc = run('tools/test.py', TINY_CONFIG, path, '--work-dir', tmp_path / 'wd')
+    proc = run_in_process('test', [TINY_CONFIG, path, '--work-dir', tmp_path / 'wd'], capsys)
     one_line_error(proc, path, 'refused to load')
     assert not marker.exists()
 
@@ -233,8 +244,12 @@ def test_run_cli_one_line_exit_2_and_debug(capsys, monkeypatch):
     assert ex.value.code == 3
 
 
-def test_test_py_missing_checkpoint_one_line(tmp_path):
-    proc = run('tools/test.py', TINY_CONFIG, tmp_path / 'nope.pth')
+def test_test_py_missing_checkpoint_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    proc = run_in_process('test', [TINY_CONFIG, tmp_path / 'nope.pth'], capsys)
+    one_line_error(proc, tmp_path / 'nope.pth')
+    proc = run_in_process('demo', ['demo/kitti_mini/KITTI/training/image_2/000000.png',
+                                   TINY_CONFIG, tmp_path / 'nope.pth'], capsys)
     one_line_error(proc, tmp_path / 'nope.pth')
 
 
