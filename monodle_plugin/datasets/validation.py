@@ -1,6 +1,6 @@
 """Frame checks run before training: images decode, sizes fit calib and boxes, depth files read.
 
-Used by ``tools/check_kitti_layout.py`` (every frame, every problem listed) and by
+Used by ``tools/misc/check_kitti_layout.py`` (every frame, every problem listed) and by
 ``MonoDLEKittiDataset(validate=True)`` (stops at construction with every bad file named), so a
 truncated PNG or a resized image stops the run before the first iteration, not hours in.
 
@@ -173,8 +173,9 @@ def _frame_problems(base: str, sample_id: str, labelled: bool, depth_loader,
 
 
 def check_kitti_layout(root: str, depth_dir: str | None = None, content: bool = True,
-          max_invalid_fraction: float = 0.99) -> int:
-    """Check a KITTI folder (``tools/check_kitti_layout.py``); prints, returns the problem count.
+                       max_invalid_fraction: float = 0.99) -> int:
+    """Check a KITTI folder (``tools/misc/check_kitti_layout.py``); prints every problem and
+    returns their number.
 
     Args:
         root: KITTI root (``ImageSets/``, ``training/``, ``testing/``).
@@ -250,7 +251,7 @@ def format_problems(problems: Sequence[str], source: str, shown: int = 20) -> st
     """One message listing the problems (the first ``shown``)."""
     more = f' ... and {len(problems) - shown} more' if len(problems) > shown else ''
     return (f'{source}: {len(problems)} bad file(s): ' + ' | '.join(problems[:shown]) + more
-            + ' (run tools/check_kitti_layout.py for the full list)')
+            + ' (run tools/misc/check_kitti_layout.py for the full list)')
 
 
 __all__ = ['BOX_MARGIN_PX', 'PRINCIPAL_POINT_TOLERANCE', 'check_depth_file',

@@ -101,7 +101,7 @@ def load_checkpoint_file(path: str, map_location: str | torch.device = 'cpu') ->
             f'{path}: refused to load: it references Python objects that are not tensors or '
             f'plain data ({first}); loading it could run code from the file. Re-save its '
             'state_dict from a trusted Python session (torch.save(model.state_dict(), ...)) '
-            'or convert it with tools/convert_monodle_checkpoint.py') from None
+            'or convert it with tools/model_converters/convert_monodle_checkpoint.py') from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
         raise CheckpointError(
             f'{path}: not a readable torch checkpoint ({type(err).__name__}: '

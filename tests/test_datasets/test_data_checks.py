@@ -32,12 +32,13 @@ def img(root, sid):
 
 
 def layout(root, capsys, *extra):
-    code = load_tool('check_kitti_layout').main([str(root), '--depth-dir', 'lidar_depth', *extra])
+    tool = load_tool('misc/check_kitti_layout')
+    code = tool.main([str(root), '--depth-dir', 'lidar_depth', *extra])
     return code, capsys.readouterr().out
 
 
 def test_layout_decodes_images_and_checks_sizes(kitti, capsys):
-    """tools/check_kitti_layout.py ROOT --depth-dir lidar_depth: each bad file named, exit 1."""
+    """tools/misc/check_kitti_layout.py ROOT --depth-dir lidar_depth: bad files named, exit 1."""
     img(kitti, '000000').write_bytes(b'')                                   # zero-byte PNG
     data = img(kitti, '000001').read_bytes()
     img(kitti, '000001').write_bytes(data[:len(data) // 3])                 # truncated PNG
@@ -101,7 +102,7 @@ def test_validate_cost_on_kitti_mini():
 
 # ---------------------------------------------------------------- check_depth_labels
 def test_check_depth_labels_reports_dead_maps(kitti, capsys):
-    """tools/check_depth_labels.py ROOT --depth-dir d --split trainval -> exit 1, files named."""
+    """tools/misc/check_depth_labels.py ROOT --depth-dir d --split trainval: exit 1, named."""
     d = kitti / 'd'
     shutil.copytree(kitti / 'lidar_depth', d)
     np.savez(d / '000000.npz', depth=np.full((375, 1242), np.nan, np.float32))
@@ -110,7 +111,7 @@ def test_check_depth_labels_reports_dead_maps(kitti, capsys):
     sparse[200, :100] = 10.0  # 0.02 % valid
     np.savez(d / '000002.npz', depth=sparse)
     img(kitti, '000004').write_bytes(b'not a png')
-    tool = load_tool('check_depth_labels')
+    tool = load_tool('misc/check_depth_labels')
     code = tool.main([str(kitti), '--depth-dir', 'd', '--split', 'trainval'])
     out = capsys.readouterr().out
     assert code == 1

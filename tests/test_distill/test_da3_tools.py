@@ -1,4 +1,5 @@
-"""tools/generate_da3_depth.py (with a fake DA3 model) and tools/check_depth_labels.py."""
+"""tools/dataset_converters/generate_da3_depth.py (with a fake DA3 model) and
+tools/misc/check_depth_labels.py."""
 import importlib.util
 import os
 import os.path as osp
@@ -22,8 +23,8 @@ def load_tool(name):
     return module
 
 
-gen = load_tool('generate_da3_depth')
-chk = load_tool('check_depth_labels')
+gen = load_tool('dataset_converters/generate_da3_depth')
+chk = load_tool('misc/check_depth_labels')
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ CONFIG = str(REPO / 'configs/monodle/monodle_dla34_kitti.py')
 @pytest.fixture(scope='module')
 def conv():
     spec = importlib.util.spec_from_file_location(
-        'convert_monodle_checkpoint', REPO / 'tools/convert_monodle_checkpoint.py')
+        'convert_monodle_checkpoint', REPO / 'tools/model_converters/convert_monodle_checkpoint.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -83,7 +83,7 @@ def check_teacher_validity(valid: Tensor, data_samples: Sequence) -> Tensor:
                  if 'gt_depth' in ds}
         msg = (f'depth distillation: no valid teacher depth pixel in the whole batch (samples '
                f'{ids}): the teacher maps are missing, all NaN / non-positive or above '
-               'max_depth; run tools/check_depth_labels.py on the depth folder')
+               'max_depth; run tools/misc/check_depth_labels.py on the depth folder')
         if modes == {'skip'}:
             warnings.warn(msg + " (on_missing='skip': training goes on)", UserWarning,
                           stacklevel=2)

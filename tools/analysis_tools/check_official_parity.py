@@ -2,7 +2,7 @@
 
 Usage (the official code is fetched by the user into any folder; it is never committed):
     git clone https://github.com/xinzhuma/monodle /tmp/monodle
-    python tools/check_official_parity.py --official-root /tmp/monodle
+    python tools/analysis_tools/check_official_parity.py --official-root /tmp/monodle
 
 Builds the official ``CenterNet3D`` (DLA-34, ``pretrained=False``: no download), randomises
 all its parameters and BatchNorm statistics (so that a wrong mapping cannot hide behind
@@ -27,13 +27,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BRANCHES = ('heatmap', 'offset_2d', 'size_2d', 'depth', 'offset_3d', 'size_3d', 'heading')
 
 
 def _load_converter():
     spec = importlib.util.spec_from_file_location(
-        'convert_monodle_checkpoint', REPO / 'tools' / 'convert_monodle_checkpoint.py')
+        'convert_monodle_checkpoint',
+        REPO / 'tools' / 'model_converters' / 'convert_monodle_checkpoint.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,7 +1,7 @@
 """Validate a folder of teacher depth maps (DA3 pseudo-labels or LiDAR) against a KITTI split.
 
 Usage:
-    python tools/check_depth_labels.py data/KITTI --depth-dir DA3_depth_results --split train \
+    python tools/misc/check_depth_labels.py data/KITTI --depth-dir DA3_depth_results --split train \
         [--lidar-dir lidar_depth] [--max-depth 80] [--ratio-range 0.8 1.25] [--per-frame]
 
 For every id of ``ImageSets/<split>.txt``: is ``<depth-dir>/<id>.npz`` there and readable, with
@@ -201,6 +201,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
     from monodle_plugin.utils.cli import run_cli
     run_cli(main)

@@ -1,8 +1,10 @@
 """Convert an official MonoDLE checkpoint (xinzhuma/monodle) to this plugin's state dict.
 
 Usage:
-    python tools/convert_monodle_checkpoint.py checkpoint_epoch_140.pth monodle_dla34.pth
-    python tools/convert_monodle_checkpoint.py --imagenet-dla34 dla34-ba72cf86.pth dla34_mm.pth
+    python tools/model_converters/convert_monodle_checkpoint.py checkpoint_epoch_140.pth \\
+        monodle_dla34.pth
+    python tools/model_converters/convert_monodle_checkpoint.py --imagenet-dla34 \\
+        dla34-ba72cf86.pth dla34_mm.pth
 
 The official file holds the model under ``model_state`` (``CenterNet3D``: ``backbone.*``
 DLA-34 with ``bn*`` BatchNorms, ``neck.*`` DLAUp, seven top-level heads ``heatmap.*`` ...).

@@ -1,7 +1,7 @@
 """Generate Depth Anything 3 metric-depth pseudo-labels for a KITTI split.
 
 Usage:
-    python tools/generate_da3_depth.py data/KITTI --split trainval \
+    python tools/dataset_converters/generate_da3_depth.py data/KITTI --split trainval \
         --model /path/to/DA3METRIC-LARGE [--out data/KITTI/DA3_depth_results] \
         [--process-res 504] [--batch-size 1] [--device cuda]
 
@@ -82,8 +82,8 @@ def load_da3(model: str, device: str, allow_download: bool) -> Any:
     try:
         from depth_anything_3.api import DepthAnything3
     except ImportError as err:
-        raise SystemExit('tools/generate_da3_depth.py needs the optional package '
-                         '`depth-anything-3` (pip install depth-anything-3); '
+        raise SystemExit('tools/dataset_converters/generate_da3_depth.py needs the optional '
+                         'package `depth-anything-3` (pip install depth-anything-3); '
                          f'import failed: {err}') from err
     if not osp.exists(model) and not allow_download:
         raise SystemExit(f'--model {model!r} is not a local path; download the weights and pass '
@@ -200,5 +200,5 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
     main()

@@ -21,7 +21,7 @@ repository. It expects ``<root_dir>/object/training/...``: a temporary folder of
 
 Usage::
 
-    python tools/benchmark_data_pipeline.py --official-root /tmp/ref/monodle \\
+    python tools/analysis_tools/benchmark_data_pipeline.py --official-root /tmp/ref/monodle \\
         --data-root demo/kitti_mini/KITTI --rounds 5
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ import types
 import numpy as np
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DATA_CONFIG = osp.join(REPO, 'configs', '_base_', 'datasets', 'kitti_mono3d_monodle.py')
 # the official example config (experiments/example/kitti_example.yaml), dataset part
 OFFICIAL_CFG = dict(use_3d_center=True, class_merging=False, use_dontcare=False,

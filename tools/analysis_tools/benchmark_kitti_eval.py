@@ -1,6 +1,7 @@
 """Benchmark the CPU KITTI evaluation against mmdet3d's ``kitti_eval`` on a val-sized set.
 
-    python tools/benchmark_kitti_eval.py [--frames 3769] [--ref-frames 200] [--work-dir DIR]
+    python tools/analysis_tools/benchmark_kitti_eval.py [--frames 3769] [--ref-frames 200] \\
+        [--work-dir DIR]
 
 1. Generates a synthetic KITTI-val-sized set (3769 frames, about 15k label lines and 40k
    detections; ``functional/synthetic_kitti.py``) and writes label and result files.
@@ -24,7 +25,7 @@ import time
 
 import numpy as np
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(ROOT, 'tools'))
 from kitti_eval import load_functional  # noqa: E402
 

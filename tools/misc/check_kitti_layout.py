@@ -1,6 +1,6 @@
 """Check a KITTI folder against the layout monodle_plugin reads, and every file's content.
 
-Usage: python tools/check_kitti_layout.py data/KITTI [--depth-dir DA3_depth_results]
+Usage: python tools/misc/check_kitti_layout.py data/KITTI [--depth-dir DA3_depth_results]
            [--max-invalid-fraction 0.99] [--no-content]
 
 Per split file in ``ImageSets``: how many ids lack an image, a calibration or a label (and a
@@ -33,6 +33,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
     from monodle_plugin.utils.cli import run_cli
     run_cli(main)

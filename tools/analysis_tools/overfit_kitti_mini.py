@@ -1,7 +1,7 @@
 """Overfit MonoDLE on a few kitti_mini frames (CPU): losses must fall, boxes approach labels.
 
 Usage:
-    python tools/overfit_kitti_mini.py --iters 200 --input-size 640 192
+    python tools/analysis_tools/overfit_kitti_mini.py --iters 200 --input-size 640 192
 
 Trains the model of ``--config`` (default: the DLA-34 recipe, no ImageNet weights) on the
 frames of ``--data-root`` without augmentation, at a reduced input size, then decodes the
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def build(args):
