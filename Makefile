@@ -24,8 +24,8 @@ test-fast:  ## tests without the slow ones, no environment refresh
 lint:
 	$(PYTHON) -m ruff check monodle_plugin tools tests configs setup.py
 
-check-data:  ## check a KITTI folder: make check-data DATA_ROOT=data/KITTI
-	$(PYTHON) tools/misc/check_kitti_layout.py $(or $(DATA_ROOT),data/KITTI)
+check-data:  ## decode and check a KITTI folder: make check-data DATA_ROOT=data/KITTI [DEPTH_DIR=DA3_depth_results]
+	$(PYTHON) tools/misc/check_kitti_layout.py $(or $(DATA_ROOT),data/KITTI) $(if $(DEPTH_DIR),--depth-dir $(DEPTH_DIR))
 
 clean:
 	rm -rf work_dirs .pytest_cache
