@@ -35,6 +35,7 @@ from monodle_plugin.utils.checkpoint_loading import (  # noqa: E402
     skip_backbone_pretrained,
 )
 from monodle_plugin.utils.cli import run_cli  # noqa: E402
+from monodle_plugin.utils.config_checks import check_cfg_option_keys  # noqa: E402
 from monodle_plugin.utils.mono3d_drawing import draw_mono3d_result  # noqa: E402
 
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp')
@@ -102,6 +103,7 @@ def build_detector(config: str, checkpoint: str, device: str, cfg_options=None,
             raise FileNotFoundError(f'{what} not found: {path}')
     cfg = Config.fromfile(config)
     if cfg_options:
+        check_cfg_option_keys(cfg, cfg_options, config)
         cfg.merge_from_dict(cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmdet3d'))
     model_cfg = cfg.model.copy()
