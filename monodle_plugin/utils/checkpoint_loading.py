@@ -36,10 +36,16 @@ from .cli import CheckpointError
 SHOWN_KEYS = 5
 
 
+_HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
+
+
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
     """``getattr`` restricted to ``HistoryBuffer``'s statistics methods (see module docstring)."""
     from mmengine.logging import HistoryBuffer
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    # the built-in methods are registered lazily (first HistoryBuffer()), custom ones by
+    # HistoryBuffer.register_statistics
+    if obj is HistoryBuffer and (name in _HISTORY_BUFFER_METHODS
+                                 or name in HistoryBuffer._statistics_methods):
         return getattr(obj, name)
     raise pickle.UnpicklingError(f'refused getattr({obj!r}, {name!r}) while loading a checkpoint')
 

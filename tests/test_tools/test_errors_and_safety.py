@@ -279,3 +279,19 @@ def test_unknown_top_level_cfg_option_is_an_error(tmp_path):
     cfg, _ = train.build_cfg(args)
     assert cfg.train_cfg.max_epochs == 1
 
+
+
+def test_allow_list_reads_message_hub_in_a_fresh_process(tmp_path):
+    """mmengine fills HistoryBuffer's method table lazily: a resuming process that has not
+    built a HistoryBuffer yet must still read the message hub (the --resume path)."""
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_instance('f13_allow_list')
+    hub.update_scalar('train/loss', 1.5)
+    path = tmp_path / 'hub.pth'
+    torch.save({'message_hub': hub.state_dict(), 'state_dict': {}}, path)
+    code = ('import sys, torch; from monodle_plugin.utils.checkpoint_loading import '
+            'allow_checkpoint_globals; allow_checkpoint_globals(); '
+            'ck = torch.load(sys.argv[1], weights_only=True); '
+            "print(ck['message_hub']['log_scalars']['train/loss'].current())")
+    proc = run('-c', code, path)
+    assert proc.returncode == 0 and proc.stdout.strip() == '1.5', proc.stderr[-2000:]
