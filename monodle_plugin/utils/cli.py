@@ -49,11 +49,15 @@ def debug_requested(argv: Sequence[str] | None = None) -> bool:
 
 def format_error(err: BaseException) -> str:
     """The exception as one line (whitespace runs, newlines included, become one space)."""
-    msg = err.args[0] if isinstance(err, KeyError) and len(err.args) == 1 else err
-    text = ' '.join(str(msg).split())
+    msg = str(err.args[0] if isinstance(err, KeyError) and len(err.args) == 1 else err)
+    prefix = not isinstance(err, UserError)
+    if 'Original Traceback' in msg:  # re-raised from a DataLoader worker: its last line
+        msg = [line for line in msg.splitlines() if line.strip()][-1]  # "Type: message"
+        prefix = False
+    text = ' '.join(msg.split())
     if not text:
         text = type(err).__name__
-    elif not isinstance(err, UserError):
+    elif prefix:
         text = f'{type(err).__name__}: {text}'
     return text
 

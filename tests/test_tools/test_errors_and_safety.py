@@ -242,6 +242,10 @@ def test_run_cli_one_line_exit_2_and_debug(capsys, monkeypatch):
     with pytest.raises(SystemExit) as ex:
         run_cli(lambda argv: 3, [])
     assert ex.value.code == 3
+    from monodle_plugin.utils.cli import format_error
+    worker = ValueError('Caught ValueError in DataLoader worker process 0.\nOriginal Traceback '
+                        '(most recent call last):\n  File "x.py", line 1\nValueError: a.png: bad')
+    assert format_error(worker) == 'ValueError: a.png: bad'
 
 
 def test_test_py_missing_checkpoint_one_line(tmp_path, capsys, monkeypatch):
