@@ -53,20 +53,22 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
 def checkpoint_safe_globals() -> list:
     """The allow-list for our (mmengine) checkpoints beyond torch's defaults.
 
-    ``HistoryBuffer`` (message hub scalars), numpy arrays (their reconstructor, class and the
-    dtypes that occur: float64/float32/int64/uint32 -- the MT19937 state) and the restricted
-    ``getattr``. Nothing here can call an arbitrary function.
+    ``HistoryBuffer`` (message hub scalars), numpy arrays and scalars (their reconstructors,
+    class and the dtypes that occur: float64/float32/int64/uint32 -- the MT19937 state) and the
+    restricted ``getattr``. Nothing here can call an arbitrary function.
     """
     from mmengine.logging import HistoryBuffer
     try:
-        from numpy._core.multiarray import _reconstruct  # numpy >= 2
+        from numpy._core.multiarray import _reconstruct, scalar  # numpy >= 2
     except ImportError:
-        from numpy.core.multiarray import _reconstruct
+        from numpy.core.multiarray import _reconstruct, scalar
     dtypes = [type(np.dtype(t)) for t in (np.float64, np.float32, np.int64, np.int32, np.uint32,
                                           np.bool_)]
-    return [HistoryBuffer, np.ndarray, np.dtype, _reconstruct, *dtypes,
+    return [HistoryBuffer, np.ndarray, np.dtype, _reconstruct, scalar, *dtypes,
             (_reconstruct, 'numpy.core.multiarray._reconstruct'),
             (_reconstruct, 'numpy._core.multiarray._reconstruct'),
+            (scalar, 'numpy.core.multiarray.scalar'),
+            (scalar, 'numpy._core.multiarray.scalar'),
             (_history_buffer_getattr, 'builtins.getattr'),
             (_history_buffer_getattr, '__builtin__.getattr')]
 

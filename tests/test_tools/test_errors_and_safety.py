@@ -6,6 +6,7 @@ import builtins
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from tool_helpers import REPO, TINY_CONFIG, load_tool, tool_env
@@ -291,11 +292,13 @@ def test_allow_list_reads_message_hub_in_a_fresh_process(tmp_path):
     from mmengine.logging import MessageHub
     hub = MessageHub.get_instance('f13_allow_list')
     hub.update_scalar('train/loss', 1.5)
+    hub.update_info('np_scalar', np.float64(2.5))  # np scalars occur in runtime_info
     path = tmp_path / 'hub.pth'
     torch.save({'message_hub': hub.state_dict(), 'state_dict': {}}, path)
     code = ('import sys, torch; from monodle_plugin.utils.checkpoint_loading import '
             'allow_checkpoint_globals; allow_checkpoint_globals(); '
             'ck = torch.load(sys.argv[1], weights_only=True); '
-            "print(ck['message_hub']['log_scalars']['train/loss'].current())")
+            "print(ck['message_hub']['log_scalars']['train/loss'].current(), "
+            "ck['message_hub']['runtime_info']['np_scalar'])")
     proc = run('-c', code, path)
-    assert proc.returncode == 0 and proc.stdout.strip() == '1.5', proc.stderr[-2000:]
+    assert proc.returncode == 0 and proc.stdout.strip() == '1.5 2.5', proc.stderr[-2000:]
