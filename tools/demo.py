@@ -36,6 +36,7 @@ from monodle_plugin.utils.checkpoint_loading import (  # noqa: E402
 )
 from monodle_plugin.utils.cli import run_cli  # noqa: E402
 from monodle_plugin.utils.config_checks import check_cfg_option_keys  # noqa: E402
+from monodle_plugin.utils.env_check import check_environment  # noqa: E402
 from monodle_plugin.utils.mono3d_drawing import draw_mono3d_result  # noqa: E402
 
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp')
@@ -158,4 +159,5 @@ def main(argv=None) -> list:
 
 
 if __name__ == '__main__':
+    check_environment()
     run_cli(main)

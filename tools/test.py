@@ -34,6 +34,7 @@ from monodle_plugin.utils.checkpoint_loading import (  # noqa: E402
 )
 from monodle_plugin.utils.cli import run_cli  # noqa: E402
 from monodle_plugin.utils.config_checks import check_cfg_option_keys  # noqa: E402
+from monodle_plugin.utils.env_check import check_environment  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -113,4 +114,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
+    check_environment()
     run_cli(main)

@@ -14,7 +14,7 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-from .kitti_mono3d_dataset import SPLIT_FOLDERS
+from .kitti_io import SPLIT_FOLDERS, KittiFormatError, read_split_file, split_file_path
 
 #: Largest accepted distance of the principal point from the image centre, as a fraction of
 #: the image side (KITTI: about 2 % horizontally, 8 % vertically; a 2x-resized image: > 45 %).
@@ -160,7 +160,7 @@ def validate_frames(frames: Iterable[dict], depth_loader=None,
 def _frame_problems(base: str, sample_id: str, labelled: bool, depth_loader,
                     max_invalid_fraction: float) -> list[str]:
     """Content problems of one frame (files known to exist)."""
-    from .kitti_io import KittiFormatError, read_calib, read_label
+    from .kitti_io import read_calib, read_label
     frame = dict(sample_id=sample_id, img_path=osp.join(base, 'image_2', f'{sample_id}.png'),
                  calib_path=osp.join(base, 'calib', f'{sample_id}.txt'),
                  label_path=osp.join(base, 'label_2', f'{sample_id}.txt') if labelled else None)
@@ -195,12 +195,16 @@ def check_kitti_layout(root: str, depth_dir: str | None = None, content: bool = 
         depth_loader = LoadDA3Depth(depth_dir=osp.abspath(ddir))
     checked: dict[tuple[str, str], list[str]] = {}
     for split, subset in SPLIT_FOLDERS.items():
-        split_file = osp.join(image_sets, f'{split}.txt')
+        split_file = split_file_path(root, split)
         if not osp.exists(split_file):
             print(f'{split_file}: not found (skipped)')
             continue
-        with open(split_file) as f:
-            ids = [line.strip() for line in f if line.strip()]
+        try:
+            ids = read_split_file(split_file)
+        except KittiFormatError as err:
+            print(err)
+            problems += 1
+            continue
         folders = {'image_2': '.png', 'calib': '.txt'}
         if subset == 'training':
             folders['label_2'] = '.txt'

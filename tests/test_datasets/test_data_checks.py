@@ -2,7 +2,6 @@
 check_depth_labels, label values, unknown class names in evaluation."""
 import os.path as osp
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -10,12 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / 'tests' / 'test_tools'))
-from tool_helpers import load_tool  # noqa: E402
+from monodle_plugin.datasets import KittiFormatError, MonoDLEKittiDataset
+from monodle_plugin.datasets.kitti_io import read_label
 
-from monodle_plugin.datasets import KittiFormatError, MonoDLEKittiDataset  # noqa: E402
-from monodle_plugin.datasets.kitti_io import read_label  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 MINI = REPO / 'demo' / 'kitti_mini' / 'KITTI'
 
@@ -31,9 +28,11 @@ def img(root, sid):
     return root / 'training' / 'image_2' / f'{sid}.png'
 
 
-def layout(root, capsys, *extra):
-    tool = load_tool('misc/check_kitti_layout')
-    code = tool.main([str(root), '--depth-dir', 'lidar_depth', *extra])
+def layout(root, capsys):
+    """What tools/misc/check_kitti_layout.py ROOT --depth-dir lidar_depth runs (exit 1 if
+    any problem)."""
+    from monodle_plugin.datasets.validation import check_kitti_layout
+    code = 1 if check_kitti_layout(str(root), 'lidar_depth') else 0
     return code, capsys.readouterr().out
 
 
@@ -68,9 +67,11 @@ def test_negative_dimensions_in_training_labels(kitti, capsys):
     label.write_text(line)
     with pytest.raises(KittiFormatError, match='negative 3D dimensions') as err:
         read_label(str(label))
-    assert f'{label}:1' in str(err.value)
+    assert f'{label} (object 0)' in str(err.value)
     code, out = layout(kitti, capsys)
-    assert code == 1 and f'{label}:1' in out
+    assert code == 1 and f'{label} (object 0)' in out
+    with pytest.raises(KittiFormatError, match='negative 3D dimensions'):  # dataset build
+        MonoDLEKittiDataset(data_root=str(kitti), split='train')
 
 
 def test_dataset_validate_true_stops_before_training(kitti):
@@ -111,15 +112,15 @@ def test_check_depth_labels_reports_dead_maps(kitti, capsys):
     sparse[200, :100] = 10.0  # 0.02 % valid
     np.savez(d / '000002.npz', depth=sparse)
     img(kitti, '000004').write_bytes(b'not a png')
-    tool = load_tool('misc/check_depth_labels')
-    code = tool.main([str(kitti), '--depth-dir', 'd', '--split', 'trainval'])
+    from monodle_plugin.utils.check_depth_labels import main  # tools/misc/check_depth_labels.py
+    code = main([str(kitti), '--depth-dir', 'd', '--split', 'trainval'])
     out = capsys.readouterr().out
     assert code == 1
     assert '000000: all-nan' in out and '000001: no-valid' in out, out
     assert '000002: mostly-invalid' in out and '000004: bad-image' in out, out
     assert str(img(kitti, '000004')) in out
-    code = tool.main([str(kitti), '--depth-dir', 'd', '--split', 'trainval',
-                      '--max-invalid-fraction', '1.0'])
+    code = main([str(kitti), '--depth-dir', 'd', '--split', 'trainval',
+                 '--max-invalid-fraction', '1.0'])
     assert '000002: mostly-invalid' not in capsys.readouterr().out
 
 
@@ -130,18 +131,13 @@ def _write(folder, sid, lines):
 
 
 def test_kitti_eval_unknown_class_is_an_error(tmp_path):
+    """tools/kitti_eval.py on a result file with 'Carr': an error naming the file."""
+    from monodle_plugin.evaluation.functional.kitti_file_eval import evaluate_kitti_files
     gt_line = 'Car 0.00 0 -1.5 100.0 150.0 200.0 250.0 1.5 1.6 3.9 1.0 1.5 20.0 -1.5\n'
     _write(tmp_path / 'gt', '000000', [gt_line])
     _write(tmp_path / 'pred', '000000', ['Carr' + gt_line[3:-1] + ' 0.9\n'])
     (tmp_path / 'split.txt').write_text('000000\n')
-    tool = load_tool('kitti_eval')
-    argv = ['--gt', str(tmp_path / 'gt'), '--pred', str(tmp_path / 'pred'),
-            '--split', str(tmp_path / 'split.txt')]
-    with pytest.raises(ValueError, match="unknown class name.*'Carr'") as err:
-        tool.main(argv)
+    with pytest.raises(ValueError, match="unknown class name 'Carr'") as err:
+        evaluate_kitti_files(str(tmp_path / 'gt'), str(tmp_path / 'pred'),
+                             str(tmp_path / 'split.txt'))
     assert osp.join(str(tmp_path / 'pred'), '000000.txt') in str(err.value)
-    from monodle_plugin.evaluation.functional import load_kitti_dir
-    with pytest.warns(UserWarning, match='1 object'):  # what --allow-unknown-classes does
-        dt = load_kitti_dir(str(tmp_path / 'pred'), ['000000'], is_result=True,
-                            unknown='count')
-    assert list(dt[0]['name']) == ['Carr']  # matches no evaluated class

@@ -113,8 +113,9 @@ def build_ours(data_root: str, split: str, with_targets: bool, normalize: bool):
 def official_layout(data_root: str, split: str, tmp: str) -> str:
     """``<tmp>/ImageSets`` and ``<tmp>/object/training`` as symlinks to the raw layout."""
     os.symlink(osp.abspath(osp.join(data_root, 'ImageSets')), osp.join(tmp, 'ImageSets'))
+    from monodle_plugin.datasets.kitti_io import SPLIT_FOLDERS
     os.makedirs(osp.join(tmp, 'object'))
-    folder = 'testing' if split == 'test' else 'training'
+    folder = SPLIT_FOLDERS[split]
     os.symlink(osp.abspath(osp.join(data_root, folder)), osp.join(tmp, 'object', folder))
     return tmp
 

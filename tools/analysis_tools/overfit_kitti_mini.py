@@ -27,7 +27,7 @@ def build(args):
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    import monodle_plugin  # noqa: F401
+    from monodle_plugin.structures.classes import MONODLE_CLASSES
     cfg = Config.fromfile(str(REPO / args.config))
     init_default_scope('mmdet3d')
     pipeline = [
@@ -37,7 +37,7 @@ def build(args):
         dict(type='PackMonoDLEInputs')]
     dataset = DATASETS.build(dict(type='MonoDLEKittiDataset', data_root=args.data_root,
                                   split='train', pipeline=pipeline, test_mode=False,
-                                  metainfo=dict(classes=['Pedestrian', 'Car', 'Cyclist'])))
+                                  metainfo=dict(classes=MONODLE_CLASSES)))
     samples = [dataset.prepare_data(i) for i in range(len(dataset))][:args.frames]
     cfg.model.backbone.init_cfg = None  # an overfit check from scratch: no ImageNet weights
     model = MODELS.build(cfg.model)

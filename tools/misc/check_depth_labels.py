@@ -1,206 +1,21 @@
 """Validate a folder of teacher depth maps (DA3 pseudo-labels or LiDAR) against a KITTI split.
 
 Usage:
-    python tools/misc/check_depth_labels.py data/KITTI --depth-dir DA3_depth_results --split train \
-        [--lidar-dir lidar_depth] [--max-depth 80] [--ratio-range 0.8 1.25] [--per-frame]
+    python tools/misc/check_depth_labels.py data/KITTI --depth-dir DA3_depth_results \\
+        --split train [--lidar-dir lidar_depth] [--per-frame]
 
-For every id of ``ImageSets/<split>.txt``: is ``<depth-dir>/<id>.npz`` there and readable, with
-key ``depth``; its shape against the raw image (raw size, or DA3's processing resolution of the
-same aspect ratio, which ``LoadDA3Depth`` resizes; other shapes are errors); NaN fraction,
-invalid fraction (0, negative, NaN, inf, > --max-depth) and the range of valid values. With
-``--lidar-dir`` (sparse LiDAR depth, same layout, 0 = no return; kitti_mini ships one) it also
-reports per frame, on pixels valid in both: the median of ``depth / lidar`` and AbsRel
-``mean(|depth - lidar| / lidar)``, and flags frames whose median ratio is outside
-``--ratio-range`` (DA3 can be off by a large factor on some frames).
-
-A map that is all NaN, has no valid pixel (all non-positive) or more than
-``--max-invalid-fraction`` invalid pixels fails; an image that does not decode fails (one line).
-
-Prints a summary; exits 1 if any file is missing, unreadable or of a wrong shape, or (with
-``--lidar-dir``) if a frame is flagged, else 0. Depth folders are relative to ``data_root``
-unless absolute.
+Checks and options: ``monodle_plugin/utils/check_depth_labels.py`` (``--help``). Exits 1 if a
+file is missing, unreadable, of a wrong shape, all NaN, without a valid pixel or mostly invalid
+(``--max-invalid-fraction``), if an image does not decode, or (with ``--lidar-dir``) a frame is
+flagged.
 """
-from __future__ import annotations
-
-import argparse
 import os.path as osp
 import sys
-from typing import Sequence
-
-import numpy as np
-
-SPLIT_FOLDERS = {'train': 'training', 'val': 'training', 'trainval': 'training',
-                 'test': 'testing'}
-
-
-def _resolve(data_root: str, folder: str) -> str:
-    return folder if osp.isabs(folder) else osp.join(data_root, folder)
-
-
-def check_frame(loader, depth_path: str, raw_hw: tuple[int, int], lidar_path: str | None,
-                max_depth: float | None, max_invalid_fraction: float = 0.99) -> dict:
-    """Statistics of one frame (``loader``: a ``LoadDA3Depth`` for reading and resizing)."""
-    from monodle_plugin.datasets.transforms.load_da3_depth import depth_validity
-
-    row: dict = dict(status='ok')
-    if not osp.exists(depth_path):
-        return dict(status='missing')
-    try:
-        depth = loader.read_depth(depth_path)
-    except (KeyError, ValueError, OSError) as err:
-        return dict(status='unreadable', error=str(err))
-    row['shape'] = depth.shape
-    row['nan_fraction'] = float(np.isnan(depth).mean())
-    valid = depth_validity(depth, 0.0, max_depth)
-    row['invalid_fraction'] = float(1.0 - valid.mean())
-    if valid.any():
-        vals = depth[valid]
-        row.update(min=float(vals.min()), median=float(np.median(vals)), max=float(vals.max()))
-    if row['nan_fraction'] == 1.0:
-        return dict(row, status='all-nan', error=f'{depth_path}: every pixel is NaN')
-    if not valid.any():
-        return dict(row, status='no-valid', error=f'{depth_path}: no valid pixel (all '
-                    f'non-positive, inf{"" if max_depth is None else " or > --max-depth"})')
-    if row['invalid_fraction'] > max_invalid_fraction:
-        return dict(row, status='mostly-invalid',
-                    error=f'{depth_path}: {100 * row["invalid_fraction"]:.1f} % invalid '
-                    f'(> --max-invalid-fraction {max_invalid_fraction})')
-    try:
-        depth, valid = loader.to_raw_size(depth, valid, raw_hw, depth_path)
-    except ValueError as err:
-        return dict(row, status='bad-shape', error=str(err))
-    row['resized'] = row['shape'] != tuple(raw_hw)
-    if lidar_path is not None:
-        if not osp.exists(lidar_path):
-            row['lidar'] = 'missing'
-        else:
-            lidar = loader.read_depth(lidar_path)
-            if lidar.shape != tuple(raw_hw):
-                return dict(row, status='bad-shape',
-                            error=f'LiDAR map {lidar_path} is {lidar.shape}, image {raw_hw}')
-            both = valid & depth_validity(lidar, 0.0, max_depth)
-            row['lidar_points'] = int(both.sum())
-            if both.any():
-                d, gt = depth[both].astype(np.float64), lidar[both].astype(np.float64)
-                row['median_ratio'] = float(np.median(d / gt))
-                row['abs_rel'] = float(np.mean(np.abs(d - gt) / gt))
-    return row
-
-
-def check(data_root: str, depth_dir: str, split: str = 'train', lidar_dir: str | None = None,
-          max_depth: float | None = None, ratio_range: Sequence[float] = (0.8, 1.25),
-          per_frame: bool = False, key: str = 'depth', max_invalid_fraction: float = 0.99
-          ) -> tuple[int, dict[str, dict]]:
-    """Check every frame; print the report. Returns (number of problems, rows by id)."""
-    from monodle_plugin.datasets.transforms.load_da3_depth import LoadDA3Depth
-    from monodle_plugin.datasets.validation import decode_image
-
-    loader = LoadDA3Depth(depth_dir=depth_dir, key=key)
-    split_file = osp.join(data_root, 'ImageSets', f'{split}.txt')
-    if not osp.isfile(split_file):
-        raise FileNotFoundError(f'split file {split_file} not found')
-    with open(split_file) as f:
-        ids = [line.strip() for line in f if line.strip()]
-    image_dir = osp.join(data_root, SPLIT_FOLDERS[split], 'image_2')
-    depth_root = _resolve(data_root, depth_dir)
-    lidar_root = _resolve(data_root, lidar_dir) if lidar_dir else None
-    rows: dict[str, dict] = {}
-    for sample_id in ids:
-        img_path = osp.join(image_dir, f'{sample_id}.png')
-        if not osp.exists(img_path):
-            rows[sample_id] = dict(status='no-image', error=f'{img_path} not found')
-            continue
-        raw_hw, problem = decode_image(img_path)  # a broken image is a row, not a traceback
-        if problem:
-            rows[sample_id] = dict(status='bad-image', error=problem)
-            continue
-        rows[sample_id] = check_frame(
-            loader, osp.join(depth_root, f'{sample_id}.npz'), raw_hw,
-            osp.join(lidar_root, f'{sample_id}.npz') if lidar_root else None, max_depth,
-            max_invalid_fraction)
-    lo, hi = ratio_range
-    for row in rows.values():
-        ratio = row.get('median_ratio')
-        row['flagged'] = ratio is not None and not lo <= ratio <= hi
-    problems = print_report(rows, depth_root, split, lidar_root, ratio_range, per_frame)
-    return problems, rows
-
-
-def print_report(rows: dict[str, dict], depth_root: str, split: str, lidar_root: str | None,
-                 ratio_range: Sequence[float], per_frame: bool) -> int:
-    """Print per-frame lines (problems always, all with ``per_frame``) and the summary."""
-    status: dict[str, list[str]] = {}
-    for sample_id, row in rows.items():
-        status.setdefault(row['status'], []).append(sample_id)
-    ok = [rows[i] for i in status.get('ok', [])]
-    for sample_id, row in rows.items():
-        if row['status'] != 'ok':
-            print(f'{sample_id}: {row["status"]} {row.get("error", "")}'.rstrip())
-        elif per_frame or row['flagged']:
-            line = (f'{sample_id}: shape {row["shape"]}{" (resized)" if row["resized"] else ""}'
-                    f' nan {row["nan_fraction"]:.3f} invalid {row["invalid_fraction"]:.3f}')
-            if 'median' in row:
-                line += f' range [{row["min"]:.2f}, {row["max"]:.2f}] median {row["median"]:.2f}'
-            if 'median_ratio' in row:
-                line += (f' | vs LiDAR ({row["lidar_points"]} px): median ratio '
-                         f'{row["median_ratio"]:.3f} AbsRel {row["abs_rel"]:.3f}')
-            if row['flagged']:
-                line += f'  <- ratio outside [{ratio_range[0]}, {ratio_range[1]}]'
-            print(line)
-    print(f'\n== {depth_root} against split {split!r}: {len(rows)} ids')
-    for name in ('ok', 'missing', 'unreadable', 'bad-shape', 'no-image', 'bad-image', 'all-nan',
-                 'no-valid', 'mostly-invalid'):
-        print(f'  {name:<11}{len(status.get(name, [])):>7}')
-    if ok:
-        resized = sum(r['resized'] for r in ok)
-        print(f'  resized from another resolution: {resized}')
-        print(f'  NaN fraction: mean {np.mean([r["nan_fraction"] for r in ok]):.4f}, '
-              f'max {max(r["nan_fraction"] for r in ok):.4f}')
-        print(f'  invalid fraction: mean {np.mean([r["invalid_fraction"] for r in ok]):.4f}')
-        with_vals = [r for r in ok if 'min' in r]
-        if with_vals:
-            print(f'  valid values: min {min(r["min"] for r in with_vals):.3f} m, '
-                  f'max {max(r["max"] for r in with_vals):.3f} m')
-    flagged = [i for i, r in rows.items() if r.get('flagged')]
-    if lidar_root:
-        compared = [r for r in ok if 'median_ratio' in r]
-        print(f'  vs LiDAR ({lidar_root}): {len(compared)} frames compared')
-        if compared:
-            ratios = np.array([r['median_ratio'] for r in compared])
-            abs_rel = np.array([r['abs_rel'] for r in compared])
-            print(f'    median ratio: median {np.median(ratios):.3f} '
-                  f'[{ratios.min():.3f}, {ratios.max():.3f}]; AbsRel mean {abs_rel.mean():.4f}')
-        print(f'    flagged (ratio outside [{ratio_range[0]}, {ratio_range[1]}]): '
-              f'{len(flagged)} {flagged[:20]}')
-    return len(rows) - len(ok) + len(flagged)
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('data_root', help='raw KITTI root, e.g. data/KITTI')
-    parser.add_argument('--depth-dir', default='DA3_depth_results')
-    parser.add_argument('--split', default='train', choices=sorted(SPLIT_FOLDERS))
-    parser.add_argument('--lidar-dir', default=None, help='sparse LiDAR depth to compare with')
-    parser.add_argument('--max-depth', type=float, default=None,
-                        help='values above are invalid (metres)')
-    parser.add_argument('--ratio-range', type=float, nargs=2, default=(0.8, 1.25),
-                        metavar=('LOW', 'HIGH'), help='accepted median depth/LiDAR ratio')
-    parser.add_argument('--key', default='depth', help='array name in the .npz files')
-    parser.add_argument('--max-invalid-fraction', type=float, default=0.99,
-                        help='a map with more invalid pixels than this fraction fails')
-    parser.add_argument('--per-frame', action='store_true', help='print every frame')
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    problems, _ = check(args.data_root, args.depth_dir, args.split, args.lidar_dir,
-                        args.max_depth, args.ratio_range, args.per_frame, args.key,
-                        args.max_invalid_fraction)
-    return 1 if problems else 0
-
 
 if __name__ == '__main__':
     sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    from monodle_plugin.utils.check_depth_labels import main
     from monodle_plugin.utils.cli import run_cli
+    from monodle_plugin.utils.env_check import check_environment
+    check_environment()
     run_cli(main)
