@@ -281,7 +281,7 @@ def test_unknown_top_level_cfg_option_is_an_error(tmp_path):
     assert TINY_CONFIG in str(err.value)
     args = train.parse_args([TINY_CONFIG, '--work-dir', str(tmp_path), '--cfg-options',
                              'train_cfg.max_epochs=1', 'randomness.seed=3'])
-    cfg, _ = train.build_cfg(args)
+    cfg = train.build_cfg(args)
     assert cfg.train_cfg.max_epochs == 1
 
 
