@@ -24,19 +24,25 @@ BOX_MARGIN_PX = 2.0
 
 
 def decode_image(path: str) -> tuple[Optional[tuple[int, int]], Optional[str]]:
-    """Decode the whole image (not only its header). Returns ``((H, W), None)`` or
-    ``(None, problem)``; a zero-byte, truncated or non-image file is a problem."""
-    from PIL import Image, UnidentifiedImageError
+    """Decode the whole image (not only its header) with OpenCV, as training reads it.
+
+    Returns ``((H, W), None)`` or ``(None, problem)``; a zero-byte, truncated or non-image file
+    is a problem. (Not PIL: once ultralytics is imported it patches ``PIL.Image.open`` to try
+    installing an extra package on an unidentified file.)
+    """
+    import cv2
     if not osp.isfile(path):
         return None, f'{path}: image not found'
     if osp.getsize(path) == 0:
         return None, f'{path}: image is empty (0 bytes)'
     try:
-        with Image.open(path) as img:
-            img.load()  # decodes every pixel: a truncated PNG fails here
-            return (img.height, img.width), None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        return None, f'{path}: image cannot be decoded ({" ".join(str(err).split())})'
+        with open(path, 'rb') as f:
+            img = cv2.imdecode(np.frombuffer(f.read(), np.uint8), cv2.IMREAD_COLOR)
+    except (OSError, cv2.error) as err:
+        return None, f'{path}: image cannot be read ({" ".join(str(err).split())})'
+    if img is None:
+        return None, f'{path}: image cannot be decoded (truncated or not an image)'
+    return img.shape[:2], None
 
 
 def check_image_geometry(img_path: str, hw: tuple[int, int], cam2img: np.ndarray,
