@@ -10,7 +10,11 @@ from mmengine.structures import PixelData
 
 import monodle_plugin  # noqa: F401  (registers)
 from monodle_plugin.datasets import MonoDLEKittiDataset
-from monodle_plugin.models.losses.depth_distill_loss import check_teacher_validity
+from monodle_plugin.models.losses.depth_distill_loss import (
+    check_teacher_validity,
+    teacher_valid_stats,
+    valid_fraction,
+)
 
 MINI = osp.join(osp.dirname(__file__), '..', '..', 'demo', 'kitti_mini', 'KITTI')
 
@@ -29,19 +33,21 @@ def _samples(valid, on_missing='error'):
 def test_valid_fraction_and_dead_batch():
     valid = torch.zeros(2, 1, 4, 5, dtype=torch.bool)
     valid[0, 0, 0, :3] = True
-    frac = check_teacher_validity(valid, _samples(valid))
-    assert frac.item() == pytest.approx(3 / 40)
+    assert valid_fraction(teacher_valid_stats(valid)).item() == pytest.approx(3 / 40)
     dead = torch.zeros(2, 1, 4, 5, dtype=torch.bool)
     with pytest.raises(ValueError, match=r'no valid teacher depth pixel.*\[10, 11\]'):
-        check_teacher_validity(dead, _samples(dead))
+        check_teacher_validity(valid_fraction(teacher_valid_stats(dead)), _samples(dead))
     with pytest.warns(UserWarning, match='no valid teacher depth pixel'):
-        assert check_teacher_validity(dead, _samples(dead, 'skip')).item() == 0.0
+        check_teacher_validity(0.0, _samples(dead, 'skip'))
+    check_teacher_validity(0.5, _samples(dead))  # some valid pixel: fine
 
 
-def test_head_logs_valid_fraction_and_stops_on_dead_batch():
+def test_head_logs_valid_fraction_and_hook_stops_on_dead_batch():
     import sys
     sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'test_models'))
     from test_centernet3d_head import FH, FW, _RecordingDistill, make_head, random_outs, two_samples
+
+    from monodle_plugin.engine.hooks import DistillWeightHook
     head = make_head()
     head.loss_depth_distill = _RecordingDistill()
     samples = two_samples()
@@ -51,10 +57,14 @@ def test_head_logs_valid_fraction_and_stops_on_dead_batch():
         s.gt_depth = PixelData(depth=torch.ones(1, FH, FW), valid=valid)
     losses = head.loss_by_feat(random_outs(head), samples)
     assert losses['distill_valid_frac'].item() == pytest.approx(1 / (FH * FW))
+    hook = DistillWeightHook()
+    hook.after_train_iter(None, 0, dict(data_samples=samples), losses)  # fine
     for s in samples:
         s.gt_depth.valid = torch.zeros(1, FH, FW, dtype=torch.bool)
+    losses = head.loss_by_feat(random_outs(head), samples)
+    assert losses['distill_valid_frac'].item() == 0.0
     with pytest.raises(ValueError, match='no valid teacher depth pixel'):
-        head.loss_by_feat(random_outs(head), samples)
+        hook.after_train_iter(None, 0, dict(data_samples=samples), losses)
 
 
 def test_load_da3_depth_warns_once_per_dead_file(tmp_path):

@@ -16,16 +16,12 @@ import torch
 from mmdet3d.registry import MODELS
 from torch import Tensor, nn
 
-from ..utils.dist_utils import get_world_size, global_normalizer, global_sum
+from ...structures.geometry import decode_depth
+from ..utils import dist_utils
 
 _FOREGROUND_MODES = ('heatmap', 'box', 'none')
 _LOSS_TYPES = ('l1', 'silog')
 _TINY = 1e-12  # guards divisions by a sum of weights that is 0 only when nothing is valid
-
-
-def decode_depth_logit(depth_logit: Tensor, eps: float = 1e-6) -> Tensor:
-    """MonoDLE's depth decoding ``1 / (sigmoid(x) + eps) - 1`` (metres x crop scale)."""
-    return 1.0 / (torch.sigmoid(depth_logit) + eps) - 1.0
 
 
 def box_foreground_mask(boxes_2d: Sequence[Tensor], shape: Sequence[int],
@@ -57,39 +53,38 @@ def box_foreground_mask(boxes_2d: Sequence[Tensor], shape: Sequence[int],
     return mask
 
 
-def check_teacher_validity(valid: Tensor, data_samples: Sequence) -> Tensor:
-    """Fraction of valid teacher pixels in the batch; stop when there is none.
+def teacher_valid_stats(valid: Tensor) -> Tensor:
+    """``[valid pixels, all pixels]`` of a (B, 1, h, w) bool teacher mask (float32, this
+    rank); the head sums it over ranks with its other normalisers (one collective)."""
+    return torch.stack([valid.sum().float(),
+                        torch.tensor(float(valid.numel()), device=valid.device)])
 
-    Logged as ``distill_valid_frac`` (not a loss: mmengine sums only keys containing "loss"),
-    averaged over the logging interval, so dead teacher maps show in the log. A batch without
-    any valid pixel (global over DDP ranks: every rank takes the same decision) raises a
-    ``ValueError`` naming the samples, or only warns when every sample's ``LoadDA3Depth`` has
-    ``on_missing='skip'`` (``gt_depth.on_missing``).
 
-    Args:
-        valid: (B, 1, h, w) bool teacher validity of the batch.
-        data_samples: the batch's data samples (``metainfo['sample_idx']``, ``gt_depth``).
+def check_teacher_validity(frac: Tensor | float, data_samples: Sequence) -> None:
+    """Stop when a batch had no valid teacher pixel (``frac == 0``); reads ``frac`` (a sync).
 
-    Returns:
-        0-dim float tensor in [0, 1] (no gradient).
+    The head logs ``distill_valid_frac`` (global over ranks, so every rank decides the same;
+    not a loss: mmengine sums only keys containing "loss"); ``DistillWeightHook`` calls this
+    after each iteration. Raises a ``ValueError`` naming the samples, or only warns when every
+    sample's ``LoadDA3Depth`` has ``on_missing='skip'`` (``gt_depth.metainfo['on_missing']``).
     """
-    stats = torch.stack([valid.sum().float(),
-                         torch.tensor(float(valid.numel()), device=valid.device)])
-    if get_world_size() > 1:
-        stats = global_sum(stats)
-    if stats[0] == 0:
-        ids = [ds.metainfo.get('sample_idx', i) for i, ds in enumerate(data_samples)]
-        modes = {ds.gt_depth.metainfo.get('on_missing', 'error') for ds in data_samples
-                 if 'gt_depth' in ds}
-        msg = (f'depth distillation: no valid teacher depth pixel in the whole batch (samples '
-               f'{ids}): the teacher maps are missing, all NaN / non-positive or above '
-               'max_depth; run tools/misc/check_depth_labels.py on the depth folder')
-        if modes == {'skip'}:
-            warnings.warn(msg + " (on_missing='skip': training goes on)", UserWarning,
-                          stacklevel=2)
-        else:
-            raise ValueError(msg + ", or set on_missing='skip' in LoadDA3Depth to go on "
-                             'with a warning')
+    if float(frac) != 0.0:
+        return
+    ids = [ds.metainfo.get('sample_idx', i) for i, ds in enumerate(data_samples)]
+    modes = {ds.gt_depth.metainfo.get('on_missing', 'error') for ds in data_samples
+             if 'gt_depth' in ds}
+    msg = (f'depth distillation: no valid teacher depth pixel in the whole batch (samples '
+           f'{ids}): the teacher maps are missing, all NaN / non-positive or above max_depth; '
+           'run tools/misc/check_depth_labels.py on the depth folder')
+    if modes == {'skip'}:
+        warnings.warn(msg + " (on_missing='skip': training goes on)", UserWarning, stacklevel=2)
+    else:
+        raise ValueError(msg + ", or set on_missing='skip' in LoadDA3Depth to go on with a "
+                         'warning')
+
+
+def valid_fraction(stats: Tensor) -> Tensor:
+    """``valid / all`` of :func:`teacher_valid_stats` summed over ranks (no host sync)."""
     return (stats[0] / stats[1].clamp(min=1)).detach()
 
 
@@ -188,24 +183,10 @@ class DepthDistillLoss(nn.Module):
             weight = torch.where(inside, self.foreground_weight, 1.0)
         return weight * valid_f
 
-    def forward(self,
-                depth_logit: Tensor,
-                teacher: Tensor,
-                valid: Tensor,
-                heatmap_target: Optional[Tensor] = None,
-                boxes_2d: Optional[Sequence[Tensor]] = None) -> Tensor:
-        """Compute ``loss_weight * L_distill``.
-
-        Args:
-            depth_logit: (B, 1, h, w) raw (pre-activation) depth logit of the head, stride 4.
-            teacher: (B, 1, h, w) teacher depth, metres x crop scale, any value where invalid.
-            valid: (B, 1, h, w) bool, teacher validity.
-            heatmap_target: (B, C, h, w) Gaussian heatmap target ('heatmap' foreground).
-            boxes_2d: per image (n_i, 4) 2D boxes on the output grid ('box' foreground).
-
-        Returns:
-            Scalar tensor.
-        """
+    def _prepare(self, depth_logit: Tensor, teacher: Tensor, valid: Tensor,
+                 heatmap_target: Optional[Tensor], boxes_2d: Optional[Sequence[Tensor]]
+                 ) -> tuple[Tensor, Tensor, Tensor]:
+        """Checked inputs -> (student depth, teacher with 1 where invalid, pixel weights)."""
         if depth_logit.dim() != 4 or depth_logit.shape[1] != 1:
             raise ValueError(f'depth_logit must be (B, 1, h, w), got {tuple(depth_logit.shape)}')
         if teacher.shape != depth_logit.shape or valid.shape != depth_logit.shape:
@@ -218,32 +199,73 @@ class DepthDistillLoss(nn.Module):
             weight = valid.to(torch.float32)  # the reference: plain mean over valid pixels
         else:
             weight = self.pixel_weights(valid, heatmap_target, boxes_2d)
-        student = decode_depth_logit(depth_logit.float(), self.eps)
+        student = decode_depth(depth_logit.float(), self.eps)
         safe_teacher = torch.where(valid, teacher, torch.ones_like(teacher))
-        if self.loss_type == 'l1':
-            loss = self._l1(student, safe_teacher, weight)
-        else:
-            loss = self._silog(student, safe_teacher, weight)
-        return self.loss_weight * loss
+        return student, safe_teacher, weight
 
-    def _l1(self, student: Tensor, teacher: Tensor, weight: Tensor) -> Tensor:
-        local_sum = (weight * (student - teacher).abs()).sum()
-        # All weights 0 on every rank -> local_sum is exactly 0 and so is the loss (no host sync).
-        norm = global_normalizer(weight.sum()).clamp(min=_TINY)
-        return local_sum / norm
-
-    def _silog(self, student: Tensor, teacher: Tensor, weight: Tensor) -> Tensor:
+    def _silog_sums(self, student: Tensor, teacher: Tensor, weight: Tensor) -> Tensor:
+        """(3,) ``sum w``, ``sum w g``, ``sum w g^2`` with ``g = log d - log d*``."""
         g = torch.log(student.clamp(min=self.clamp_min)) - torch.log(teacher)
         g = torch.where(weight > 0, g, torch.zeros_like(g))
-        sums = torch.stack([weight.sum(), (weight * g).sum(), (weight * g * g).sum()])
-        world = get_world_size()
-        totals = global_sum(sums)
-        any_valid = (totals[0] > 0).to(sums.dtype)
-        if world == 1:
-            loss = silog_from_sums(sums, self.variance_factor)
+        return torch.stack([weight.sum(), (weight * g).sum(), (weight * g * g).sum()])
+
+    @torch.no_grad()
+    def local_stats(self,
+                    depth_logit: Tensor,
+                    teacher: Tensor,
+                    valid: Tensor,
+                    heatmap_target: Optional[Tensor] = None,
+                    boxes_2d: Optional[Sequence[Tensor]] = None) -> Tensor:
+        """This rank's statistics for ``global_stats``: 'l1' (1,) the weight sum; 'silog' (3,)
+        ``sum w``, ``sum w g``, ``sum w g^2``."""
+        student, teacher, weight = self._prepare(depth_logit, teacher, valid, heatmap_target,
+                                                 boxes_2d)
+        if self.loss_type == 'l1':
+            return weight.sum().reshape(1)
+        return self._silog_sums(student, teacher, weight)
+
+    def forward(self,
+                depth_logit: Tensor,
+                teacher: Tensor,
+                valid: Tensor,
+                heatmap_target: Optional[Tensor] = None,
+                boxes_2d: Optional[Sequence[Tensor]] = None,
+                global_stats: Optional[Tensor] = None) -> Tensor:
+        """Compute ``loss_weight * L_distill``.
+
+        Args:
+            depth_logit: (B, 1, h, w) raw (pre-activation) depth logit of the head, stride 4.
+            teacher: (B, 1, h, w) teacher depth, metres x crop scale, any value where invalid.
+            valid: (B, 1, h, w) bool, teacher validity.
+            heatmap_target: (B, C, h, w) Gaussian heatmap target ('heatmap' foreground).
+            boxes_2d: per image (n_i, 4) 2D boxes on the output grid ('box' foreground).
+            global_stats: :meth:`local_stats` summed over all ranks (the head reduces every
+                normaliser in one collective); None: reduced here.
+
+        Returns:
+            Scalar tensor.
+        """
+        student, safe_teacher, weight = self._prepare(depth_logit, teacher, valid,
+                                                      heatmap_target, boxes_2d)
+        if self.loss_type == 'l1':
+            local_sum = (weight * (student - safe_teacher).abs()).sum()
+            if global_stats is None:
+                global_stats = dist_utils.global_sum(weight.sum().reshape(1))
+            # All weights 0 on every rank -> local_sum is exactly 0 and so is the loss.
+            norm = (global_stats[0].clamp(min=0) / dist_utils.get_world_size()).clamp(min=_TINY)
+            loss = local_sum / norm
         else:
-            loss = silog_surrogate(sums, totals, self.variance_factor, world)
-        return loss * any_valid
+            sums = self._silog_sums(student, safe_teacher, weight)
+            totals = dist_utils.global_sum(sums) if global_stats is None else global_stats
+            world = dist_utils.get_world_size()
+            any_valid = (totals[0] > 0).to(sums.dtype)
+            if world == 1:
+                loss = silog_from_sums(sums, self.variance_factor)
+            else:
+                loss = silog_surrogate(sums, totals, self.variance_factor, world)
+            loss = loss * any_valid
+        return self.loss_weight * loss
+
 
 def silog_from_sums(sums: Tensor, variance_factor: float) -> Tensor:
     """``sqrt(E[g^2] - f E[g]^2 + 1e-8)`` from ``sums = (sum w, sum w g, sum w g^2)``."""
