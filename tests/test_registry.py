@@ -13,7 +13,7 @@ import monodle_plugin  # noqa: F401  (registers)
 EXPECTED = {
     MODELS: ['UltralyticsBackbone', 'DLAUp', 'CenterNet3DHead', 'MonoDLE', 'CornerNetFocalLoss',
              'LaplacianAleatoricDepthLoss', 'DimAwareL1Loss', 'MultiBinHeadingLoss',
-             'DepthDistillLoss'],
+             'DepthDistillLoss', 'UncertaintyDepthDistillLoss'],
     TRANSFORMS: ['LoadKittiMonoImage', 'LoadMonoDLEAnnotations', 'MonoDLEAffineAug',
                  'LoadDA3Depth', 'PackMonoDLEInputs'],
     DATASETS: ['MonoDLEKittiDataset'],
