@@ -25,7 +25,7 @@ lint:
 	$(PYTHON) -m ruff check monodle_plugin tools tests configs setup.py
 
 check-data:  ## check a KITTI folder: make check-data DATA_ROOT=data/KITTI
-	$(PYTHON) tools/check_kitti_layout.py $(or $(DATA_ROOT),data/KITTI)
+	$(PYTHON) tools/misc/check_kitti_layout.py $(or $(DATA_ROOT),data/KITTI)
 
 clean:
 	rm -rf work_dirs .pytest_cache

@@ -1,14 +1,19 @@
 """MonoDLE as an OpenMMLab / MMDetection3D plugin.
 
 Importing this package registers every component into mmdet3d's registries
-(``MODELS``, ``TRANSFORMS``, ``DATASETS``, ``METRICS``, ``HOOKS``, ``PARAM_SCHEDULERS``).
-Importing it twice is harmless: Python caches the modules, so registration runs once.
+(``MODELS``, ``TASK_UTILS``, ``TRANSFORMS``, ``DATASETS``, ``METRICS``, ``HOOKS``,
+``PARAM_SCHEDULERS``) and does nothing else: no environment check, no change of
+``os.environ``. Importing it twice is harmless: Python caches the modules, so registration
+runs once. The entry points (``tools/*.py``, ``make env``) run the one-line environment check
+(:func:`monodle_plugin.utils.env_check.check_environment`); when the import itself fails on a
+broken stack, the error says which piece is wrong and how to fix it.
 """
-from .utils.env_check import check_environment
-
-check_environment()
-
-from . import datasets, engine, evaluation, models  # noqa: E402,F401
+try:
+    from . import datasets, engine, evaluation, models  # noqa: F401
+except ImportError as err:  # a broken stack: name the wrong piece instead of a deep traceback
+    from .utils.env_check import raise_if_environment_broken
+    raise_if_environment_broken(err)
+    raise
 from .version import __version__  # noqa: E402
 
-__all__ = ['__version__', 'check_environment']
+__all__ = ['__version__']

@@ -1,9 +1,15 @@
-"""The environment self-check names the wrong piece in one line."""
+"""The environment self-check names the wrong piece in one line; the import stays quiet."""
 import importlib.util
+import os
+import os.path as osp
+import subprocess
+import sys
 
 import pytest
 
 from monodle_plugin.utils import env_check
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def test_current_environment_is_ok():
@@ -37,3 +43,38 @@ def test_missing_mmdet3d_is_reported_and_raises(monkeypatch):
     monkeypatch.setattr(env_check.importlib.util, 'find_spec', fake_find_spec)
     with pytest.raises(ImportError, match='mmdet3d is not installed'):
         env_check.check_environment()
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    """``python -c code`` from the repository root (this checkout first on the path)."""
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    return subprocess.run([sys.executable, '-c', code], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_import_registers_and_nothing_else():
+    """``import monodle_plugin``: no environment check, no environment variable changed."""
+    proc = _run(
+        'import os, sys\n'
+        'before = dict(os.environ)\n'
+        'import monodle_plugin\n'
+        'from mmdet3d.registry import METRICS, MODELS\n'
+        "assert 'MonoDLE' in MODELS and 'KittiAP40Metric' in METRICS\n"
+        'changed = sorted(set(os.environ.items()) ^ set(before.items()))\n'
+        "assert not changed, f'os.environ changed at import: {changed}'\n"
+        "assert 'monodle_plugin.utils.env_check' not in sys.modules, 'env check ran at import'\n"
+        "print('OK')\n")
+    assert proc.returncode == 0 and 'OK' in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_broken_stack_fails_import_with_one_line():
+    """When the import itself fails, the error names the wrong piece (not a deep traceback)."""
+    proc = _run(
+        'import sys\n'
+        "sys.modules['mmdet3d'] = None  # as if mmdet3d were not installed\n"
+        'try:\n'
+        '    import monodle_plugin\n'
+        'except ImportError as err:\n'
+        "    print('ERROR', err)\n")
+    assert 'ERROR monodle_plugin: mmdet3d is not installed' in proc.stdout, \
+        proc.stdout + proc.stderr

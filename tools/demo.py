@@ -33,6 +33,7 @@ from mmengine.runner import load_checkpoint  # noqa: E402
 
 import monodle_plugin  # noqa: E402,F401  (registers every component)
 from monodle_plugin.datasets.kitti_io import read_calib, read_label  # noqa: E402
+from monodle_plugin.utils.env_check import check_environment  # noqa: E402
 from monodle_plugin.utils.mono3d_drawing import draw_mono3d_result  # noqa: E402
 
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp')
@@ -152,4 +153,5 @@ def main(argv=None) -> list:
 
 
 if __name__ == '__main__':
+    check_environment()
     main()

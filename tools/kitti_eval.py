@@ -8,35 +8,19 @@ mmdet3d's ``kitti_eval`` keys (``KITTI/Car_3D_AP40_moderate_strict``, ...; AOS a
 ``KITTI/Car_AOS_AP40_moderate_strict``) as JSON. The numbers equal mmdet3d's ``kitti_eval``.
 """
 import argparse
-import importlib
 import json
 import os
 import os.path as osp
 import sys
-import time
-import types
 
-_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if __name__ == '__main__':  # run from a checkout without installing: the repo root first
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-
-def load_functional():
-    """``monodle_plugin.evaluation.functional`` without running the parent ``__init__`` files.
-
-    ``import monodle_plugin`` first imports torch, mmcv and mmdet3d (many seconds on a small
-    machine), which the evaluation does not use: it needs numpy and numba only. The parents
-    are registered as bare packages so that the module keeps its real name (numba's on-disk
-    cache records it). Only for this command-line process; in a process that already
-    imported ``monodle_plugin`` the real module is returned.
-    """
-    name = 'monodle_plugin.evaluation.functional'
-    if name not in sys.modules:
-        for pkg, path in (('monodle_plugin', ('monodle_plugin',)),
-                          ('monodle_plugin.evaluation', ('monodle_plugin', 'evaluation'))):
-            if pkg not in sys.modules:
-                module = types.ModuleType(pkg)
-                module.__path__ = [osp.join(_ROOT, *path)]
-                sys.modules[pkg] = module
-    return importlib.import_module(name)
+from monodle_plugin.evaluation.functional.kitti_eval import KITTI_EVAL_CLASSES  # noqa: E402
+from monodle_plugin.evaluation.functional.kitti_file_eval import (  # noqa: E402
+    evaluate_kitti_files,
+)
+from monodle_plugin.utils.env_check import check_environment  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -45,7 +29,7 @@ def parse_args(argv=None):
     parser.add_argument('--pred', required=True, help='folder of KITTI result files <id>.txt')
     parser.add_argument('--split', required=True, help='split file listing image ids')
     parser.add_argument('--out-json', help='write the AP dict to this JSON file')
-    parser.add_argument('--classes', nargs='+', default=['Car', 'Pedestrian', 'Cyclist'],
+    parser.add_argument('--classes', nargs='+', default=list(KITTI_EVAL_CLASSES),
                         help='classes to evaluate (Car, Pedestrian, Cyclist)')
     parser.add_argument('--eval-types', nargs='+', default=['bbox', 'bev', '3d', 'aos'],
                         help="overlap types (bbox, bev, 3d) and 'aos'")
@@ -57,36 +41,12 @@ def parse_args(argv=None):
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    t0 = time.perf_counter()
-    fn = load_functional()
-    if not osp.isdir(args.gt):
-        raise FileNotFoundError(f'label folder not found: {args.gt}')
-    if not osp.isdir(args.pred):
-        raise FileNotFoundError(f'result folder not found: {args.pred}')
-    ids = fn.read_split_file(args.split)
-    missing_gt = [i for i in ids if not osp.isfile(osp.join(args.gt, f'{i}.txt'))]
-    with_pred = [i for i in missing_gt if osp.isfile(osp.join(args.pred, f'{i}.txt'))]
-    if with_pred:
-        raise FileNotFoundError(
-            f'{len(with_pred)} result file(s) without label file, e.g. '
-            f'{osp.join(args.pred, with_pred[0] + ".txt")} has no '
-            f'{osp.join(args.gt, with_pred[0] + ".txt")}')
-    if missing_gt:
-        raise FileNotFoundError(f'{len(missing_gt)} split id(s) without label file, e.g. '
-                                f'{osp.join(args.gt, missing_gt[0] + ".txt")}')
-    gt_annos = fn.load_kitti_dir(args.gt, ids, is_result=False)
-    dt_annos = fn.load_kitti_dir(args.pred, ids, is_result=True,
-                                 missing_ok=args.missing_as_empty)
-    t_read = time.perf_counter()
-    types = [t for t in args.eval_types if t != 'aos']
-    aps, _ = fn.compute_kitti_ap(gt_annos, dt_annos, args.classes, types,
-                                 with_aos='aos' in args.eval_types)
-    t_eval = time.perf_counter()
-    print(fn.format_kitti_table(aps, args.classes))
-    result = fn.kitti_aps_to_dict(aps, args.classes)
-    print(f'{len(ids)} images, {sum(len(a["name"]) for a in gt_annos)} label lines, '
-          f'{sum(len(a["name"]) for a in dt_annos)} detections: read {t_read - t0:.2f} s, '
-          f'evaluated {t_eval - t_read:.2f} s')
+    result, report = evaluate_kitti_files(args.gt, args.pred, args.split, args.classes,
+                                          args.eval_types, args.missing_as_empty)
+    print(report['table'])
+    print(f"{report['images']} images, {report['label_lines']} label lines, "
+          f"{report['detections']} detections: read {report['read_s']:.2f} s, "
+          f"evaluated {report['eval_s']:.2f} s")
     if args.out_json:
         os.makedirs(osp.dirname(osp.abspath(args.out_json)), exist_ok=True)
         with open(args.out_json, 'w') as f:
@@ -96,4 +56,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
+    check_environment()
     main()

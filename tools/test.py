@@ -30,6 +30,7 @@ from mmengine.runner import Runner  # noqa: E402
 import monodle_plugin  # noqa: E402,F401  (registers every component)
 from monodle_plugin.engine.cpu_distributed import finish_distributed, prepare_distributed  # noqa: E402
 from monodle_plugin.engine.run_info import log_run_info  # noqa: E402
+from monodle_plugin.utils.env_check import check_environment  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -100,4 +101,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
+    check_environment()
     main()

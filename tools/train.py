@@ -50,6 +50,7 @@ from monodle_plugin.utils.da3_distill_wiring import (  # noqa: E402
     reapply_distill_switches,
     touches_distill_switches,
 )
+from monodle_plugin.utils.env_check import check_environment  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -169,4 +170,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
+    check_environment()
     main()

@@ -1,7 +1,27 @@
-"""Readers for the raw KITTI object files (``label_2/*.txt``, ``calib/*.txt``).
+"""KITTI object files, one home: labels, calibrations, split files, result files, split folders.
 
-Every reader raises :class:`KittiFormatError` (a ``ValueError``) naming the file, the line and the
-problem, so that a broken dataset stops with one clear message instead of a silent wrong result.
+Used by the dataset, the metric, ``tools/kitti_eval.py`` and every tool that reads a KITTI
+layout. Every reader fails with one message naming the file (and line) and the problem:
+:class:`KittiFormatError` (a ``ValueError``) for content, ``FileNotFoundError`` for a missing
+file, never a silent wrong result.
+
+Layout (MonoDLE's README)::
+
+    data_root/ImageSets/{train,val,trainval,test}.txt      one 6-digit id per line
+    data_root/training/{image_2/<id>.png, calib/<id>.txt, label_2/<id>.txt}
+    data_root/testing/{image_2/<id>.png, calib/<id>.txt}   (no labels)
+
+Label / result line (KITTI devkit ``readme.txt``; result files add the 16th ``score``)::
+
+    type truncated occluded alpha x1 y1 x2 y2 h w l x y z ry [score]
+
+One parser (:func:`parse_label_fields`) reads a line; two views are derived from it:
+
+- :func:`read_label`: per-object dicts for the dataset (see :func:`parse_label_line`).
+- :func:`read_kitti_file`: the devkit's column arrays for the evaluation (mmdet3d's
+  ``get_label_anno`` layout): ``name`` (N,) str, ``truncated`` (N,), ``occluded`` (N,) int,
+  ``alpha`` (N,), ``bbox`` (N, 4), ``dimensions`` (N, 3) **l, h, w**, ``location`` (N, 3),
+  ``rotation_y`` (N,), ``score`` (N,) (zeros in label files without scores).
 
 Conventions (those of MonoDLE, which the rest of the package follows):
 
@@ -15,19 +35,71 @@ Conventions (those of MonoDLE, which the rest of the package follows):
 """
 import math
 import os
-from typing import Dict, List, Optional
+import os.path as osp
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-#: Every object name used by the KITTI object benchmark.
-KITTI_NAMES = ('Car', 'Van', 'Truck', 'Pedestrian', 'Person_sitting', 'Cyclist', 'Tram', 'Misc',
-               'DontCare')
-#: Fields of a label line: 15, or 16 when a detection score follows.
+from ..structures.classes import KITTI_CLASSES
+from ..structures.geometry import pad_cam2img
+
+#: Fields of a label line: 15, or 16 when a detection score follows (result files).
 NUM_LABEL_FIELDS = (15, 16)
+#: Names of the numeric fields of a line, in file order (error messages name them).
+LABEL_FIELD_NAMES = ('truncated', 'occluded', 'alpha', 'x1', 'y1', 'x2', 'y2', 'h', 'w', 'l',
+                     'x', 'y', 'z', 'ry', 'score')
+#: Keys of a devkit annotation dict (:func:`read_kitti_file`).
+ANNO_KEYS = ('name', 'truncated', 'occluded', 'alpha', 'bbox', 'dimensions', 'location',
+             'rotation_y', 'score')
+#: Split name -> KITTI sub-folder.
+SPLIT_FOLDERS = {'train': 'training', 'val': 'training', 'trainval': 'training',
+                 'test': 'testing'}
 
 
 class KittiFormatError(ValueError):
     """A KITTI file that cannot be read as it should; the message names the file."""
+
+
+# ---------------------------------------------------------------------- splits and folders
+def split_folder(data_root: str, split: str) -> str:
+    """``<data_root>/training`` or ``<data_root>/testing`` for a split name.
+
+    Raises:
+        ValueError: ``split`` is not one of :data:`SPLIT_FOLDERS`.
+    """
+    if split not in SPLIT_FOLDERS:
+        raise ValueError(f'split must be one of {sorted(SPLIT_FOLDERS)}, got {split!r}')
+    return osp.join(data_root, SPLIT_FOLDERS[split])
+
+
+def split_file_path(data_root: str, split: str) -> str:
+    """``<data_root>/ImageSets/<split>.txt``."""
+    return osp.join(data_root, 'ImageSets', f'{split}.txt')
+
+
+def read_split_file(path: str) -> List[str]:
+    """Image ids (strings, e.g. ``'000015'``) listed one per line in a split file.
+
+    Raises:
+        FileNotFoundError: the file does not exist (the message names it).
+        KittiFormatError: an id is not numeric, or the file lists no id.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: split file not found (expected one KITTI id per '
+                                f'line, e.g. data/KITTI/ImageSets/val.txt of this repository)')
+    with open(path) as f:
+        ids = [line.strip() for line in f if line.strip()]
+    for sample_id in ids:
+        if not sample_id.isdigit():
+            raise KittiFormatError(f'{path}: {sample_id!r} is not a numeric KITTI id')
+    if not ids:
+        raise KittiFormatError(f'{path}: split file lists no image ids')
+    return ids
+
+
+def read_split(data_root: str, split: str) -> List[str]:
+    """Ids of ``<data_root>/ImageSets/<split>.txt`` (see :func:`read_split_file`)."""
+    return read_split_file(split_file_path(data_root, split))
 
 
 # MonoDLE difficulty levels (``Object3d.get_obj_level``), computed on the raw 2D box.
@@ -86,10 +158,11 @@ def read_calib(calib_path: str) -> Dict[str, np.ndarray]:
         ``cam2img``: P2 padded to 4x4 with the row ``[0, 0, 0, 1]``.
 
     Raises:
-        KittiFormatError: the file is missing, has no ``P2`` line, or P2 is not 12 finite numbers.
+        FileNotFoundError: the file is missing.
+        KittiFormatError: no ``P2`` line, or P2 is not 12 finite numbers.
     """
-    if not os.path.isfile(calib_path):
-        raise KittiFormatError(f'{calib_path}: calibration file not found')
+    if not osp.isfile(calib_path):
+        raise FileNotFoundError(f'{calib_path}: calibration file not found')
     calib: Dict[str, np.ndarray] = {}
     with open(calib_path) as f:
         for line_no, line in enumerate(f, 1):
@@ -116,10 +189,50 @@ def read_calib(calib_path: str) -> Dict[str, np.ndarray]:
         calib[key] = calib[key].reshape(shape)
     if not np.all(np.isfinite(calib['P2'])):
         raise KittiFormatError(f'{calib_path}: P2 contains NaN or inf')
-    cam2img = np.eye(4)
-    cam2img[:3, :4] = calib['P2']
-    calib['cam2img'] = cam2img
+    calib['cam2img'] = pad_cam2img(calib['P2'])
     return calib
+
+
+def parse_label_fields(line: str, where: str) -> Tuple[str, List[float]]:
+    """The one parser of a label / result line: class name and the 14 or 15 numbers.
+
+    Args:
+        line: ``name trunc occ alpha x1 y1 x2 y2 h w l x y z ry [score]``.
+        where: ``file:line`` used in error messages.
+
+    Returns:
+        ``(name, values)``: ``values`` the numeric fields in file order (14, or 15 with score).
+
+    Raises:
+        KittiFormatError: wrong field count, unknown class name, non-numeric or non-finite
+            field; the message starts with ``where``.
+    """
+    fields = line.split()
+    if len(fields) not in NUM_LABEL_FIELDS:
+        raise KittiFormatError(f'{where}: expected 15 or 16 fields (16 with a score), got '
+                               f'{len(fields)} fields: {line.strip()!r}')
+    name = fields[0]
+    if name not in KITTI_CLASSES:
+        raise KittiFormatError(f'{where}: unknown class name {name!r} (known: {KITTI_CLASSES})')
+    try:
+        values = [float(v) for v in fields[1:]]
+    except ValueError:
+        raise KittiFormatError(f'{where}: non-numeric field in label line: {line.strip()!r}') \
+            from None
+    bad = [LABEL_FIELD_NAMES[i] for i, v in enumerate(values) if not math.isfinite(v)]
+    if bad:
+        raise KittiFormatError(f'{where}: NaN or inf value of {", ".join(bad)}: '
+                               f'{line.strip()!r}')
+    return name, values
+
+
+def _read_lines(path: str, what: str) -> List[Tuple[str, List[float]]]:
+    """``parse_label_fields`` of every non-blank line of ``path``, in file order."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: {what} file not found')
+    with open(path) as f:
+        return [parse_label_fields(line, f'{path}:{line_no}')
+                for line_no, line in enumerate(f, 1) if line.strip()]
 
 
 def parse_label_line(line: str, where: str) -> dict:
@@ -133,20 +246,10 @@ def parse_label_line(line: str, where: str) -> dict:
         dict with ``name``, ``truncated``, ``occluded``, ``alpha``, ``bbox`` [x1, y1, x2, y2],
         ``bbox_3d`` [x, y, z, l, h, w, ry], ``score`` (float or None), ``difficulty``, ``depth``.
     """
-    fields = line.split()
-    if len(fields) not in NUM_LABEL_FIELDS:
-        raise KittiFormatError(f'{where}: label line has {len(fields)} fields, expected 15 (or 16 '
-                               f'with a score): {line.strip()!r}')
-    name = fields[0]
-    if name not in KITTI_NAMES:
-        raise KittiFormatError(f'{where}: unknown class name {name!r} (known: {KITTI_NAMES})')
-    try:
-        values = [float(v) for v in fields[1:]]
-    except ValueError:
-        raise KittiFormatError(f'{where}: non-numeric field in label line: {line.strip()!r}') \
-            from None
-    if not all(math.isfinite(v) for v in values):
-        raise KittiFormatError(f'{where}: NaN or inf in label line: {line.strip()!r}')
+    return _instance(*parse_label_fields(line, where))
+
+
+def _instance(name: str, values: List[float]) -> dict:
     truncated, occluded, alpha = values[0], values[1], values[2]
     bbox = values[3:7]
     h, w, l_ = values[7:10]
@@ -178,15 +281,11 @@ def read_label(label_path: str, cam2img: Optional[np.ndarray] = None,
 
     Returns:
         list of instance dicts (see :func:`parse_label_line`).
+
+    Raises:
+        FileNotFoundError: the file is missing. KittiFormatError: a bad line (file:line named).
     """
-    if not os.path.isfile(label_path):
-        raise KittiFormatError(f'{label_path}: label file not found')
-    instances = []
-    with open(label_path) as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            instances.append(parse_label_line(line, f'{label_path}:{line_no}'))
+    instances = [_instance(name, values) for name, values in _read_lines(label_path, 'label')]
     if cam2img is not None and instances:
         centers = np.array([[b[0], b[1] - b[4] / 2, b[2]] for b in
                             (ins['bbox_3d'] for ins in instances)])
@@ -199,3 +298,132 @@ def read_label(label_path: str, cam2img: Optional[np.ndarray] = None,
             ins['bbox_label'] = label
             ins['bbox_label_3d'] = label
     return instances
+
+
+# ---------------------------------------------------------------------- devkit column arrays
+def empty_kitti_anno() -> Dict[str, np.ndarray]:
+    """A devkit annotation dict with no objects."""
+    return {
+        'name': np.array([], dtype='<U16'),
+        'truncated': np.zeros(0),
+        'occluded': np.zeros(0, dtype=np.int64),
+        'alpha': np.zeros(0),
+        'bbox': np.zeros((0, 4)),
+        'dimensions': np.zeros((0, 3)),
+        'location': np.zeros((0, 3)),
+        'rotation_y': np.zeros(0),
+        'score': np.zeros(0),
+    }
+
+
+def read_kitti_file(path: str) -> Dict[str, np.ndarray]:
+    """A KITTI label or result file as the devkit's column arrays (see the module docstring).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        KittiFormatError: a bad line (see :func:`parse_label_fields`), file:line named.
+    """
+    rows = _read_lines(path, 'KITTI label / result')
+    if not rows:
+        return empty_kitti_anno()
+    v = np.asarray([values if len(values) == 15 else values + [0.0] for _, values in rows],
+                   dtype=np.float64)
+    return {
+        'name': np.array([name for name, _ in rows]),
+        'truncated': v[:, 0],
+        'occluded': v[:, 1].astype(np.int64),
+        'alpha': v[:, 2],
+        'bbox': v[:, 3:7],
+        'dimensions': v[:, [9, 7, 8]],  # file h, w, l -> l, h, w
+        'location': v[:, 10:13],
+        'rotation_y': v[:, 13],
+        'score': v[:, 14],
+    }
+
+
+def check_kitti_anno(anno: Dict[str, np.ndarray], source: str, is_result: bool) -> None:
+    """Raise ``ValueError`` naming ``source`` (a file or image id) for unusable values.
+
+    Checks: all keys present with matching lengths, finite numbers, non-negative dimensions
+    of every non-DontCare object, finite scores for results.
+    """
+    missing = [k for k in ANNO_KEYS if k not in anno]
+    if missing:
+        raise ValueError(f'{source}: annotation misses keys {missing}')
+    n = len(anno['name'])
+    for k in ANNO_KEYS[1:]:
+        if len(anno[k]) != n:
+            raise ValueError(f'{source}: "{k}" has {len(anno[k])} rows, "name" has {n}')
+    if n == 0:
+        return
+    care = np.asarray(anno['name']) != 'DontCare'
+    for k in ('bbox', 'dimensions', 'location', 'rotation_y', 'alpha', 'truncated'):
+        bad = ~np.isfinite(np.asarray(anno[k], dtype=np.float64).reshape(n, -1)).all(1)
+        if bad.any():
+            raise ValueError(f'{source}: non-finite "{k}" for object(s) '
+                             f'{np.flatnonzero(bad).tolist()}')
+    if is_result:
+        bad = ~np.isfinite(np.asarray(anno['score'], dtype=np.float64))
+        if bad.any():
+            raise ValueError(f'{source}: NaN/inf score for object(s) '
+                             f'{np.flatnonzero(bad).tolist()}')
+    neg = (np.asarray(anno['dimensions'], dtype=np.float64) < 0).any(1) & care
+    if neg.any():
+        raise ValueError(f'{source}: negative dimensions for object(s) '
+                         f'{np.flatnonzero(neg).tolist()}')
+
+
+def load_kitti_dir(folder: str, ids: Iterable[str], is_result: bool,
+                   missing_ok: bool = False) -> List[Dict[str, np.ndarray]]:
+    """Read ``<folder>/<id>.txt`` for every id, checked (see :func:`check_kitti_anno`).
+
+    Args:
+        missing_ok: a missing file counts as "no objects" (otherwise FileNotFoundError).
+    """
+    annos = []
+    for sid in ids:
+        path = osp.join(folder, f'{sid}.txt')
+        if missing_ok and not osp.isfile(path):
+            annos.append(empty_kitti_anno())
+            continue
+        anno = read_kitti_file(path)
+        check_kitti_anno(anno, path, is_result)
+        annos.append(anno)
+    return annos
+
+
+# ---------------------------------------------------------------------- result files
+def format_kitti_lines(anno: Dict[str, np.ndarray], score_digits: int = 6) -> List[str]:
+    """Result lines (test-server format) for one image, geometry with 4 decimals."""
+    lines = []
+    dims = anno['dimensions']
+    for i in range(len(anno['name'])):
+        b = anno['bbox'][i]
+        loc = anno['location'][i]
+        lines.append(
+            f"{anno['name'][i]} -1 -1 {anno['alpha'][i]:.4f} "
+            f'{b[0]:.4f} {b[1]:.4f} {b[2]:.4f} {b[3]:.4f} '
+            f'{dims[i][1]:.4f} {dims[i][2]:.4f} {dims[i][0]:.4f} '
+            f'{loc[0]:.4f} {loc[1]:.4f} {loc[2]:.4f} {anno["rotation_y"][i]:.4f} '
+            f"{anno['score'][i]:.{score_digits}f}")
+    return lines
+
+
+def write_kitti_results(folder: str, ids: Sequence[str],
+                        annos: Sequence[Dict[str, np.ndarray]],
+                        all_ids: Optional[Sequence[str]] = None) -> None:
+    """Write one ``<id>.txt`` per image (an empty file for an image without detections).
+
+    Args:
+        all_ids: ids of images that must get a file even when absent from ``ids``.
+    """
+    os.makedirs(folder, exist_ok=True)
+    written = set()
+    for sid, anno in zip(ids, annos):
+        with open(osp.join(folder, f'{sid}.txt'), 'w') as f:
+            lines = format_kitti_lines(anno)
+            f.write('\n'.join(lines) + ('\n' if lines else ''))
+        written.add(sid)
+    for sid in all_ids or ():
+        if sid not in written:
+            open(osp.join(folder, f'{sid}.txt'), 'w').close()

@@ -8,11 +8,17 @@ from mmdet3d.datasets import Det3DDataset
 from mmdet3d.registry import DATASETS
 from mmdet3d.structures import CameraInstance3DBoxes
 
-from .kitti_io import KittiFormatError, read_calib, read_label
-
-#: Split name -> KITTI sub-folder.
-SPLIT_FOLDERS = {'train': 'training', 'val': 'training', 'trainval': 'training',
-                 'test': 'testing'}
+from ..structures.classes import MONODLE_CLASSES
+from ..structures.geometry import pad_cam2img
+from .kitti_io import (
+    SPLIT_FOLDERS,
+    KittiFormatError,
+    read_calib,
+    read_label,
+    read_split_file,
+    split_file_path,
+    split_folder,
+)
 
 
 @DATASETS.register_module()
@@ -57,7 +63,7 @@ class MonoDLEKittiDataset(Det3DDataset):
     """
 
     METAINFO = {
-        'classes': ('Pedestrian', 'Car', 'Cyclist'),
+        'classes': MONODLE_CLASSES,
         'palette': [(255, 51, 153), (0, 204, 0), (255, 153, 0)],
     }
 
@@ -93,24 +99,12 @@ class MonoDLEKittiDataset(Det3DDataset):
     @property
     def split_dir(self) -> str:
         """``<data_root>/training`` or ``<data_root>/testing``."""
-        return osp.join(self.data_root, SPLIT_FOLDERS[self.split])
+        return split_folder(self.data_root, self.split)
 
     @property
     def has_labels(self) -> bool:
         """False for the ``test`` split (KITTI ships no test labels)."""
         return self.split != 'test'
-
-    def _read_split_file(self) -> List[str]:
-        split_file = osp.join(self.data_root, 'ImageSets', f'{self.split}.txt')
-        if not osp.isfile(split_file):
-            raise FileNotFoundError(f'{split_file}: split file not found (expected one KITTI '
-                                    f'id per line under <data_root>/ImageSets)')
-        with open(split_file) as f:
-            ids = [line.strip() for line in f if line.strip()]
-        for line_id in ids:
-            if not line_id.isdigit():
-                raise KittiFormatError(f'{split_file}: {line_id!r} is not a numeric KITTI id')
-        return ids
 
     def _read_info_file(self) -> List[dict]:
         """(sample_id, img_path, cam2img) of each frame of an mmdet3d info pkl."""
@@ -158,8 +152,8 @@ class MonoDLEKittiDataset(Det3DDataset):
                 frames.append(frame)
             source = self.ann_file
         else:
-            frames = [dict(sample_id=i, **self._frame_paths(i)) for i in self._read_split_file()]
-            source = osp.join(self.data_root, 'ImageSets', f'{self.split}.txt')
+            source = split_file_path(self.data_root, self.split)
+            frames = [dict(sample_id=i, **self._frame_paths(i)) for i in read_split_file(source)]
         if self.check_files:
             self._check_files(frames, source)
         return [self.parse_data_info(frame) for frame in frames]
@@ -168,9 +162,7 @@ class MonoDLEKittiDataset(Det3DDataset):
     def parse_data_info(self, info: dict) -> dict:
         """Read calibration and labels of one frame into the contract's ``data_info``."""
         if 'cam2img' in info:
-            cam2img = np.asarray(info['cam2img'], dtype=np.float64)
-            if cam2img.shape == (3, 4):
-                cam2img = np.vstack([cam2img, [0.0, 0.0, 0.0, 1.0]])
+            cam2img = pad_cam2img(info['cam2img'])
         else:
             cam2img = read_calib(info['calib_path'])['cam2img']
         class_to_label = {name: self.label_mapping[i]

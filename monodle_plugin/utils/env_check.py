@@ -1,8 +1,12 @@
 """One-line checks of the OpenMMLab stack this plugin is tested against.
 
 A wrong environment (mmcv built without its ops, numpy 2, mmdet3d missing, version clash)
-fails at ``import monodle_plugin`` with one line that names the wrong piece and the fix,
-instead of an obscure error deep inside mmdet3d.
+fails with one line that names the wrong piece and the fix, instead of an obscure error deep
+inside mmdet3d. The entry points (``tools/train.py``, ``test.py``, ``demo.py``, ...) call
+:func:`check_environment` first; ``python -m monodle_plugin.utils.env_check`` (``make env``)
+prints the versions. ``import monodle_plugin`` does not run the check (import registers
+components and nothing else); only when that import fails does it add the check's findings
+(:func:`raise_if_environment_broken`).
 """
 from __future__ import annotations
 
@@ -51,6 +55,17 @@ def check_environment() -> None:
     problems = environment_problems()
     if problems:
         raise EnvironmentError_('monodle_plugin: ' + ' | '.join(problems))
+
+
+def raise_if_environment_broken(err: BaseException) -> None:
+    """Raise the one-line environment error, chained to ``err``, if the stack is wrong.
+
+    Called by ``monodle_plugin/__init__.py`` when importing the components failed; returns
+    (so the caller re-raises ``err``) when the environment looks right.
+    """
+    problems = environment_problems()
+    if problems:
+        raise EnvironmentError_('monodle_plugin: ' + ' | '.join(problems)) from err
 
 
 def main() -> None:

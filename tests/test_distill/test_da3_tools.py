@@ -1,29 +1,24 @@
-"""tools/generate_da3_depth.py (with a fake DA3 model) and tools/check_depth_labels.py."""
+"""DA3 pseudo-label generation (with a fake DA3 model) and the depth-label check
+(``tools/dataset_converters/generate_da3_depth.py``, ``tools/misc/check_depth_labels.py``)."""
 import importlib.util
 import os
 import os.path as osp
 import re
 import shutil
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
 
+from monodle_plugin.utils import check_depth_labels as chk
+from monodle_plugin.utils import generate_da3_depth as gen
+
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
 MINI = osp.join(ROOT, 'demo', 'kitti_mini', 'KITTI')
 IDS = ['000000', '000006', '000076']  # 375 x 1242 and 374 x 1238 frames
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = load_tool('generate_da3_depth')
-chk = load_tool('check_depth_labels')
 
 
 @pytest.fixture
@@ -126,6 +121,12 @@ def test_check_tool_on_demo_lidar():
     assert problems == 0 and len(rows) == 13
     assert all(r['median_ratio'] == pytest.approx(1.0) and r['abs_rel'] == 0 for r in rows.values())
     assert chk.main([MINI, '--depth-dir', 'lidar_depth', '--split', 'val']) == 0
+    # the thin entry point: same check, exit status 0 / 1
+    tool = osp.join(ROOT, 'tools', 'misc', 'check_depth_labels.py')
+    for depth_dir, code in (('lidar_depth', 0), ('no_such_dir', 1)):
+        proc = subprocess.run([sys.executable, tool, MINI, '--depth-dir', depth_dir, '--split',
+                               'val'], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == code, proc.stdout + proc.stderr
 
 
 def test_check_tool_finds_problems(tmp_path, capsys):

@@ -9,22 +9,25 @@ import sys
 import numpy as np
 import pytest
 import shapely.geometry
+from mmdet3d_reference import run_mmdet3d_kitti_eval  # tests/test_evaluation (test material)
+from synthetic_kitti import make_synthetic_kitti
 
 import monodle_plugin  # noqa: F401  (registers)
 from monodle_plugin.evaluation.functional import (
     check_kitti_anno,
     compute_kitti_ap,
+    evaluate_kitti_files,
     frame_overlaps,
     kitti_eval,
     read_kitti_file,
     rotated_iou_bev,
 )
-from monodle_plugin.evaluation.functional.mmdet3d_reference import run_mmdet3d_kitti_eval
-from monodle_plugin.evaluation.functional.synthetic_kitti import make_synthetic_kitti
+from monodle_plugin.evaluation.functional.kitti_eval import KITTI_EVAL_CLASSES
+from monodle_plugin.structures.classes import MONODLE_CLASSES
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 KITTI_MINI = osp.join(ROOT, 'demo', 'kitti_mini', 'KITTI')
-CLASSES = ['Car', 'Pedestrian', 'Cyclist']
+CLASSES = list(KITTI_EVAL_CLASSES)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -281,7 +284,7 @@ def test_bad_input_errors(tmp_path):
 
 
 # ----------------------------------------------------------------------------- metric
-def _gt_as_samples(ids, classes=('Pedestrian', 'Car', 'Cyclist'), drop=()):
+def _gt_as_samples(ids, classes=MONODLE_CLASSES, drop=()):
     """Fake detector outputs: the label-file objects of our classes, jittered a little."""
     import torch
     from mmdet3d.structures import CameraInstance3DBoxes
@@ -333,7 +336,7 @@ def test_metric_end_to_end_on_kitti_mini(tmp_path):
     res = metric.evaluate(len(samples))
     gt_annos = [read_kitti_file(osp.join(KITTI_MINI, 'training', 'label_2', f'{i}.txt'))
                 for i in ids]
-    _, expected = kitti_eval(gt_annos, dt_annos, ['Pedestrian', 'Car', 'Cyclist'])
+    _, expected = kitti_eval(gt_annos, dt_annos, list(MONODLE_CLASSES))
     assert set(res) == set(expected)
     assert 'KITTI/Car_3D_AP40_moderate_strict' in res
     assert 'KITTI/Car_AOS_AP40_moderate_strict' in res
@@ -347,17 +350,11 @@ def test_metric_end_to_end_on_kitti_mini(tmp_path):
     line = (sub / '000000.txt').read_text().split('\n')[0].split()
     assert line[0] == 'Pedestrian' and line[1:3] == ['-1', '-1'] and len(line) == 16
 
-    # the command-line evaluator on the written files gives the same numbers
-    sys.path.insert(0, osp.join(ROOT, 'tools'))
-    try:
-        import kitti_eval as cli
-    finally:
-        sys.path.pop(0)
-    out_json = tmp_path / 'ap.json'
-    cli.main(['--gt', osp.join(KITTI_MINI, 'training', 'label_2'), '--pred', str(sub),
-              '--split', osp.join(KITTI_MINI, 'ImageSets', 'trainval.txt'),
-              '--out-json', str(out_json), '--classes', 'Pedestrian', 'Car', 'Cyclist'])
-    from_files = json.loads(out_json.read_text())
+    # the file evaluation (tools/kitti_eval.py) on the written files gives the same numbers
+    from_files, report = evaluate_kitti_files(
+        osp.join(KITTI_MINI, 'training', 'label_2'), str(sub),
+        osp.join(KITTI_MINI, 'ImageSets', 'trainval.txt'), MONODLE_CLASSES)
+    assert report['images'] == len(ids) and 'AP40' in report['table']
     assert set(from_files) == set(res)
     for k in res:  # files carry 4 decimals: IoUs move by ~1e-5, matches do not change here
         assert from_files[k] == pytest.approx(res[k], abs=1e-4), k
@@ -401,6 +398,30 @@ def test_metric_options_and_errors(tmp_path):
     neg['pred_instances_3d'].bboxes_3d.tensor[0, 4] = -1.0
     with pytest.raises(ValueError, match='image 000000.*negative dimensions'):
         metric.process({}, [neg])
+
+
+def test_metric_takes_classes_from_dataset_meta():
+    """Labels are named with the evaluated dataset's classes (``dataset_meta``), not a copy."""
+    from mmdet3d.registry import METRICS
+    order = ('Car', 'Pedestrian', 'Cyclist')  # a dataset whose label order is not MonoDLE's
+    samples, _ = _gt_as_samples(['000000', '000076'], classes=order)  # labels in that order
+    metric = METRICS.build(dict(type='KittiAP40Metric', data_root=KITTI_MINI))
+    assert metric.classes == MONODLE_CLASSES  # no dataset: the constant
+    metric.dataset_meta = dict(classes=order)  # what mmengine's Evaluator does
+    metric.process({}, samples)
+    names = sorted(n for r in metric.results for n in r['anno']['name'])
+    expected = sorted(n for sid in ['000000', '000076'] for n in read_kitti_file(
+        osp.join(KITTI_MINI, 'training', 'label_2', f'{sid}.txt'))['name'] if n in order)
+    assert names == expected
+    assert metric.evaluate(2)['KITTI/Car_2D_AP40_moderate_strict'] > 50
+
+    # explicit classes that contradict the dataset: an error naming both, not wrong names
+    metric = METRICS.build(dict(type='KittiAP40Metric', data_root=KITTI_MINI,
+                                classes=list(MONODLE_CLASSES)))
+    metric.dataset_meta = dict(classes=order)
+    with pytest.raises(ValueError, match=r"classes=\['Pedestrian', 'Car', 'Cyclist'\] but the "
+                                         r"evaluated dataset labels \['Car'"):
+        metric.process({}, samples)
 
 
 def test_cli_subprocess_and_missing_label(tmp_path):

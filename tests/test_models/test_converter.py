@@ -1,5 +1,5 @@
-"""tools/convert_monodle_checkpoint.py: official MonoDLE names -> plugin names, refusals."""
-import importlib.util
+"""The checkpoint converter (tools/convert_monodle_checkpoint.py): official MonoDLE names ->
+plugin names, refusals."""
 import re
 from pathlib import Path
 
@@ -12,11 +12,8 @@ CONFIG = str(REPO / 'configs/monodle/monodle_dla34_kitti.py')
 
 @pytest.fixture(scope='module')
 def conv():
-    spec = importlib.util.spec_from_file_location(
-        'convert_monodle_checkpoint', REPO / 'tools/convert_monodle_checkpoint.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from monodle_plugin.utils import convert_monodle_checkpoint
+    return convert_monodle_checkpoint
 
 
 @pytest.fixture(scope='module')
@@ -106,3 +103,17 @@ def test_imagenet_dla34_to_backbone(conv, fake_official, tmp_path):
     assert 'level2.tree1.norm1.weight' in state and 'fc.weight' not in state
     torch.testing.assert_close(state['level2.root.norm.running_var'],
                                imagenet['level2.root.bn.running_var'])
+
+
+@pytest.mark.parametrize('tool', ['tools/convert_monodle_checkpoint.py',
+                                  'tools/model_converters/convert_monodle_checkpoint.py'])
+def test_entry_points_run_the_converter(tool, tmp_path):
+    """Both entry points (the README's path and mmdet3d's model_converters/) are the converter."""
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, str(REPO / tool), str(tmp_path / 'missing.pth'),
+                           str(tmp_path / 'out.pth')], capture_output=True, text=True,
+                          cwd=REPO, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert 'missing.pth: no such file' in proc.stderr
+    assert not (tmp_path / 'out.pth').exists()

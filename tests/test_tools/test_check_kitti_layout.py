@@ -1,11 +1,11 @@
-"""tools/check_kitti_layout.py: complete layouts pass, missing files are named."""
+"""tools/misc/check_kitti_layout.py: complete layouts pass, missing files are named."""
 import os.path as osp
 import shutil
 import subprocess
 import sys
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-TOOL = osp.join(REPO, 'tools', 'check_kitti_layout.py')
+TOOL = osp.join(REPO, 'tools', 'misc', 'check_kitti_layout.py')
 MINI = osp.join(REPO, 'demo', 'kitti_mini', 'KITTI')
 
 

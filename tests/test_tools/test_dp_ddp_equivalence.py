@@ -2,9 +2,9 @@
 import json
 
 import pytest
-from tool_helpers import load_tool, run_tool
+from tool_helpers import run_tool
 
-calc = load_tool('dp_ddp_equivalence')
+from monodle_plugin.utils import dp_ddp_equivalence as calc
 
 
 def test_same_total_batch_keeps_lr():

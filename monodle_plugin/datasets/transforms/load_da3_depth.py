@@ -125,8 +125,9 @@ class LoadDA3Depth(BaseTransform):
 
     Reads ``<depth_dir>/<sample_id>.npz`` (key ``depth``, float32 metres). Accepted maps:
 
-    - raw image size (H x W), dense (DA3 files of ``tools/generate_da3_depth.py``) or sparse
-      (LiDAR, 0 = no measurement, e.g. ``kitti_mini/lidar_depth``);
+    - raw image size (H x W), dense (DA3 files of
+      ``tools/dataset_converters/generate_da3_depth.py``) or sparse (LiDAR, 0 = no
+      measurement, e.g. ``kitti_mini/lidar_depth``);
     - DA3's processing resolution (e.g. 504 x 154 for KITTI, as written by the reference
       system's tool, with extra ``intrinsics`` / ``extrinsics`` keys that are ignored): same
       aspect ratio up to DA3's rounding of each side to a multiple of 14 px, resized to the raw
@@ -293,7 +294,7 @@ class LoadDA3Depth(BaseTransform):
             if self.on_missing == 'error':
                 raise FileNotFoundError(
                     f'LoadDA3Depth: depth file {path} not found (generate it with '
-                    f"tools/generate_da3_depth.py, or set on_missing='skip')")
+                    f"tools/dataset_converters/generate_da3_depth.py, or set on_missing='skip')")
             if not self._warned_missing:
                 warnings.warn(f'LoadDA3Depth: depth file {path} not found; this and further '
                               f'missing files give all-invalid maps (warned once)', UserWarning,

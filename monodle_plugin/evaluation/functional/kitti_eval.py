@@ -35,9 +35,10 @@ MAX_TRUNCATION = (0.15, 0.3, 0.5)
 DONT_CARE = 'DontCare'
 NO_ALPHA = -10.0  # alpha value meaning "no orientation estimate"
 
+# The classes KITTI evaluates, in mmdet3d's order (Car, Pedestrian, Cyclist = 0, 1, 2).
 # Per class: the neighbouring class whose ground truth is ignored (neither TP nor FN), and the
 # minimum IoU for (2D, BEV, 3D): 'strict' is the official set, 'loose' the relaxed one.
-KITTI_CLASSES: Dict[str, dict] = {
+KITTI_EVAL_CLASSES: Dict[str, dict] = {
     'Car': dict(neighbour='Van', strict=(0.7, 0.7, 0.7), loose=(0.7, 0.5, 0.5)),
     'Pedestrian': dict(neighbour='Person_sitting', strict=(0.5, 0.5, 0.5),
                        loose=(0.5, 0.25, 0.25)),
@@ -105,14 +106,14 @@ def _mean_ap(prec: np.ndarray, points: range) -> np.ndarray:
 def _check_classes(current_classes) -> List[str]:
     if isinstance(current_classes, (str, int)):
         current_classes = [current_classes]
-    names = list(KITTI_CLASSES)
+    names = list(KITTI_EVAL_CLASSES)
     out = []
     for c in current_classes:
         if isinstance(c, (int, np.integer)):  # mmdet3d numbering: 0 Car, 1 Pedestrian, 2 Cyclist
             if not 0 <= c < len(names):
                 raise ValueError(f'class index {c} not in 0..{len(names) - 1} ({names})')
             c = names[c]
-        if c not in KITTI_CLASSES:
+        if c not in KITTI_EVAL_CLASSES:
             raise ValueError(f'class "{c}" cannot be evaluated; KITTI classes: {names}')
         out.append(c)
     if not out:
@@ -127,9 +128,9 @@ def compute_kitti_ap(gt_annos: Sequence[dict], dt_annos: Sequence[dict],
     """AP arrays for every requested overlap type.
 
     Args:
-        gt_annos, dt_annos: per-frame annotation dicts (``kitti_io`` layout), same length
+        gt_annos, dt_annos: per-frame annotation dicts (``datasets.kitti_io`` layout), same length
             and order.
-        current_classes: class names from ``KITTI_CLASSES``.
+        current_classes: class names from ``KITTI_EVAL_CLASSES``.
         eval_types: subset of ('bbox', 'bev', '3d'); AOS is added when both ground truth
             and detections carry alphas (as mmdet3d decides it).
         with_aos: False skips AOS even when alphas are present.
@@ -166,7 +167,7 @@ def compute_kitti_ap(gt_annos: Sequence[dict], dt_annos: Sequence[dict],
         return code_of.get(name.lower(), -1) if name else -2
 
     class_codes = np.array([code(c) for c in current_classes], dtype=np.int64)
-    neighbour_codes = np.array([code(KITTI_CLASSES[c]['neighbour']) for c in current_classes],
+    neighbour_codes = np.array([code(KITTI_EVAL_CLASSES[c]['neighbour']) for c in current_classes],
                                dtype=np.int64)
 
     is_dc = gt['names'] == DONT_CARE
@@ -196,7 +197,7 @@ def compute_kitti_ap(gt_annos: Sequence[dict], dt_annos: Sequence[dict],
                 metric = _METRIC_OF_TYPE[t]
                 ov, ov_off = overlaps[t]
                 for k, set_name in enumerate(OVERLAP_SETS):
-                    min_overlap = KITTI_CLASSES[cls][set_name][metric]
+                    min_overlap = KITTI_EVAL_CLASSES[cls][set_name][metric]
                     scores = true_positive_scores(ov, ov_off, gt['off'], dt['off'], dt['score'],
                                                   ignored_gt, ignored_dt, active, min_overlap)
                     thresholds = recall_thresholds(np.ascontiguousarray(np.sort(scores)[::-1]),
@@ -234,7 +235,7 @@ def format_kitti_table(aps: Dict[str, np.ndarray], current_classes: Sequence[str
     for ap_name in ('AP40', 'AP11'):
         for j, cls in enumerate(current_classes):
             for s, set_name in enumerate(OVERLAP_SETS):
-                ious = '/'.join(f'{v:.2f}' for v in KITTI_CLASSES[cls][set_name])
+                ious = '/'.join(f'{v:.2f}' for v in KITTI_EVAL_CLASSES[cls][set_name])
                 for kind in kinds:
                     v = aps[f'{ap_name}_{kind}'][j, :, s]
                     lines.append(f'{cls:<12}{set_name:<9}{ious:<16}{kind:<7}{ap_name:<6}'
@@ -269,25 +270,27 @@ def kitti_aps_to_dict(aps: Dict[str, np.ndarray],
 
 
 def kitti_eval(gt_annos: Sequence[dict], dt_annos: Sequence[dict],
-               current_classes: Sequence[str] = ('Car', 'Pedestrian', 'Cyclist'),
+               current_classes: Optional[Sequence[str]] = None,
                eval_types: Sequence[str] = ('bbox', 'bev', '3d')
                ) -> Tuple[str, Dict[str, float]]:
     """KITTI evaluation, same contract as mmdet3d's ``kitti_eval``, on the CPU.
 
     Args:
-        gt_annos: per-frame ground truth (``kitti_io`` layout: ``name``, ``truncated``,
+        gt_annos: per-frame ground truth (``datasets.kitti_io`` layout: ``name``, ``truncated``,
             ``occluded``, ``alpha``, ``bbox`` (N, 4) pixels, ``dimensions`` (N, 3) l, h, w
             metres, ``location`` (N, 3) bottom centre, camera frame, ``rotation_y``), all label
             lines including DontCare.
         dt_annos: per-frame detections, same layout plus ``score``; same order as gt_annos.
-        current_classes: names ('Car', 'Pedestrian', 'Cyclist') or mmdet3d indices (0, 1, 2).
+        current_classes: names ('Car', 'Pedestrian', 'Cyclist') or mmdet3d indices (0, 1, 2);
+            None: all of :data:`KITTI_EVAL_CLASSES` in mmdet3d's order.
         eval_types: subset of ('bbox', 'bev', '3d'); AOS follows automatically from 'bbox'
             when alphas are present (pass 'aos' explicitly or not: same result).
 
     Returns:
         The printable table and ``{'KITTI/Car_3D_AP40_moderate_strict': 12.3, ...}``.
     """
-    classes = _check_classes(current_classes)
+    classes = _check_classes(list(KITTI_EVAL_CLASSES) if current_classes is None
+                             else current_classes)
     types = [t for t in eval_types if t != 'aos']
     if not types:
         raise ValueError('eval_types must contain at least one of bbox, bev, 3d')

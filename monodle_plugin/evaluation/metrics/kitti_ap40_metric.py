@@ -12,21 +12,20 @@ from mmdet3d.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 
+from ...datasets.kitti_io import (
+    check_kitti_anno,
+    empty_kitti_anno,
+    load_kitti_dir,
+    write_kitti_results,
+)
+from ...structures.classes import MONODLE_CLASSES
 from ..functional.kitti_eval import (
     EVAL_TYPES,
-    KITTI_CLASSES,
+    KITTI_EVAL_CLASSES,
     compute_kitti_ap,
     format_kitti_table,
     kitti_aps_to_dict,
 )
-from ..functional.kitti_io import (
-    check_kitti_anno,
-    empty_kitti_anno,
-    read_kitti_file,
-    write_kitti_results,
-)
-
-MONODLE_CLASSES = ('Pedestrian', 'Car', 'Cyclist')
 
 
 def _field(obj, key: str, default=None):
@@ -51,8 +50,11 @@ class KittiAP40Metric(BaseMetric):
     Args:
         data_root: KITTI root holding ``training/label_2`` (raw KITTI layout).
         label_dir: label folder relative to ``data_root`` (or absolute).
-        classes: names of the model's labels 0, 1, 2, ... (MonoDLE's order by default).
+        classes: names of the model's labels 0, 1, 2, ... Default None: the dataset's
+            ``metainfo['classes']`` (mmengine sets ``dataset_meta`` from the evaluated
+            dataset), or ``MONODLE_CLASSES`` when the metric runs without a dataset.
             Detections are mapped to names with it, so the label order does not matter.
+            Given together with a dataset whose classes differ, it is an error.
         eval_classes: classes to evaluate and report, default every class of ``classes``
             that KITTI evaluates (Car, Pedestrian, Cyclist).
         eval_types: overlap types, subset of ('bbox', 'bev', '3d'); 'aos' (orientation
@@ -76,7 +78,7 @@ class KittiAP40Metric(BaseMetric):
     def __init__(self,
                  data_root: str = 'data/KITTI/',
                  label_dir: str = 'training/label_2',
-                 classes: Sequence[str] = MONODLE_CLASSES,
+                 classes: Optional[Sequence[str]] = None,
                  eval_classes: Optional[Sequence[str]] = None,
                  eval_types: Sequence[str] = ('bbox', 'bev', '3d', 'aos'),
                  ap_types: Sequence[str] = ('AP40', 'AP11'),
@@ -86,14 +88,9 @@ class KittiAP40Metric(BaseMetric):
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.label_dir = label_dir if osp.isabs(label_dir) else osp.join(data_root, label_dir)
-        self.classes = tuple(classes)
-        if eval_classes is None:
-            eval_classes = [c for c in self.classes if c in KITTI_CLASSES]
-        unknown = [c for c in eval_classes if c not in KITTI_CLASSES]
-        if unknown or not eval_classes:
-            raise ValueError(f'eval_classes {list(eval_classes)}: KITTI evaluates only '
-                             f'{list(KITTI_CLASSES)}')
-        self.eval_classes = list(eval_classes)
+        self._classes = None if classes is None else tuple(classes)
+        self._eval_classes = None if eval_classes is None else list(eval_classes)
+        self._check_eval_classes(self.classes)
         bad = [t for t in eval_types if t not in EVAL_TYPES]
         if bad or not [t for t in eval_types if t != 'aos']:
             raise ValueError(f'eval_types {list(eval_types)}: choose from {EVAL_TYPES}, '
@@ -109,6 +106,35 @@ class KittiAP40Metric(BaseMetric):
             raise ValueError('format_only=True needs submission_prefix (the result folder)')
         self.format_only = format_only
         self.submission_prefix = submission_prefix
+
+    # ------------------------------------------------------------------ classes
+    @property
+    def classes(self) -> tuple:
+        """Label index -> name: the ``classes`` argument, else ``dataset_meta['classes']``,
+        else ``MONODLE_CLASSES``."""
+        meta = (self.dataset_meta or {}).get('classes')
+        if self._classes is not None:
+            if meta is not None and tuple(meta) != self._classes:
+                raise ValueError(f'KittiAP40Metric: classes={list(self._classes)} but the '
+                                 f'evaluated dataset labels {list(meta)}; drop the metric\'s '
+                                 '`classes` (it follows the dataset) or make them equal')
+            return self._classes
+        return tuple(meta) if meta is not None else MONODLE_CLASSES
+
+    @property
+    def eval_classes(self) -> list:
+        """Classes evaluated and reported (see the ``eval_classes`` argument)."""
+        return self._check_eval_classes(self.classes)
+
+    def _check_eval_classes(self, classes: Sequence[str]) -> list:
+        eval_classes = self._eval_classes
+        if eval_classes is None:
+            eval_classes = [c for c in classes if c in KITTI_EVAL_CLASSES]
+        unknown = [c for c in eval_classes if c not in KITTI_EVAL_CLASSES]
+        if unknown or not eval_classes:
+            raise ValueError(f'eval_classes {list(eval_classes)}: KITTI evaluates only '
+                             f'{list(KITTI_EVAL_CLASSES)}')
+        return list(eval_classes)
 
     # ------------------------------------------------------------------ process
     def _sample_id(self, data_sample) -> str:
@@ -137,9 +163,10 @@ class KittiAP40Metric(BaseMetric):
         if not (len(scores) == len(labels) == len(bboxes_2d) == n):
             raise ValueError(f'image {sid}: {n} 3D boxes, {len(scores)} scores, '
                              f'{len(labels)} labels, {len(bboxes_2d)} 2D boxes (must match)')
-        if labels.min() < 0 or labels.max() >= len(self.classes):
-            raise ValueError(f'image {sid}: labels_3d outside 0..{len(self.classes) - 1} '
-                             f'(classes {self.classes})')
+        classes = self.classes
+        if labels.min() < 0 or labels.max() >= len(classes):
+            raise ValueError(f'image {sid}: labels_3d outside 0..{len(classes) - 1} '
+                             f'(classes {classes})')
         alphas = _field(pred_3d, 'alphas')
         if alphas is None:
             alphas = boxes[:, 6] - np.arctan2(boxes[:, 0], boxes[:, 2])
@@ -147,7 +174,7 @@ class KittiAP40Metric(BaseMetric):
             alphas = _numpy(alphas).reshape(-1)
         alphas = np.arctan2(np.sin(alphas), np.cos(alphas))  # wrap to [-pi, pi]
         anno = {
-            'name': np.array([self.classes[i] for i in labels]),
+            'name': np.array([classes[i] for i in labels]),
             'truncated': np.zeros(n),
             'occluded': np.zeros(n, dtype=np.int64),
             'alpha': alphas,
@@ -169,15 +196,11 @@ class KittiAP40Metric(BaseMetric):
     # ------------------------------------------------------------------ compute
     def load_ground_truth(self, ids: Sequence[str]) -> List[Dict[str, np.ndarray]]:
         """Label files ``<label_dir>/<id>.txt``; a missing file is an error naming it."""
-        gts = []
         for sid in ids:
             path = osp.join(self.label_dir, f'{sid}.txt')
             if not osp.isfile(path):
                 raise FileNotFoundError(f'predictions for image {sid} but no label file {path}')
-            anno = read_kitti_file(path)
-            check_kitti_anno(anno, path, is_result=False)
-            gts.append(anno)
-        return gts
+        return load_kitti_dir(self.label_dir, ids, is_result=False)
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         """Evaluate, log the table, return the flat AP dict (empty with ``format_only``)."""
@@ -195,10 +218,11 @@ class KittiAP40Metric(BaseMetric):
             return {}
         gt_annos = self.load_ground_truth(ids)
         types = [t for t in self.eval_types if t != 'aos']
-        aps, _ = compute_kitti_ap(gt_annos, dt_annos, self.eval_classes, types,
+        eval_classes = self.eval_classes
+        aps, _ = compute_kitti_ap(gt_annos, dt_annos, eval_classes, types,
                                   with_aos='aos' in self.eval_types)
-        table = format_kitti_table(aps, self.eval_classes)
+        table = format_kitti_table(aps, eval_classes)
         print_log(f'KITTI evaluation of {len(ids)} images:\n{table}', logger=logger)
-        out = kitti_aps_to_dict(aps, self.eval_classes)
+        out = kitti_aps_to_dict(aps, eval_classes)
         return {k: v for k, v in out.items() if any(f'_{a}_' in k for a in self.ap_types)}
 

@@ -23,8 +23,9 @@ yolo26      2, 16, 19, 22     64, 64, 128, 256
 Weights are strictly offline. A ``.pt`` name is searched, in order, as given (absolute or
 relative to the working directory), in ``$MONODLE_WEIGHTS_DIR``, in ``weights_dir`` (default
 ``checkpoints/``) and in Ultralytics' own ``weights_dir`` setting; if it is absent the build fails
-at once with a message saying where to put the file (no download is ever attempted). Importing
-this module sets ``YOLO_OFFLINE=1`` unless the variable is already set, so that ``import
+at once with a message saying where to put the file (no download is ever attempted). Before it
+first imports ultralytics (when a backbone is built, not when this module is imported), this
+module sets ``YOLO_OFFLINE=1`` unless the variable is already set, so that ``import
 ultralytics`` does not probe the network.
 """
 from __future__ import annotations
@@ -35,12 +36,10 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-os.environ.setdefault('YOLO_OFFLINE', '1')  # before ultralytics is imported: no DNS probe
-
-import torch  # noqa: E402
-from mmdet3d.registry import MODELS  # noqa: E402
-from mmengine.model import BaseModule  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+from mmdet3d.registry import MODELS
+from mmengine.model import BaseModule
+from torch import nn
 
 #: Keyword -> default Ultralytics checkpoint (n scale). Any other scale or file: give its name.
 ULTRALYTICS_KEYWORDS = {
@@ -55,6 +54,15 @@ WEIGHTS_DIR_ENV = 'MONODLE_WEIGHTS_DIR'
 ULTRALYTICS_ASSETS_URL = 'https://github.com/ultralytics/assets/releases'
 
 _YAML_SUFFIXES = ('.yaml', '.yml')
+
+
+def _offline_ultralytics() -> None:
+    """``YOLO_OFFLINE=1`` (unless set) before ultralytics is imported: no DNS probe.
+
+    Called where this module imports ultralytics, so that importing the package changes no
+    environment variable.
+    """
+    os.environ.setdefault('YOLO_OFFLINE', '1')
 
 
 def resolve_weights_file(name: str | os.PathLike, weights_dir: str | os.PathLike | None
@@ -73,6 +81,7 @@ def _weights_candidates(name: str | os.PathLike, weights_dir: str | os.PathLike 
     candidates = [path]
     dirs = [os.environ.get(WEIGHTS_DIR_ENV), weights_dir]
     try:
+        _offline_ultralytics()
         from ultralytics.utils import SETTINGS
         dirs.append(SETTINGS.get('weights_dir'))
     except Exception:  # settings unreadable: the other places are still searched
@@ -85,6 +94,7 @@ def _weights_candidates(name: str | os.PathLike, weights_dir: str | os.PathLike 
 
 def _load_ultralytics_checkpoint(path: Path) -> nn.Module:
     """Load a ``.pt`` through Ultralytics' own loader (handles torch>=2.6 ``weights_only``)."""
+    _offline_ultralytics()
     try:
         from ultralytics.nn.tasks import load_checkpoint
     except ImportError:  # ultralytics < 8.3.x names it attempt_load_one_weight
@@ -94,6 +104,7 @@ def _load_ultralytics_checkpoint(path: Path) -> nn.Module:
 
 
 def _build_from_yaml(cfg: str | dict) -> nn.Module:
+    _offline_ultralytics()
     from ultralytics.nn.tasks import DetectionModel
     return DetectionModel(cfg, verbose=False)
 
@@ -154,6 +165,7 @@ def build_ultralytics_model(ultralytics_model: str, pretrained: bool = True,
 
 def _existing_yaml(spec: str) -> str:
     """Fail with a clear message if Ultralytics cannot find this model yaml."""
+    _offline_ultralytics()
     from ultralytics.utils.checks import check_yaml
     base = Path(spec).name
     # Ultralytics resolves 'yolov8s.yaml' to its unified 'yolov8.yaml' plus the scale letter.
@@ -175,6 +187,7 @@ def _from_indices(layer: nn.Module) -> list[int]:
 
 
 def _is_head(layer: nn.Module) -> bool:
+    _offline_ultralytics()
     from ultralytics.nn.modules.head import Classify, Detect
     heads = (Detect, Classify)
     try:

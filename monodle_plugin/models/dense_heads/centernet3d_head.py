@@ -19,6 +19,7 @@ from mmdet3d.structures import CameraInstance3DBoxes
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
+from ...structures.classes import MONODLE_CLASSES
 from ..utils.dist_utils import global_normalizer
 
 BRANCHES = ('heatmap', 'offset_2d', 'size_2d', 'depth', 'offset_3d', 'size_3d', 'heading')
@@ -125,7 +126,7 @@ class CenterNet3DHead(BaseMono3DDenseHead):
                  num_classes: int = 3,
                  in_channels: int = 64,
                  feat_channels: int = 256,
-                 class_names: Sequence[str] = ('Pedestrian', 'Car', 'Cyclist'),
+                 class_names: Sequence[str] = MONODLE_CLASSES,
                  writelist: Sequence[str] = ('Car', ),
                  heatmap_only_names: Sequence[str] = ('Van', 'Truck', 'DontCare'),
                  heatmap_only_label: int = 1,

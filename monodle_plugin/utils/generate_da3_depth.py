@@ -1,7 +1,7 @@
 """Generate Depth Anything 3 metric-depth pseudo-labels for a KITTI split.
 
 Usage:
-    python tools/generate_da3_depth.py data/KITTI --split trainval \
+    python tools/dataset_converters/generate_da3_depth.py data/KITTI --split trainval \
         --model /path/to/DA3METRIC-LARGE [--out data/KITTI/DA3_depth_results] \
         [--process-res 504] [--batch-size 1] [--device cuda]
 
@@ -42,19 +42,10 @@ import numpy as np
 import torch
 from mmengine.utils import ProgressBar
 
-SPLIT_FOLDERS = {'train': 'training', 'val': 'training', 'trainval': 'training',
-                 'test': 'testing'}
+from ..datasets.kitti_io import SPLIT_FOLDERS, read_calib, read_split, split_folder
+
 METRIC_FOCAL_BASE = 300.0  # DA3Metric's canonical focal length (pixels)
 DEFAULT_MODEL = 'depth-anything/DA3METRIC-LARGE'
-
-
-def read_split(data_root: str, split: str) -> list[str]:
-    """Ids of ``<data_root>/ImageSets/<split>.txt``."""
-    path = osp.join(data_root, 'ImageSets', f'{split}.txt')
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'split file {path} not found')
-    with open(path) as f:
-        return [line.strip() for line in f if line.strip()]
 
 
 def model_kind(name: str, override: str = 'auto') -> str:
@@ -82,8 +73,8 @@ def load_da3(model: str, device: str, allow_download: bool) -> Any:
     try:
         from depth_anything_3.api import DepthAnything3
     except ImportError as err:
-        raise SystemExit('tools/generate_da3_depth.py needs the optional package '
-                         '`depth-anything-3` (pip install depth-anything-3); '
+        raise SystemExit('tools/dataset_converters/generate_da3_depth.py needs the optional '
+                         'package `depth-anything-3` (pip install depth-anything-3); '
                          f'import failed: {err}') from err
     if not osp.exists(model) and not allow_download:
         raise SystemExit(f'--model {model!r} is not a local path; download the weights and pass '
@@ -113,8 +104,6 @@ def generate(data_root: str, split: str, out_dir: str, model: Any, model_name: s
     ``model`` is anything with DA3's ``inference`` API returning an object whose ``depth`` is
     (N, h, w) at the processing resolution. Returns counts ``{'written', 'skipped'}``.
     """
-    from monodle_plugin.datasets.kitti_io import read_calib
-
     if kind not in ('metric', 'nested'):
         raise ValueError(f'kind must be metric or nested, got {kind!r}')
     if batch_size < 1:
@@ -122,7 +111,7 @@ def generate(data_root: str, split: str, out_dir: str, model: Any, model_name: s
     if batch_size > 1 and kind == 'nested':
         raise ValueError('--batch-size > 1 would let the frames of one call attend to each other '
                          'in a nested (any-view) model; use --batch-size 1')
-    split_dir = osp.join(data_root, SPLIT_FOLDERS[split])
+    split_dir = split_folder(data_root, split)
     ids = read_split(data_root, split)
     os.makedirs(out_dir, exist_ok=True)
     todo = [i for i in ids if overwrite or not osp.exists(osp.join(out_dir, f'{i}.npz'))]
@@ -199,6 +188,3 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f'{counts["written"]} written, {counts["skipped"]} skipped -> {out}')
 
 
-if __name__ == '__main__':
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-    main()

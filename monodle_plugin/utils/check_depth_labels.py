@@ -1,7 +1,7 @@
 """Validate a folder of teacher depth maps (DA3 pseudo-labels or LiDAR) against a KITTI split.
 
 Usage:
-    python tools/check_depth_labels.py data/KITTI --depth-dir DA3_depth_results --split train \
+    python tools/misc/check_depth_labels.py data/KITTI --depth-dir DA3_depth_results --split train \
         [--lidar-dir lidar_depth] [--max-depth 80] [--ratio-range 0.8 1.25] [--per-frame]
 
 For every id of ``ImageSets/<split>.txt``: is ``<depth-dir>/<id>.npz`` there and readable, with
@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import argparse
 import os.path as osp
-import sys
 from typing import Sequence
 
 import numpy as np
 from PIL import Image
 
-SPLIT_FOLDERS = {'train': 'training', 'val': 'training', 'trainval': 'training',
-                 'test': 'testing'}
+from ..datasets.kitti_io import SPLIT_FOLDERS, read_split, split_folder
 
 
 def _resolve(data_root: str, folder: str) -> str:
@@ -38,7 +36,7 @@ def _resolve(data_root: str, folder: str) -> str:
 def check_frame(loader, depth_path: str, raw_hw: tuple[int, int], lidar_path: str | None,
                 max_depth: float | None) -> dict:
     """Statistics of one frame (``loader``: a ``LoadDA3Depth`` for reading and resizing)."""
-    from monodle_plugin.datasets.transforms.load_da3_depth import depth_validity
+    from ..datasets.transforms.load_da3_depth import depth_validity
 
     row: dict = dict(status='ok')
     if not osp.exists(depth_path):
@@ -80,15 +78,11 @@ def check(data_root: str, depth_dir: str, split: str = 'train', lidar_dir: str |
           max_depth: float | None = None, ratio_range: Sequence[float] = (0.8, 1.25),
           per_frame: bool = False, key: str = 'depth') -> tuple[int, dict[str, dict]]:
     """Check every frame; print the report. Returns (number of problems, rows by id)."""
-    from monodle_plugin.datasets.transforms.load_da3_depth import LoadDA3Depth
+    from ..datasets.transforms.load_da3_depth import LoadDA3Depth
 
     loader = LoadDA3Depth(depth_dir=depth_dir, key=key)
-    split_file = osp.join(data_root, 'ImageSets', f'{split}.txt')
-    if not osp.isfile(split_file):
-        raise FileNotFoundError(f'split file {split_file} not found')
-    with open(split_file) as f:
-        ids = [line.strip() for line in f if line.strip()]
-    image_dir = osp.join(data_root, SPLIT_FOLDERS[split], 'image_2')
+    ids = read_split(data_root, split)
+    image_dir = osp.join(split_folder(data_root, split), 'image_2')
     depth_root = _resolve(data_root, depth_dir)
     lidar_root = _resolve(data_root, lidar_dir) if lidar_dir else None
     rows: dict[str, dict] = {}
@@ -180,6 +174,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if problems else 0
 
 
-if __name__ == '__main__':
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-    sys.exit(main())

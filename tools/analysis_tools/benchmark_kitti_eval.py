@@ -1,6 +1,7 @@
 """Benchmark the CPU KITTI evaluation against mmdet3d's ``kitti_eval`` on a val-sized set.
 
-    python tools/benchmark_kitti_eval.py [--frames 3769] [--ref-frames 200] [--work-dir DIR]
+    python tools/analysis_tools/benchmark_kitti_eval.py [--frames 3769] [--ref-frames 200] \\
+        [--work-dir DIR]
 
 1. Generates a synthetic KITTI-val-sized set (3769 frames, about 15k label lines and 40k
    detections; ``functional/synthetic_kitti.py``) and writes label and result files.
@@ -24,11 +25,19 @@ import time
 
 import numpy as np
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(ROOT, 'tools'))
-from kitti_eval import load_functional  # noqa: E402
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# the synthetic set and the mmdet3d reference runner are test material (tests/test_evaluation)
+sys.path[:0] = [ROOT, osp.join(ROOT, 'tests', 'test_evaluation')]
+from mmdet3d_reference import run_mmdet3d_kitti_eval  # noqa: E402
+from synthetic_kitti import make_synthetic_kitti  # noqa: E402
 
-CLASSES = ['Car', 'Pedestrian', 'Cyclist']
+from monodle_plugin.datasets.kitti_io import load_kitti_dir, write_kitti_results  # noqa: E402
+from monodle_plugin.evaluation.functional.kitti_eval import (  # noqa: E402
+    KITTI_EVAL_CLASSES,
+    kitti_eval,
+)
+
+CLASSES = list(KITTI_EVAL_CLASSES)
 
 
 def run_cli(label_dir: str, pred_dir: str, split: str, out_json: str, cache_dir: str) -> dict:
@@ -62,10 +71,6 @@ def main(argv=None) -> dict:
     parser.add_argument('--out-json', help='write the measurements to this JSON file')
     args = parser.parse_args(argv)
 
-    fn = load_functional()
-    from monodle_plugin.evaluation.functional.mmdet3d_reference import run_mmdet3d_kitti_eval
-    from monodle_plugin.evaluation.functional.synthetic_kitti import make_synthetic_kitti
-
     tmp = tempfile.TemporaryDirectory()
     work = args.work_dir or tmp.name
     label_dir, pred_dir = osp.join(work, 'label_2'), osp.join(work, 'results')
@@ -80,7 +85,7 @@ def main(argv=None) -> dict:
                         f"{g['alpha'][i]:.2f} {b[0]:.2f} {b[1]:.2f} {b[2]:.2f} {b[3]:.2f} "
                         f'{d[1]:.2f} {d[2]:.2f} {d[0]:.2f} {loc[0]:.2f} {loc[1]:.2f} '
                         f"{loc[2]:.2f} {g['rotation_y'][i]:.2f}\n")
-    fn.write_kitti_results(pred_dir, ids, dts)
+    write_kitti_results(pred_dir, ids, dts)
     split = osp.join(work, 'split.txt')
     with open(split, 'w') as f:
         f.write('\n'.join(ids) + '\n')
@@ -104,11 +109,11 @@ def main(argv=None) -> dict:
 
     if args.ref_frames:
         n = min(args.ref_frames, args.frames)
-        g_sub = fn.load_kitti_dir(label_dir, ids[:n], is_result=False)
-        d_sub = fn.load_kitti_dir(pred_dir, ids[:n], is_result=True)
-        fn.kitti_eval(g_sub, d_sub, CLASSES)  # compile outside the timing
+        g_sub = load_kitti_dir(label_dir, ids[:n], is_result=False)
+        d_sub = load_kitti_dir(pred_dir, ids[:n], is_result=True)
+        kitti_eval(g_sub, d_sub, CLASSES)  # compile outside the timing
         t0 = time.perf_counter()
-        _, ours = fn.kitti_eval(g_sub, d_sub, CLASSES)
+        _, ours = kitti_eval(g_sub, d_sub, CLASSES)
         ours_s = time.perf_counter() - t0
         # mmdet3d reports AOS only in its text; compare the 2D / BEV / 3D APs
         ref, _, ref_s, ref_warmup_s = run_mmdet3d_kitti_eval(g_sub, d_sub, CLASSES,

@@ -21,7 +21,7 @@ repository. It expects ``<root_dir>/object/training/...``: a temporary folder of
 
 Usage::
 
-    python tools/benchmark_data_pipeline.py --official-root /tmp/ref/monodle \\
+    python tools/analysis_tools/benchmark_data_pipeline.py --official-root /tmp/ref/monodle \\
         --data-root demo/kitti_mini/KITTI --rounds 5
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ import types
 import numpy as np
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DATA_CONFIG = osp.join(REPO, 'configs', '_base_', 'datasets', 'kitti_mono3d_monodle.py')
 # the official example config (experiments/example/kitti_example.yaml), dataset part
 OFFICIAL_CFG = dict(use_3d_center=True, class_merging=False, use_dontcare=False,
@@ -113,8 +113,9 @@ def build_ours(data_root: str, split: str, with_targets: bool, normalize: bool):
 def official_layout(data_root: str, split: str, tmp: str) -> str:
     """``<tmp>/ImageSets`` and ``<tmp>/object/training`` as symlinks to the raw layout."""
     os.symlink(osp.abspath(osp.join(data_root, 'ImageSets')), osp.join(tmp, 'ImageSets'))
+    from monodle_plugin.datasets.kitti_io import SPLIT_FOLDERS
     os.makedirs(osp.join(tmp, 'object'))
-    folder = 'testing' if split == 'test' else 'training'
+    folder = SPLIT_FOLDERS[split]
     os.symlink(osp.abspath(osp.join(data_root, folder)), osp.join(tmp, 'object', folder))
     return tmp
 

@@ -19,6 +19,8 @@ from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
+from monodle_plugin.evaluation.functional.kitti_eval import KITTI_EVAL_CLASSES
+
 _SCRIPT = r'''
 import importlib.util, pickle, sys, time
 import numpy as np
@@ -69,7 +71,7 @@ def mmdet3d_kitti_utils_dir() -> str:
 
 
 def run_mmdet3d_kitti_eval(gt_annos: Sequence[dict], dt_annos: Sequence[dict],
-                           classes: Sequence[str] = ('Car', 'Pedestrian', 'Cyclist'),
+                           classes: Sequence[str] = tuple(KITTI_EVAL_CLASSES),
                            eval_types: Sequence[str] = ('bbox', 'bev', '3d'),
                            with_aos: bool = True, warmup: bool = True,
                            timeout: float = 3600.0

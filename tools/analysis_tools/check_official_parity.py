@@ -2,7 +2,7 @@
 
 Usage (the official code is fetched by the user into any folder; it is never committed):
     git clone https://github.com/xinzhuma/monodle /tmp/monodle
-    python tools/check_official_parity.py --official-root /tmp/monodle
+    python tools/analysis_tools/check_official_parity.py --official-root /tmp/monodle
 
 Builds the official ``CenterNet3D`` (DLA-34, ``pretrained=False``: no download), randomises
 all its parameters and BatchNorm statistics (so that a wrong mapping cannot hide behind
@@ -20,23 +20,14 @@ Exit code 1 when a tolerance is exceeded.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BRANCHES = ('heatmap', 'offset_2d', 'size_2d', 'depth', 'offset_3d', 'size_3d', 'heading')
-
-
-def _load_converter():
-    spec = importlib.util.spec_from_file_location(
-        'convert_monodle_checkpoint', REPO / 'tools' / 'convert_monodle_checkpoint.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def build_official(root: Path) -> tuple[torch.nn.Module, dict]:
@@ -126,6 +117,8 @@ def check_targets(root: Path, data_root: Path, seeds: list[int], writelist: list
                                            random_flip=0.5, random_crop=0.5, scale=0.4,
                                            shift=0.1))
     from mmdet3d.registry import DATASETS
+
+    from monodle_plugin.structures.classes import MONODLE_CLASSES
     pipeline = [
         dict(type='LoadKittiMonoImage'), dict(type='LoadMonoDLEAnnotations'),
         dict(type='MonoDLEAffineAug', output_size=(1280, 384), random_flip=0.5,
@@ -133,7 +126,7 @@ def check_targets(root: Path, data_root: Path, seeds: list[int], writelist: list
         dict(type='PackMonoDLEInputs')]
     ours = DATASETS.build(dict(type='MonoDLEKittiDataset', data_root=str(data_root) + '/',
                                split='train', pipeline=pipeline, test_mode=False,
-                               metainfo=dict(classes=['Pedestrian', 'Car', 'Cyclist'])))
+                               metainfo=dict(classes=MONODLE_CLASSES)))
     head.writelist = tuple(writelist)
     mean = np.array([0.485, 0.456, 0.406], np.float32)[:, None, None]
     std = np.array([0.229, 0.224, 0.225], np.float32)[:, None, None]
@@ -218,7 +211,7 @@ def main() -> int:
     official, helpers = build_official(args.official_root.resolve())
     randomise(official, gen)
     official.eval()
-    converter = _load_converter()
+    from monodle_plugin.utils import convert_monodle_checkpoint as converter
     ok = True
     width, height = args.input_size
     x = torch.randn(1, 3, height, width, generator=gen)
@@ -273,7 +266,8 @@ def main() -> int:
               f'{flips} of {off[:, 1:].size} (float32 box storage at a rounding boundary)')
         ok &= bool((diff[:, 0] == 0).all()) and diff.max() < 1e-5
     if args.targets_data_root is not None:
-        for writelist in (['Car'], ['Pedestrian', 'Car', 'Cyclist']):
+        from monodle_plugin.structures.classes import MONODLE_CLASSES
+        for writelist in (['Car'], list(MONODLE_CLASSES)):
             ok &= check_targets(args.official_root.resolve(), args.targets_data_root,
                                 args.seeds, writelist, plugin.bbox_head)
     print('PARITY OK' if ok else 'PARITY FAILED')

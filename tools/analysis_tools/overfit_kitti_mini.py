@@ -1,7 +1,7 @@
 """Overfit MonoDLE on a few kitti_mini frames (CPU): losses must fall, boxes approach labels.
 
 Usage:
-    python tools/overfit_kitti_mini.py --iters 200 --input-size 640 192
+    python tools/analysis_tools/overfit_kitti_mini.py --iters 200 --input-size 640 192
 
 Trains the model of ``--config`` (default: the DLA-34 recipe, no ImageNet weights) on the
 frames of ``--data-root`` without augmentation, at a reduced input size, then decodes the
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def build(args):
@@ -27,7 +27,7 @@ def build(args):
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    import monodle_plugin  # noqa: F401
+    from monodle_plugin.structures.classes import MONODLE_CLASSES
     cfg = Config.fromfile(str(REPO / args.config))
     init_default_scope('mmdet3d')
     pipeline = [
@@ -37,7 +37,7 @@ def build(args):
         dict(type='PackMonoDLEInputs')]
     dataset = DATASETS.build(dict(type='MonoDLEKittiDataset', data_root=args.data_root,
                                   split='train', pipeline=pipeline, test_mode=False,
-                                  metainfo=dict(classes=['Pedestrian', 'Car', 'Cyclist'])))
+                                  metainfo=dict(classes=MONODLE_CLASSES)))
     samples = [dataset.prepare_data(i) for i in range(len(dataset))][:args.frames]
     cfg.model.backbone.init_cfg = None  # an overfit check from scratch: no ImageNet weights
     model = MODELS.build(cfg.model)

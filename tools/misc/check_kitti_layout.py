@@ -1,6 +1,6 @@
 """Check a KITTI folder against the layout monodle_plugin reads.
 
-Usage: python tools/check_kitti_layout.py data/KITTI [--depth-dir DA3_depth_results]
+Usage: python tools/misc/check_kitti_layout.py data/KITTI [--depth-dir DA3_depth_results]
 
 Prints, per split file in ``ImageSets``, how many ids lack an image, a calibration or a label
 (and a depth file when ``--depth-dir`` is given), and exits non-zero if anything is missing.
@@ -12,8 +12,15 @@ import os
 import os.path as osp
 import sys
 
-SPLIT_SUBSET = {'train': 'training', 'val': 'training', 'trainval': 'training',
-                'test': 'testing'}
+if __name__ == '__main__':
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+from monodle_plugin.datasets.kitti_io import (  # noqa: E402
+    SPLIT_FOLDERS,
+    KittiFormatError,
+    read_split_file,
+    split_file_path,
+)
 
 
 def check(root: str, depth_dir: str | None = None) -> int:
@@ -23,13 +30,17 @@ def check(root: str, depth_dir: str | None = None) -> int:
     if not osp.isdir(image_sets):
         print(f'missing {image_sets}/ (copy data/KITTI/ImageSets from this repository)')
         return 1
-    for split, subset in SPLIT_SUBSET.items():
-        split_file = osp.join(image_sets, f'{split}.txt')
+    for split, subset in SPLIT_FOLDERS.items():
+        split_file = split_file_path(root, split)
         if not osp.exists(split_file):
             print(f'{split_file}: not found (skipped)')
             continue
-        with open(split_file) as f:
-            ids = [line.strip() for line in f if line.strip()]
+        try:
+            ids = read_split_file(split_file)
+        except KittiFormatError as err:
+            print(err)
+            problems += 1
+            continue
         folders = {'image_2': '.png', 'calib': '.txt'}
         if subset == 'training':
             folders['label_2'] = '.txt'

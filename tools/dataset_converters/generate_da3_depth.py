@@ -1,0 +1,17 @@
+"""Generate Depth Anything 3 metric-depth pseudo-labels for a KITTI split.
+
+Usage:
+    python tools/dataset_converters/generate_da3_depth.py data/KITTI --split trainval \\
+        --model /path/to/DA3METRIC-LARGE [--out data/KITTI/DA3_depth_results]
+
+Options and file format: ``monodle_plugin/utils/generate_da3_depth.py`` (``--help``).
+"""
+import os.path as osp
+import sys
+
+if __name__ == '__main__':
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    from monodle_plugin.utils.env_check import check_environment
+    from monodle_plugin.utils.generate_da3_depth import main
+    check_environment()
+    main()

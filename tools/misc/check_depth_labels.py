@@ -1,0 +1,18 @@
+"""Validate a folder of teacher depth maps (DA3 pseudo-labels or LiDAR) against a KITTI split.
+
+Usage:
+    python tools/misc/check_depth_labels.py data/KITTI --depth-dir DA3_depth_results \\
+        --split train [--lidar-dir lidar_depth] [--per-frame]
+
+Checks and options: ``monodle_plugin/utils/check_depth_labels.py`` (``--help``). Exits 1 if a
+file is missing, unreadable or of a wrong shape, or (with ``--lidar-dir``) a frame is flagged.
+"""
+import os.path as osp
+import sys
+
+if __name__ == '__main__':
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    from monodle_plugin.utils.check_depth_labels import main
+    from monodle_plugin.utils.env_check import check_environment
+    check_environment()
+    sys.exit(main())

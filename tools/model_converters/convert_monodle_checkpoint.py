@@ -1,0 +1,20 @@
+"""Convert an official MonoDLE checkpoint (xinzhuma/monodle) to this plugin's state dict.
+
+Usage:
+    python tools/model_converters/convert_monodle_checkpoint.py checkpoint_epoch_140.pth \\
+        monodle_dla34.pth
+    python tools/model_converters/convert_monodle_checkpoint.py --imagenet-dla34 \\
+        dla34-ba72cf86.pth dla34_mm.pth
+
+mmdet3d's place for converters.
+Mapping, checks and options: ``monodle_plugin/utils/convert_monodle_checkpoint.py``.
+"""
+import os.path as osp
+import sys
+
+if __name__ == '__main__':
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    from monodle_plugin.utils.convert_monodle_checkpoint import main
+    from monodle_plugin.utils.env_check import check_environment
+    check_environment()
+    sys.exit(main())
