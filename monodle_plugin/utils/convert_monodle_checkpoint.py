@@ -170,18 +170,33 @@ def convert_state_dict(official: dict, expected: Optional[dict] = None,
         # the deepest feature layer (UltralyticsBackbone drops them too)
         converted = OrderedDict((k, v) for k, v in converted.items()
                                 if (_yolo_layer(k) or 0) <= last)
-    problems = [f'unknown key: {k}' for k in unknown]
+    groups = {'unknown key': unknown}
     if expected is not None:
-        problems += [f'missing key: {k}' for k in expected if k not in converted]
-        problems += [f'unexpected key (no such parameter in the model): {k}'
-                     for k in converted if k not in expected]
-        problems += [f'shape mismatch: {k} {tuple(v.shape)} vs model {tuple(expected[k].shape)}'
-                     for k, v in converted.items()
-                     if k in expected and tuple(v.shape) != tuple(expected[k].shape)]
-    if problems:
-        raise ConversionError(f'{len(problems)} problem(s), nothing written:\n  '
-                              + '\n  '.join(problems))
+        groups['missing key'] = [k for k in expected if k not in converted]
+        groups['unexpected key (no such parameter in the model)'] = [
+            k for k in converted if k not in expected]
+        groups['shape mismatch'] = [
+            f'{k} {tuple(v.shape)} vs model {tuple(expected[k].shape)}'
+            for k, v in converted.items()
+            if k in expected and tuple(v.shape) != tuple(expected[k].shape)]
+    _raise_problems(groups, source)
     return converted
+
+
+def _raise_problems(groups: dict, source: str, shown: int = 8) -> None:
+    """One ConversionError listing up to ``shown`` keys of each kind of problem."""
+    total = sum(len(v) for v in groups.values())
+    if not total:
+        return
+    lines = []
+    for kind, keys in groups.items():
+        lines += [f'{kind}: {k}' for k in keys[:shown]]
+        if len(keys) > shown:
+            lines.append(f'... and {len(keys) - shown} more {kind}s')
+    raise ConversionError(
+        f'{total} problem(s), nothing written (checkpoint read as {source!r}; give the --config '
+        'of the model it was trained with, and --source if the layout is not detected):\n  '
+        + '\n  '.join(lines))
 
 
 def convert_imagenet_dla34(state: dict, expected: Optional[dict] = None) -> OrderedDict:

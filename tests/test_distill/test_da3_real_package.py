@@ -47,9 +47,11 @@ def layout(tmp_path):
     return str(root)
 
 
+@pytest.mark.slow
 def test_real_package_generates_checkable_loadable_depth(da3, layout):
     import torch
 
+    from monodle_plugin.datasets.kitti_io import read_calib
     from monodle_plugin.datasets.transforms import LoadDA3Depth
     from monodle_plugin.utils import generate_da3_depth as gen
 
@@ -66,7 +68,11 @@ def test_real_package_generates_checkable_loadable_depth(da3, layout):
             proc_h, proc_w = (int(v) for v in f['processing_shape'])
             assert proc_w == PROCESS_RES and abs(proc_h / proc_w - raw_hw[0] / raw_hw[1]) < 0.03
             assert np.isfinite(f['depth']).all() and (f['depth'] > 0).all()
-            assert 0.3 < float(f['focal_factor']) < 0.4  # fx ~ 721 px * 140 / 1242 / 300
+            # metric units: ((fx * w / W) + (fy * h / H)) / 2 / 300 at the package's own
+            # processing size (about 0.27 for KITTI at 140 px)
+            P = read_calib(osp.join(layout, 'training', 'calib', f'{sample_id}.txt'))['cam2img']
+            factor = (P[0, 0] * proc_w / raw_hw[1] + P[1, 1] * proc_h / raw_hw[0]) / 2 / 300
+            assert float(f['focal_factor']) == pytest.approx(factor, rel=1e-6)
     # the depth-label check (the command line, as a user runs it) passes
     proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'misc', 'check_depth_labels.py'),
                            layout, '--depth-dir', 'DA3_depth_results', '--split', 'train'],

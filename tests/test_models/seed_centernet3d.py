@@ -97,7 +97,7 @@ class DLAUp(nn.Module):
         in_channels_list = list(in_channels_list)
         for i in range(len(in_channels_list) - 1):
             j = -i - 2
-            setattr(self, 'ida_{}'.format(i),
+            setattr(self, f'ida_{i}',
                     IDAUp(in_channels_list=in_channels_list[j:],
                           up_factors_list=scales_list[j:] // scales_list[j],
                           out_channels=in_channels_list[j]))
@@ -107,7 +107,7 @@ class DLAUp(nn.Module):
     def forward(self, layers):
         layers = list(layers)
         for i in range(len(layers) - 1):
-            ida = getattr(self, 'ida_{}'.format(i))
+            ida = getattr(self, f'ida_{i}')
             layers[-i - 2:] = ida(layers[-i - 2:])
         return layers[-1]
 

@@ -1,4 +1,5 @@
 """tools/dp_ddp_equivalence.py: the calculator and the DDP == single-process gradient check."""
+import itertools
 import json
 
 import pytest
@@ -19,16 +20,15 @@ def seed_compute_equivalence(dp_total_batch, dp_lr, dp_num_gpus, ddp_world_size,
     return ddp_per_gpu_batch, ddp_total_batch, ddp_lr, ddp_total_batch == dp_total_batch
 
 
-@pytest.mark.parametrize('dp_batch', [1, 3, 16, 17, 32])
-@pytest.mark.parametrize('dp_gpus', [1, 3, 8])
-@pytest.mark.parametrize('ddp_gpus', [None, 1, 2, 4, 5, 8, 16])
-@pytest.mark.parametrize('per_gpu', [None, 1, 2, 7])
-def test_equals_the_seed_calculator(dp_batch, dp_gpus, ddp_gpus, per_gpu):
-    res = equivalent_settings(dp_batch, 0.00125, dp_gpus, ddp_gpus, per_gpu)
-    seed = seed_compute_equivalence(dp_batch, 0.00125, dp_gpus,
-                                    ddp_gpus if ddp_gpus else dp_gpus, per_gpu)
-    # the lr bit for bit, not to 6 digits
-    assert (res['per_gpu'], res['total'], res['lr'], res['same_total']) == seed
+def test_equals_the_seed_calculator():
+    """Per-GPU batch, total, lr (bit for bit, not to 6 digits) and exactness as the seed's."""
+    for dp_batch, dp_gpus, ddp_gpus, per_gpu in itertools.product(
+            [1, 3, 16, 17, 32], [1, 3, 8], [None, 1, 2, 4, 5, 8, 16], [None, 1, 2, 7]):
+        res = equivalent_settings(dp_batch, 0.00125, dp_gpus, ddp_gpus, per_gpu)
+        seed = seed_compute_equivalence(dp_batch, 0.00125, dp_gpus,
+                                        ddp_gpus if ddp_gpus else dp_gpus, per_gpu)
+        assert (res['per_gpu'], res['total'], res['lr'], res['same_total']) == seed, \
+            (dp_batch, dp_gpus, ddp_gpus, per_gpu)
 
 
 def test_same_total_batch_keeps_lr():
