@@ -146,7 +146,7 @@ def format_report(args, res: dict) -> str:
     lines += [
         '',
         'With monodle_plugin the configs carry total_batch_size and the lr tuned for it, and',
-        'tools/train.py computes the per-GPU batch (total // GPUs) and scales the lr itself:',
+        'the train tools compute the per-GPU batch (total // GPUs) and scale the lr themselves:',
     ]
     if res['same_total'] or args.ddp_batch is None:
         lines.append(f'  tools/dist_train.sh CONFIG {res["ddp_gpus"]}'
