@@ -56,6 +56,7 @@ def test_import_registers_and_nothing_else():
     """``import monodle_plugin``: no environment check, no environment variable changed."""
     proc = _run(
         'import os, sys\n'
+        'import cv2, mmdet3d.registry, torch  # third-party imports may edit LD_LIBRARY_PATH\n'
         'before = dict(os.environ)\n'
         'import monodle_plugin\n'
         'from mmdet3d.registry import METRICS, MODELS\n'

@@ -6,6 +6,7 @@ import textwrap
 
 import pytest
 from mmdet3d.registry import DATASETS, HOOKS, METRICS, MODELS, PARAM_SCHEDULERS, TRANSFORMS
+from mmengine.registry import RUNNERS
 
 import monodle_plugin  # noqa: F401  (registers)
 
@@ -21,13 +22,15 @@ EXPECTED = {
     HOOKS: ['DistillWeightHook', 'GlobalLossLogHook', 'MonoDLEVisualizationHook',
             'ResumableCheckpointHook'],
     PARAM_SCHEDULERS: ['MonoDLECosineWarmupLR', 'MonoDLECosineWarmupParamScheduler'],
+    # mmengine's root registry: the train tools build the runner before a default scope exists
+    RUNNERS: ['MonoDLERunner'],
 }
 
 
 @pytest.mark.parametrize('registry', list(EXPECTED), ids=lambda r: r.name)
 def test_components_registered(registry):
     missing = [name for name in EXPECTED[registry] if registry.get(name) is None]
-    assert not missing, f'not registered in mmdet3d {registry.name}: {missing}'
+    assert not missing, f'not registered in {registry.scope} {registry.name}: {missing}'
 
 
 def test_every_package_class_registered():
@@ -40,6 +43,7 @@ def test_every_package_class_registered():
         'monodle_plugin.evaluation.metrics': METRICS,
         'monodle_plugin.engine.hooks': HOOKS,
         'monodle_plugin.engine.schedulers': PARAM_SCHEDULERS,
+        'monodle_plugin.engine.runners': RUNNERS,
     }
     unregistered = []
     for module_name, registry in sub_registries.items():

@@ -2,8 +2,8 @@
 # Distributed training with torchrun (one process per GPU; gloo on CPU-only machines).
 #   tools/dist_train.sh CONFIG GPUS [train.py options]
 #   NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 tools/dist_train.sh CONFIG 8   (multi-node)
-# Each process takes total_batch_size // (GPUS * NNODES) samples: the total batch and the lr
-# stay those of the config (see tools/train.py --help).
+# Each process takes total_batch_size // (GPUS * NNODES) samples (MonoDLERunner, the configs'
+# runner_type): the total batch and the lr stay those of the config (see tools/train.py --help).
 set -e
 if [ $# -lt 2 ]; then
     echo "usage: $0 CONFIG GPUS [tools/train.py options]" >&2

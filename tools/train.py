@@ -12,11 +12,13 @@ Examples::
 Runs land in ``work_dirs/<config name>/<timestamp>/`` (log, scalars, checkpoints);
 ``work_dirs/<config name>/last_checkpoint`` names the newest checkpoint for ``--resume``.
 
-Batch and lr (design.md, "Configs"): configs carry the reference total batch
-(``total_batch_size``) and its lr. On W processes each takes ``total_batch_size // W`` samples
-unless ``--cfg-options train_dataloader.batch_size=B`` sets the per-process batch; when the
-effective total differs from ``auto_scale_lr.base_batch_size`` the lr is scaled linearly
-(``--no-scale-lr`` keeps the config lr). The effective total batch and lr are logged at start.
+Batch, lr and the distillation switches are applied by the config's runner
+(``runner_type='MonoDLERunner'``), so this tool and mmdet3d's stock ``tools/train.py`` /
+``mim train mmdet3d`` train the same way: each of W processes takes
+``total_batch_size // W`` samples unless ``--cfg-options train_dataloader.batch_size=B`` sets
+the per-process batch, and the lr follows ``auto_scale_lr`` (x total / 16;
+``--cfg-options auto_scale_lr.enable=False`` keeps the config lr). The effective total batch
+and lr are logged at start (design.md, "Batch and lr").
 """
 import argparse
 import logging
@@ -38,18 +40,7 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import monodle_plugin  # noqa: E402,F401  (registers every component)
-from monodle_plugin.engine.batch_lr_scaling import (  # noqa: E402
-    apply_batch_plan,
-    plan_batch,
-    world_size_from_env,
-)
-from monodle_plugin.engine.cpu_distributed import finish_distributed, prepare_distributed  # noqa: E402
-from monodle_plugin.engine.hooks import GlobalLossLogHook  # noqa: E402
-from monodle_plugin.engine.run_info import log_run_info  # noqa: E402
-from monodle_plugin.utils.da3_distill_wiring import (  # noqa: E402
-    reapply_distill_switches,
-    touches_distill_switches,
-)
+from monodle_plugin.engine.cpu_distributed import finish_distributed  # noqa: E402
 from monodle_plugin.utils.env_check import check_environment  # noqa: E402
 
 
@@ -64,12 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--sync_bn', choices=['none', 'torch', 'mmcv'], default='none',
                         help='convert BatchNorm layers to SyncBatchNorm (GPU only)')
     parser.add_argument('--auto-scale-lr', action='store_true',
-                        help='always scale the lr linearly with the effective total batch '
-                        '(by default it is scaled only when the total differs from '
-                        'auto_scale_lr.base_batch_size, which gives the same result)')
-    parser.add_argument('--no-scale-lr', action='store_true',
-                        help='keep the config lr even if the effective total batch differs '
-                        'from the one it was tuned for')
+                        help='enable auto_scale_lr (the MonoDLE configs already do; '
+                        '--cfg-options auto_scale_lr.enable=False keeps the config lr)')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from this checkpoint, or without a path from the latest '
                         'checkpoint of the work dir (its last_checkpoint file)')
@@ -81,28 +68,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
-    if args.auto_scale_lr and args.no_scale_lr:
-        parser.error('--auto-scale-lr and --no-scale-lr exclude each other')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
 
 
-def build_cfg(args: argparse.Namespace) -> tuple:
-    """Config with the CLI applied; returns ``(cfg, batch_plan)``."""
+def build_cfg(args: argparse.Namespace):
+    """Config with the CLI applied, as mmdet3d's tools/train.py builds it."""
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'config file not found: {args.config}')
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
-    batch_from_user = False
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-        if touches_distill_switches(args.cfg_options):
-            # the DA3 pieces were built from the switches when the file was parsed
-            reapply_distill_switches(cfg)
-        batch_from_user = 'train_dataloader.batch_size' in args.cfg_options or (
-            isinstance(args.cfg_options.get('train_dataloader'), dict)
-            and 'batch_size' in args.cfg_options['train_dataloader'])
 
     # work_dir: CLI > config > work_dirs/<config name>; the Runner adds /<timestamp>
     if args.work_dir is not None:
@@ -128,13 +106,12 @@ def build_cfg(args: argparse.Namespace) -> tuple:
     if args.sync_bn != 'none':
         cfg.sync_bn = args.sync_bn
 
-    world_size = world_size_from_env(args.launcher)
-    scale = True if args.auto_scale_lr else (False if args.no_scale_lr else None)
-    if args.auto_scale_lr and not (cfg.get('auto_scale_lr') or cfg.get('total_batch_size')):
-        raise RuntimeError('--auto-scale-lr: the config has neither auto_scale_lr.base_batch_size '
-                           'nor total_batch_size')
-    plan = plan_batch(cfg, world_size, batch_from_user, scale_lr=scale)
-    apply_batch_plan(cfg, plan)
+    if args.auto_scale_lr:
+        if not ('auto_scale_lr' in cfg and 'enable' in cfg.auto_scale_lr
+                and 'base_batch_size' in cfg.auto_scale_lr):
+            raise RuntimeError('--auto-scale-lr: the config has no auto_scale_lr.enable / '
+                               'auto_scale_lr.base_batch_size')
+        cfg.auto_scale_lr.enable = True
 
     # resume: a named checkpoint > the work dir's last_checkpoint
     if args.resume == 'auto':
@@ -145,26 +122,17 @@ def build_cfg(args: argparse.Namespace) -> tuple:
             raise FileNotFoundError(f'--resume: checkpoint not found: {args.resume}')
         cfg.resume = True
         cfg.load_from = args.resume
-    return cfg, plan
+    return cfg
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    cfg, plan = build_cfg(args)
-    backend = prepare_distributed(cfg, args.launcher)
-    if cfg.get('sync_bn') and backend == 'gloo':
-        raise RuntimeError('--sync_bn needs GPUs (torch SyncBatchNorm has no CPU kernel)')
-
+    cfg = build_cfg(args)
+    # MonoDLERunner (runner_type of every MonoDLE config) applies the batch rule and the
+    # distillation switches and logs the effective batch / lr
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    if runner.world_size != plan.world_size:
-        raise RuntimeError(f'the launcher reported {plan.world_size} processes but the process '
-                           f'group has {runner.world_size}')
-    if runner.world_size > 1 and not any(isinstance(h, GlobalLossLogHook) for h in runner.hooks):
-        # log the loss of the whole batch (mean over ranks, = the single-process loss)
-        runner.register_hook(GlobalLossLogHook())
-        runner.logger.info('GlobalLossLogHook registered: logged losses are the mean over '
-                           f'{runner.world_size} ranks (the loss of the total batch).')
-    log_run_info(runner, plan, backend)
+    if cfg.get('sync_bn') and getattr(runner, 'dist_backend', None) == 'gloo':
+        raise RuntimeError('--sync_bn needs GPUs (torch SyncBatchNorm has no CPU kernel)')
     runner.train()
     finish_distributed()
 

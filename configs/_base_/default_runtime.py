@@ -1,6 +1,10 @@
 # Runtime shared by every monodle_plugin config.
 default_scope = 'mmdet3d'
 custom_imports = dict(imports=['monodle_plugin'], allow_failed_imports=False)
+# mmengine's Runner + the batch rule, the distillation switches and the start-up log
+# (monodle_plugin/engine/runners/monodle_runner.py); every train/test tool builds it, ours and
+# mmdet3d's stock tools/train.py alike (they call RUNNERS.build(cfg) when runner_type is set)
+runner_type = 'MonoDLERunner'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
@@ -15,7 +19,7 @@ default_hooks = dict(
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    # nccl on GPUs; tools/train.py switches to gloo when CUDA is not available
+    # nccl on GPUs; MonoDLERunner switches to gloo when CUDA is not available
     dist_cfg=dict(backend='nccl'))
 
 # MonoDLE's official seed (experiments/example/kitti_example.yaml: random_seed 444)

@@ -7,11 +7,9 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-import monodle_plugin.models.backbones.ultralytics_backbone as ultralytics_backbone
-
-yolo_model = 'yolo26'  # any scale / file: e.g. 'yolov8s.pt', 'yolo11m.yaml'
-yolo_channels = ultralytics_backbone.UltralyticsBackbone.infer_out_channels(yolo_model)
+# `ultralytics_model`: any scale / file, e.g. 'yolov8s.pt', 'yolo11m.yaml'; write its channels at
+# strides 4/8/16/32 into neck.in_channels and bbox_head.in_channels (the model build checks them)
 model = dict(
-    backbone=dict(ultralytics_model=yolo_model),
-    neck=dict(in_channels=yolo_channels),
-    bbox_head=dict(in_channels=yolo_channels[0]))
+    backbone=dict(ultralytics_model='yolo26'),
+    neck=dict(in_channels=[64, 64, 128, 256]),  # YOLO26n
+    bbox_head=dict(in_channels=64))

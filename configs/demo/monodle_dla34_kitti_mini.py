@@ -1,7 +1,7 @@
 # Demo: the official DLA-34 recipe on the 13 embedded kitti_mini frames, for CPU in minutes.
 # Differences from configs/monodle/monodle_dla34_kitti.py, all for speed: 640 x 192 input
 # (half resolution), 2 epochs, total batch 4 (lr scaled linearly from the recipe's 16 by
-# tools/train.py), no random crop, no dataloader workers, a checkpoint every epoch, random
+# auto_scale_lr), no random crop, no dataloader workers, a checkpoint every epoch, random
 # initialisation instead of ImageNet DLA-34.
 # Every split of kitti_mini lists the same 13 frames: the AP40 printed at the end measures
 # how well 2 epochs fit them, not KITTI val accuracy.
@@ -10,7 +10,7 @@ _base_ = ['../monodle/monodle_dla34_kitti.py']
 data_root = 'demo/kitti_mini/KITTI/'
 input_size = (640, 192)  # (W, H) network input, pixels; head output 160 x 48 at stride 4
 max_epochs = 2
-total_batch_size = 4  # the config lr stays the recipe's (for 16): train.py scales it x4/16
+total_batch_size = 4  # the config lr stays the recipe's (for 16): auto_scale_lr gives x4/16
 
 train_pipeline = [
     dict(type='LoadKittiMonoImage'),
@@ -25,7 +25,6 @@ test_pipeline = [
 ]
 
 train_dataloader = dict(
-    batch_size=total_batch_size,
     num_workers=0,
     persistent_workers=False,
     dataset=dict(data_root=data_root, split='train', pipeline=train_pipeline))

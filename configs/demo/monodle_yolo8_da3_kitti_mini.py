@@ -2,7 +2,7 @@
 # kitti_mini frames, for CPU in minutes. The teacher is kitti_mini's sparse LiDAR depth
 # (demo/kitti_mini/KITTI/lidar_depth/<id>.npz), read by the same LoadDA3Depth as DA3 maps.
 # Differences from the real config, all for speed: 640 x 192 input, 30 epochs, total batch 4
-# (tools/train.py scales the lr), no random crop, no workers, randomly initialised backbone
+# (the lr is scaled x4/16), no random crop, no workers, randomly initialised backbone
 # (no yolov8n.pt download). AP40 printed at the end measures the fit of 13 frames, nothing more.
 #   python tools/train.py configs/demo/monodle_yolo8_da3_kitti_mini.py
 _base_ = ['../monodle_yolo8_da3.py']
@@ -13,12 +13,12 @@ max_epochs = 30  # ~1.5 min on 2 CPU cores; the summed loss falls from ~70 to ~1
 total_batch_size = 4
 
 # kitti_mini's sparse LiDAR depth stands in for DA3 (same file format)
-distill = dict(_base_.distill, depth_dir='lidar_depth')
+distill = dict(depth_dir='lidar_depth')
 train_pipeline = [
     dict(type='LoadKittiMonoImage'),
     dict(type='LoadMonoDLEAnnotations'),
     dict(type='MonoDLEAffineAug', output_size=input_size, random_flip=0.5, random_crop=0.0),
-    dict(type='LoadDA3Depth', depth_dir=distill['depth_dir']),
+    dict(type='LoadDA3Depth', depth_dir='lidar_depth', max_depth=None, on_missing='error'),
     dict(type='PackMonoDLEInputs'),
 ]
 test_pipeline = [
@@ -27,7 +27,6 @@ test_pipeline = [
     dict(type='PackMonoDLEInputs', keys=['img']),
 ]
 train_dataloader = dict(
-    batch_size=total_batch_size,
     num_workers=0,
     persistent_workers=False,
     dataset=dict(data_root=data_root, split='train', pipeline=train_pipeline))

@@ -9,9 +9,6 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-total_batch_size = 16
-auto_scale_lr = dict(enable=False, base_batch_size=16)
-
 # MonoDLE starts DLA-34 from ImageNet weights (official dla34(pretrained=True)). Nothing is
 # downloaded here: fetch dla34-ba72cf86.pth (dl.yf.io/dla/models/imagenet) yourself, convert it
 #   python tools/convert_monodle_checkpoint.py --imagenet-dla34 dla34-ba72cf86.pth \

@@ -1,16 +1,16 @@
-"""The batch-size / learning-rate rule of the training tools (design.md, "Configs").
+"""The batch-size / learning-rate rule (design.md, "Batch and lr"), applied by MonoDLERunner.
 
-Configs carry the reference **total** batch (``total_batch_size = 16``) and the lr tuned for it
-(``optim_wrapper.optimizer.lr``), plus ``auto_scale_lr = dict(enable=False, base_batch_size=16)``.
-On ``W`` processes the per-process batch is ``total_batch_size // W`` unless the user sets
-``train_dataloader.batch_size`` explicitly; when the effective total ``per_gpu * W`` differs
-from ``base_batch_size`` the lr is scaled linearly (mmengine's ``auto_scale_lr``):
+Configs carry the reference **total** batch (``total_batch_size = 16``), the lr tuned for it
+(``optim_wrapper.optimizer.lr``), ``train_dataloader.batch_size='auto'`` and
+``auto_scale_lr = dict(enable=True, base_batch_size=16)``. On ``W`` processes the per-process
+batch is ``total_batch_size // W`` unless ``train_dataloader.batch_size`` is an integer (then
+it is the per-process batch), and mmengine scales the lr linearly:
 
     lr = lr_config * (per_gpu * W) / base_batch_size
 
 Same total batch -> same lr, and (with the head's global-count loss normalisation) the same
-gradients as one process on the whole batch. This module only computes and describes the plan;
-``tools/train.py`` applies it to the config before the Runner is built.
+gradients as one process on the whole batch. This module computes and describes the plan;
+``MonoDLERunner.from_cfg`` applies it before the Runner is built, whatever tool builds it.
 """
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ class BatchPlan:
         base_batch_size: the total batch the config lr was tuned for.
         config_lr: ``optim_wrapper.optimizer.lr`` as written in the config.
         scale_lr: whether the lr is scaled linearly (auto_scale_lr enabled).
-        batch_from_user: True when the per-process batch came from the user, not the rule.
+        batch_from_user: True when the per-process batch was an integer in the config (or
+            ``--cfg-options``), not ``'auto'``.
     """
 
     world_size: int
@@ -60,10 +61,10 @@ class BatchPlan:
 
     def describe(self) -> str:
         """One log line stating the effective total batch and lr, and where they come from."""
-        source = ('train_dataloader.batch_size set by the user' if self.batch_from_user else
+        source = ('train_dataloader.batch_size set per process' if self.batch_from_user else
                   f'total_batch_size {self.reference_total} // {self.world_size} processes'
                   if self.reference_total is not None else
-                  'train_dataloader.batch_size of the config (no total_batch_size)')
+                  'train_dataloader.batch_size of the config')
         text = (f'Effective total batch {self.total} = {self.world_size} process(es) x '
                 f'{self.per_gpu} per process ({source}); ')
         if self.config_lr is None:
@@ -72,7 +73,7 @@ class BatchPlan:
             text += (f'lr {self.lr:.6g} = config lr {self.config_lr:.6g} x {self.total}/'
                      f'{self.base_batch_size} (linear scaling, auto_scale_lr enabled)')
         else:
-            text += f'lr {self.lr:.6g} (config lr, not scaled'
+            text += f'lr {self.lr:.6g} (config lr, not scaled: auto_scale_lr.enable is off'
             if self.base_batch_size and self.total != self.base_batch_size:
                 text += (f'; WARNING: the config lr is tuned for a total batch of '
                          f'{self.base_batch_size}, linear scaling would give '
@@ -102,62 +103,65 @@ def world_size_from_env(launcher: str) -> int:
     return int(value)
 
 
-def plan_batch(cfg, world_size: int, batch_from_user: bool, scale_lr: Optional[bool] = None
-               ) -> BatchPlan:
+def plan_batch(cfg, world_size: int) -> BatchPlan:
     """Work out the per-process batch and whether the lr is scaled, for ``cfg``.
+
+    ``train_dataloader.batch_size='auto'`` (the configs' default) means
+    ``total_batch_size // world_size``; an integer is the per-process batch, kept as given.
+    The lr is scaled exactly when ``auto_scale_lr.enable`` is set (mmengine's rule; the
+    configs enable it with ``base_batch_size=16``, which is x1 for the recipe's total 16).
 
     Args:
         cfg: an mmengine ``Config`` (read only).
         world_size: number of processes.
-        batch_from_user: True when the user set ``train_dataloader.batch_size`` (then it is
-            kept as the per-process batch).
-        scale_lr: True forces linear scaling (``--auto-scale-lr``), False forbids it
-            (``--no-scale-lr``), None scales exactly when the effective total differs from
-            ``auto_scale_lr.base_batch_size`` (or when the config enables it itself).
 
     Raises:
-        ValueError: more processes than the reference total batch, or a non-positive batch.
+        ValueError: more processes than the total batch, a non-positive or non-integer batch,
+            ``'auto'`` without ``total_batch_size``, scaling without ``base_batch_size``.
     """
     if world_size < 1:
         raise ValueError(f'world size must be >= 1, got {world_size}')
     reference_total = cfg.get('total_batch_size', None)
-    if batch_from_user or reference_total is None:
-        per_gpu = int(cfg.train_dataloader.batch_size)
-    else:
-        reference_total = int(reference_total)
+    if reference_total is not None and (isinstance(reference_total, bool) or
+                                        not isinstance(reference_total, int)):
+        raise ValueError(f'total_batch_size must be an integer, got {reference_total!r}')
+    requested = cfg.train_dataloader.get('batch_size', None)
+    batch_from_user = requested != 'auto'
+    if not batch_from_user:
+        if reference_total is None:
+            raise ValueError("train_dataloader.batch_size='auto' needs a top-level "
+                             'total_batch_size (the total over all processes)')
         per_gpu = reference_total // world_size
         if per_gpu < 1:
             raise ValueError(f'total_batch_size {reference_total} is smaller than the number of '
                              f'processes {world_size}: set train_dataloader.batch_size '
                              f'(per process) or a larger total_batch_size via --cfg-options')
+    elif isinstance(requested, bool) or not isinstance(requested, int):
+        raise ValueError("train_dataloader.batch_size must be 'auto' (total_batch_size // "
+                         f'world size) or an integer per-process batch, got {requested!r}')
+    else:
+        per_gpu = requested
     if per_gpu < 1:
         raise ValueError(f'train_dataloader.batch_size must be >= 1, got {per_gpu}')
 
     auto_cfg = cfg.get('auto_scale_lr', None) or {}
-    base = auto_cfg.get('base_batch_size', reference_total)
-    config_enabled = bool(auto_cfg.get('enable', False))
+    base = auto_cfg.get('base_batch_size', None)
+    scale_lr = bool(auto_cfg.get('enable', False))
     optimizer = cfg.get('optim_wrapper', {}).get('optimizer', {}) or {}
     config_lr = optimizer.get('lr', None)
-    if scale_lr is None:
-        scale_lr = config_enabled or (base is not None and per_gpu * world_size != int(base))
     if scale_lr and base is None:
-        raise ValueError('lr scaling requested but the config has neither '
-                         'auto_scale_lr.base_batch_size nor total_batch_size')
+        raise ValueError('auto_scale_lr.enable is set but auto_scale_lr.base_batch_size is not')
     return BatchPlan(world_size=world_size, per_gpu=per_gpu,
-                     reference_total=None if reference_total is None else int(reference_total),
+                     reference_total=reference_total,
                      base_batch_size=None if base is None else int(base),
                      config_lr=None if config_lr is None else float(config_lr),
-                     scale_lr=bool(scale_lr), batch_from_user=batch_from_user)
+                     scale_lr=scale_lr, batch_from_user=batch_from_user)
 
 
 def apply_batch_plan(cfg, plan: BatchPlan) -> None:
-    """Write ``plan`` into ``cfg``: per-process batch and mmengine's ``auto_scale_lr``.
+    """Write ``plan``'s per-process batch into ``cfg.train_dataloader.batch_size``.
 
     mmengine's Runner then scales every param group's lr by ``world_size * batch_size /
-    base_batch_size`` (``Runner.scale_lr``), i.e. exactly ``plan.lr_ratio``.
+    base_batch_size`` when ``auto_scale_lr.enable`` (``Runner.scale_lr``): ``plan.lr_ratio``.
     """
     cfg.train_dataloader.batch_size = plan.per_gpu
-    if plan.scale_lr:
-        cfg.auto_scale_lr = dict(enable=True, base_batch_size=plan.base_batch_size)
-    elif cfg.get('auto_scale_lr', None) is not None:
-        cfg.auto_scale_lr.enable = False

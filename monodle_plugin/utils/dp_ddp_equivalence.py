@@ -13,7 +13,7 @@ Flags and defaults are the seed system's (``--ddp-gpus`` defaults to ``--dp-gpus
 alias). Rules (those of the reference README): same total batch -> per-GPU batch ``B / N``,
 same lr; different total -> linear scaling ``lr * total / B``. The lr is printed in full
 precision, followed by the seed's 1/2/4/8-GPU table. With this package the configs carry
-``total_batch_size`` and ``tools/train.py`` applies the rule by itself.
+``total_batch_size`` and their runner (``MonoDLERunner``) applies the rule under any train tool.
 
 ``--simulate`` spawns two CPU processes (gloo), runs one forward/backward of the real
 ``CenterNet3DHead`` (all MonoDLE losses + depth distillation) on a small conv backbone through
@@ -146,7 +146,7 @@ def format_report(args, res: dict) -> str:
     lines += [
         '',
         'With monodle_plugin the configs carry total_batch_size and the lr tuned for it, and',
-        'the train tools compute the per-GPU batch (total // GPUs) and scale the lr themselves:',
+        'their runner (MonoDLERunner) computes the per-GPU batch (total // GPUs) and scales the lr:',
     ]
     if res['same_total'] or args.ddp_batch is None:
         lines.append(f'  tools/dist_train.sh CONFIG {res["ddp_gpus"]}'
@@ -183,7 +183,7 @@ DDP, N processes, b = B / N samples each; DDP averages the per-process gradients
     compensation weight, and the SILog distillation loss (E[g^2], E[g] over all ranks).
     With no positive anywhere the focal loss returns the (global) negative sum, as MonoDLE.
 (4) Same total batch => same lr. Different total => linear scaling lr * (b N) / B (mmengine
-    auto_scale_lr; tools/train.py switches it on when the total differs from the config's).
+    auto_scale_lr, enabled in every config; MonoDLERunner sets the per-process batch).
 
 What is exact and what is not
 -----------------------------

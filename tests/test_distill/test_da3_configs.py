@@ -11,6 +11,7 @@ from mmengine.config import Config
 from mmengine.dataset import default_collate
 
 import monodle_plugin  # noqa: F401  (registers)
+from monodle_plugin.engine.distill_switches import DISTILL_KEYS, apply_distill_switches
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 MINI = osp.join(ROOT, 'demo', 'kitti_mini', 'KITTI')
@@ -22,33 +23,31 @@ MAIN = osp.join(ROOT, 'configs', 'monodle_yolo8_da3.py')
 SMALL = (320, 96)  # network input for speed; the head output is 80 x 24
 
 
-def with_switches(path, tmp_path, **switches):
-    """Copy of a DA3 config whose switches are changed before its wiring block runs."""
-    text = open(path).read()
-    folder = osp.dirname(path)
-    text = text.replace("'./", f"'{folder}/").replace("'../", f"'{folder}/../")
-    marker = '\n# ---- wiring'
-    assert marker in text, 'every DA3 config carries the wiring block'
-    lines = ''.join(f"\ndistill[{k!r}] = {v!r}" for k, v in switches.items()
-                    if k != 'use_da3_depth')
-    if 'use_da3_depth' in switches:
-        lines += f"\nuse_da3_depth = {switches['use_da3_depth']!r}"
-    out = tmp_path / f'cfg_{abs(hash(str(switches)))}.py'
-    out.write_text(text.replace(marker, lines + '\n' + marker, 1))
-    return Config.fromfile(str(out))
+def with_switches(path, **switches):
+    """A DA3 config with switches changed the way ``--cfg-options`` does under any tool
+    (``merge_from_dict``), then applied as ``MonoDLERunner.from_cfg`` applies them."""
+    cfg = Config.fromfile(path)
+    cfg.merge_from_dict({k if k == 'use_da3_depth' else f'distill.{k}': v
+                         for k, v in switches.items()})
+    apply_distill_switches(cfg)
+    return cfg
 
 
 @functools.cache
 def load(path):
-    """Parse a config once per test session (YOLO configs dry-run the backbone); do not mutate."""
+    """Parse a config once per test session; do not mutate."""
     return Config.fromfile(path)
 
 
 def comparable(cfg):
-    """The parts of a config that define training (the switches themselves excluded)."""
+    """The parts of a config that define training (the switches and the top-level names
+    the DA3 pieces are written under excluded; no custom hooks = an empty list)."""
     d = copy.deepcopy(cfg.to_dict())
-    for key in ('use_da3_depth', 'distill', 'train_pipeline'):
+    for key in ('use_da3_depth', 'distill', 'train_pipeline', 'da3_train_pipeline',
+                'da3_loss_depth_distill', 'launcher', 'work_dir'):
         d.pop(key, None)
+    if not d.get('custom_hooks', True):
+        d.pop('custom_hooks')
     return d
 
 
@@ -69,12 +68,24 @@ def test_da3_configs_add_exactly_the_three_pieces(version):
     assert da3.distill['lambda_'] == 0.5 and da3.use_da3_depth is True
     # the runner dumps the config: it must format (a `lambda` key, a Python keyword, would not)
     assert "type='DepthDistillLoss'" in da3.pretty_text
+    # the written-out pieces already agree with the switches: the runner changes nothing
+    assert apply_distill_switches(copy.deepcopy(da3)) == []
+
+
+def test_the_switches_are_the_main_recipe_and_the_demo():
+    main, demo = load(MAIN), load(osp.join(ROOT, 'configs', 'demo',
+                                            'monodle_yolo8_da3_kitti_mini.py'))
+    assert comparable(main) == comparable(load(DA3['yolo8']))
+    assert tuple(main.distill) == DISTILL_KEYS
+    assert apply_distill_switches(copy.deepcopy(main)) == []
+    assert apply_distill_switches(copy.deepcopy(demo)) == []
+    assert demo.distill == dict(main.distill, depth_dir='lidar_depth')
 
 
 @pytest.mark.parametrize('path,switches', [(DA3['yolo8'], {'lambda_': 0.0}),
                                            (MAIN, {'use_da3_depth': False})])
-def test_switched_off_is_the_baseline_config(tmp_path, path, switches):
-    off = with_switches(path, tmp_path, **switches)
+def test_switched_off_is_the_baseline_config(path, switches):
+    off = with_switches(path, **switches)
     assert comparable(off) == comparable(load(BASELINE['yolo8']))
     assert 'LoadDA3Depth' not in str(off.train_dataloader)
 
@@ -104,7 +115,7 @@ def build_model(cfg):
 
 
 @pytest.mark.slow
-def test_same_batch_same_losses_and_teacher_reaches_the_loss(tmp_path):
+def test_same_batch_same_losses_and_teacher_reaches_the_loss():
     from mmdet3d.registry import DATASETS
     from mmengine.registry import init_default_scope
     init_default_scope('mmdet3d')
@@ -122,7 +133,7 @@ def test_same_batch_same_losses_and_teacher_reaches_the_loss(tmp_path):
     torch.manual_seed(0)
     base = build_model(base_cfg)
     models = {'base': base}
-    for name, cfg in (('lambda0', with_switches(DA3['yolo8'], tmp_path, **{'lambda_': 0.0})),
+    for name, cfg in (('lambda0', with_switches(DA3['yolo8'], **{'lambda_': 0.0})),
                       ('weight0', da3_cfg), ('da3', da3_cfg)):
         model = build_model(cfg)
         model.load_state_dict(base.state_dict())
@@ -158,37 +169,49 @@ def test_same_batch_same_losses_and_teacher_reaches_the_loss(tmp_path):
     assert seen['valid'].any()
 
 
-def _train_cfg(argv):
-    """tools/train.py's config as the command line builds it."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('monodle_train_tool',
-                                                  osp.join(ROOT, 'tools', 'train.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool.build_cfg(tool.parse_args(argv))[0]
+def stock_runner_cfg(path, *options):
+    """The config MonoDLERunner builds from, after mmdet3d's stock tools/train.py steps
+    (``Config.fromfile``, ``merge_from_dict(--cfg-options)``) and the runner's own rules."""
+    from mmengine.config import DictAction
+    cfg = Config.fromfile(path)
+    if options:
+        action = DictAction(option_strings=['--cfg-options'], dest='cfg_options')
+        ns = type('NS', (), {})()
+        action(None, ns, list(options))
+        cfg.merge_from_dict(ns.cfg_options)
+    apply_distill_switches(cfg)
+    return cfg
 
 
-def test_cfg_options_on_the_switches_reach_the_built_pieces():
+def test_cfg_options_on_the_switches_reach_the_pieces():
     """`--cfg-options distill.lambda=0` (the seed's spelling) gives exactly the baseline, and
     other switches change the head loss, instead of being silently ignored."""
-    def training_part(cfg):  # minus what tools/train.py itself adds
-        d = comparable(cfg)
-        for key in ('launcher', 'work_dir'):
-            d.pop(key, None)
-        if not d.get('custom_hooks', True):
-            d.pop('custom_hooks')
-        return d
-
-    baseline = training_part(load(BASELINE['yolo8']))
-    assert training_part(_train_cfg([MAIN, '--cfg-options', 'distill.lambda=0'])) == baseline
-    assert training_part(_train_cfg([MAIN, '--cfg-options', 'use_da3_depth=False'])) == baseline
-    silog = _train_cfg([MAIN, '--cfg-options', 'distill.loss_type=silog',
-                        'distill.lambda_=0.25'])
+    baseline = comparable(load(BASELINE['yolo8']))
+    for option in ('distill.lambda=0', 'distill.lambda_=0', 'use_da3_depth=False'):
+        assert comparable(stock_runner_cfg(MAIN, option)) == baseline, option
+    silog = stock_runner_cfg(MAIN, 'distill.loss_type=silog', 'distill.lambda=0.25',
+                             'distill.warmup_iters=100', 'distill.depth_dir=lidar_depth')
     loss = silog.model.bbox_head.loss_depth_distill
     assert loss.type == 'DepthDistillLoss' and loss.loss_type == 'silog'
-    assert loss.loss_weight == 0.25
-    steps = [t['type'] for t in silog.train_dataloader.dataset.pipeline]
-    assert steps.count('LoadDA3Depth') == 1
-    assert [h['type'] for h in silog.custom_hooks].count('DistillWeightHook') == 1
+    assert loss.loss_weight == 0.25 and silog.distill['lambda_'] == 0.25
+    assert 'lambda' not in silog.distill  # renamed: the config dump must still work
+    assert "lambda_=0.25" in silog.pretty_text
+    steps = [t for t in silog.train_dataloader.dataset.pipeline if t['type'] == 'LoadDA3Depth']
+    assert len(steps) == 1 and steps[0]['depth_dir'] == 'lidar_depth'
+    hooks = [h for h in silog.custom_hooks if h['type'] == 'DistillWeightHook']
+    assert len(hooks) == 1 and hooks[0]['warmup_iters'] == 100
+
+
+def test_switch_errors_name_the_known_keys():
+    with pytest.raises(KeyError, match=r"unknown distill switch\(es\) 'lamda'; 'lamda': did you "
+                       r"mean 'lambda'\? \(known: lambda \(or lambda_\), loss_type"):
+        stock_runner_cfg(MAIN, 'distill.lamda=0')
+    with pytest.raises(KeyError, match="'total_batch_sise' is unknown: did you mean "
+                       "'total_batch_size'"):
+        stock_runner_cfg(MAIN, 'total_batch_sise=1')
+    with pytest.raises(KeyError, match="'use_da3_dept' is unknown: did you mean"):
+        stock_runner_cfg(MAIN, 'use_da3_dept=False')
     with pytest.raises(KeyError, match='not a \\+DA3 config'):
-        _train_cfg([BASELINE['yolo8'], '--cfg-options', 'distill.lambda=0.5'])
+        stock_runner_cfg(BASELINE['yolo8'], 'distill.lambda=0.5')
+    with pytest.raises(ValueError, match='distill.lambda must be >= 0'):
+        stock_runner_cfg(MAIN, 'distill.lambda=-1')

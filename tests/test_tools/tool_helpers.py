@@ -12,7 +12,12 @@ TINY_CONFIG = 'tests/test_tools/configs/tiny_yolo8_kitti_mini.py'
 
 
 def load_tool(name: str):
-    """Import ``tools/<name>.py`` as a module (tools/ is not a package)."""
+    """Import ``tools/<name>.py`` as a module (tools/ is not a package).
+
+    Only ``tools/demo.py`` is still loaded this way (its helpers move into the package with the
+    demo's ``mmdet3d.apis`` rewrite); other tools' logic lives in ``monodle_plugin`` and the
+    tests import it from there.
+    """
     spec = importlib.util.spec_from_file_location(f'tool_{name}', REPO / 'tools' / f'{name}.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -8,12 +8,12 @@ metainfo = dict(classes=class_names)
 backend_args = None
 
 input_size = (1280, 384)  # network input (W, H), pixels
-train_aug = dict(random_flip=0.5, random_crop=0.5, scale=0.4, shift=0.1)
 
 train_pipeline = [
     dict(type='LoadKittiMonoImage', backend_args=backend_args),
     dict(type='LoadMonoDLEAnnotations'),
-    dict(type='MonoDLEAffineAug', output_size=input_size, **train_aug),
+    dict(type='MonoDLEAffineAug', output_size=input_size, random_flip=0.5, random_crop=0.5,
+         scale=0.4, shift=0.1),
     dict(type='PackMonoDLEInputs'),
 ]
 test_pipeline = [
@@ -22,12 +22,14 @@ test_pipeline = [
     dict(type='PackMonoDLEInputs', keys=['img']),
 ]
 
-# reference total batch over all GPUs; tools/train.py sets the per-GPU batch to
-# total_batch_size // world_size unless train_dataloader.batch_size is overridden
+# Batch rule (docs/design.md, "Batch and lr"): `total_batch_size` is the total over all
+# processes; MonoDLERunner (runner_type in default_runtime.py, used by every train tool)
+# replaces batch_size='auto' with total_batch_size // world_size. An integer batch_size
+# (e.g. --cfg-options train_dataloader.batch_size=4) is the per-process batch, kept as given.
 total_batch_size = 16
 
 train_dataloader = dict(
-    batch_size=total_batch_size,
+    batch_size='auto',
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),

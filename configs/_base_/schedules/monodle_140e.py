@@ -25,5 +25,7 @@ train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
-# total batch 16 (e.g. 2 GPUs x 8); lr is given for that total
-auto_scale_lr = dict(enable=False, base_batch_size=16)
+# The lr above is tuned for a total batch of 16 (e.g. 2 GPUs x 8). mmengine scales it by
+# (world_size x per-process batch) / 16: x1 for the recipe's total 16 on any GPU count,
+# linear scaling otherwise. `--cfg-options auto_scale_lr.enable=False` keeps the config lr.
+auto_scale_lr = dict(enable=True, base_batch_size=16)

@@ -2,10 +2,7 @@
 # 2 images per step: seconds per epoch on one CPU core.
 _base_ = ['../../../configs/demo/monodle_dla34_kitti_mini.py']
 
-import monodle_plugin.models.backbones.ultralytics_backbone as ultralytics_backbone  # noqa: E402
-
 input_size = (320, 96)
-yolo_channels = ultralytics_backbone.UltralyticsBackbone.infer_out_channels('yolo8')
 total_batch_size = 2
 max_epochs = 3
 
@@ -13,11 +10,10 @@ model = dict(
     data_preprocessor=dict(mean=[0.0, 0.0, 0.0], std=[255.0, 255.0, 255.0]),
     backbone=dict(_delete_=True, type='UltralyticsBackbone', ultralytics_model='yolo8',
                   feature_strides=[4, 8, 16, 32], pretrained=False, freeze_backbone=False),
-    neck=dict(in_channels=yolo_channels),
-    bbox_head=dict(in_channels=yolo_channels[0], feat_channels=16))
+    neck=dict(in_channels=[32, 64, 128, 256]),  # yolov8n
+    bbox_head=dict(in_channels=32, feat_channels=16))
 
 train_dataloader = dict(
-    batch_size=total_batch_size,
     dataset=dict(indices=6, pipeline=[
         dict(type='LoadKittiMonoImage'),
         dict(type='LoadMonoDLEAnnotations'),

@@ -1,0 +1,77 @@
+"""Configs are data: `_base_` inheritance and literals only, channel lists written out that
+match the backbones, every config parses and formats (the runner dumps it)."""
+import ast
+import os.path as osp
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = sorted((ROOT / 'configs').rglob('*.py'))
+# what may be called in a config: dict(...) and list(...) literals
+ALLOWED_CALLS = {'dict', 'list'}
+
+
+def offences(path: Path) -> list:
+    """``file:line: what`` for every import, def, if or call other than dict()/list()."""
+    found = []
+    name = path.relative_to(ROOT) if ROOT in path.parents else path.name
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        what = None
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            what = 'import'
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                               ast.ClassDef)):
+            what = 'def / lambda / class'
+        elif isinstance(node, (ast.If, ast.IfExp, ast.For, ast.While, ast.With,
+                               ast.ListComp, ast.DictComp, ast.SetComp, ast.GeneratorExp)):
+            what = 'control flow'
+        elif isinstance(node, ast.Call):
+            if not (isinstance(node.func, ast.Name) and node.func.id in ALLOWED_CALLS):
+                what = f'call {ast.unparse(node.func)}()'
+            elif any(isinstance(a, ast.Starred) for a in node.args) or any(
+                    k.arg is None for k in node.keywords):
+                what = 'call with * / ** unpacking'
+        if what:
+            found.append(f'{name}:{node.lineno}: {what}')
+    return found
+
+
+def test_the_checker_catches_code(tmp_path):
+    bad = tmp_path / 'bad.py'
+    bad.write_text('import os\nx = dict(a=1)\nif x:\n    y = len(x)\nz = dict(**x)\n')
+    kinds = sorted(line.split(': ', 1)[1] for line in offences(bad))
+    assert kinds == ['call len()', 'call with * / ** unpacking', 'control flow', 'import']
+
+
+def test_no_code_in_configs():
+    assert len(CONFIGS) >= 16
+    found = [line for path in CONFIGS for line in offences(path)]
+    assert not found, '\n'.join(found)
+
+
+@pytest.mark.parametrize('path', [p for p in CONFIGS if '_base_' not in p.parts],
+                         ids=lambda p: str(p.relative_to(ROOT / 'configs')))
+def test_config_parses_and_formats(path):
+    cfg = Config.fromfile(str(path))
+    assert cfg.runner_type == 'MonoDLERunner'
+    assert cfg.train_dataloader.batch_size == 'auto'
+    assert cfg.auto_scale_lr == dict(enable=True, base_batch_size=16)
+    assert "type='MonoDLE'" in cfg.pretty_text  # the runner dumps it into the work dir
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('version', ['yolo8', 'yolo11', 'yolo26'])
+def test_written_channels_match_the_backbone(version):
+    """neck / head channels typed in the configs = the backbone's, built offline."""
+    from monodle_plugin.models.backbones.ultralytics_backbone import UltralyticsBackbone
+    built = UltralyticsBackbone.infer_out_channels(version)
+    for name in (f'monodle_{version}_kitti.py', f'monodle_{version}_da3_kitti.py'):
+        cfg = Config.fromfile(osp.join(ROOT, 'configs', 'ablation', name))
+        assert cfg.model.backbone.ultralytics_model == version
+        assert list(cfg.model.neck.in_channels) == built, name
+        assert cfg.model.bbox_head.in_channels == built[0], name
+    expected = {'yolo8': [32, 64, 128, 256], 'yolo11': [64, 64, 128, 256],
+                'yolo26': [64, 64, 128, 256]}
+    assert built == expected[version]
