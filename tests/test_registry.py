@@ -5,7 +5,15 @@ import sys
 import textwrap
 
 import pytest
-from mmdet3d.registry import DATASETS, HOOKS, METRICS, MODELS, PARAM_SCHEDULERS, TRANSFORMS
+from mmdet3d.registry import (
+    DATASETS,
+    HOOKS,
+    METRICS,
+    MODELS,
+    PARAM_SCHEDULERS,
+    TASK_UTILS,
+    TRANSFORMS,
+)
 from mmengine.registry import RUNNERS
 
 import monodle_plugin  # noqa: F401  (registers)
@@ -24,6 +32,7 @@ EXPECTED = {
     PARAM_SCHEDULERS: ['MonoDLECosineWarmupLR', 'MonoDLECosineWarmupParamScheduler'],
     # mmengine's root registry: the train tools build the runner before a default scope exists
     RUNNERS: ['MonoDLERunner'],
+    TASK_UTILS: ['MonoDLEBBoxCoder'],
 }
 
 
@@ -44,6 +53,7 @@ def test_every_package_class_registered():
         'monodle_plugin.engine.hooks': HOOKS,
         'monodle_plugin.engine.schedulers': PARAM_SCHEDULERS,
         'monodle_plugin.engine.runners': RUNNERS,
+        'monodle_plugin.models.task_modules': TASK_UTILS,
     }
     unregistered = []
     for module_name, registry in sub_registries.items():

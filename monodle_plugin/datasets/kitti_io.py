@@ -41,7 +41,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..structures.classes import KITTI_CLASSES
-from ..structures.geometry import pad_cam2img
+from ..structures.geometry import pad_cam2img, project_to_image
 
 #: Fields of a label line: 15, or 16 when a detection score follows (result files).
 NUM_LABEL_FIELDS = (15, 16)
@@ -127,24 +127,6 @@ def monodle_difficulty(bbox: List[float], truncated: float, occluded: float) -> 
         if height >= min_height and truncated <= max_trunc and occluded <= max_occ:
             return level
     return LEVEL_UNKNOWN
-
-
-def project_to_image(points: np.ndarray, cam2img: np.ndarray) -> np.ndarray:
-    """Project camera-frame points through P2, dividing by the point depth ``z``.
-
-    Args:
-        points: (N, 3) camera frame, metres.
-        cam2img: (3, 4) or (4, 4) projection matrix P2.
-
-    Returns:
-        (N, 2) float64 pixel coordinates ``(u, v)``.
-    """
-    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    proj = np.asarray(cam2img, dtype=np.float64)[:3, :4]
-    homo = np.concatenate([points, np.ones((len(points), 1))], axis=1)
-    uvw = homo @ proj.T
-    with np.errstate(divide='ignore', invalid='ignore'):  # z == 0 -> inf, never a silent finite
-        return uvw[:, :2] / points[:, 2:3]
 
 
 def read_calib(calib_path: str) -> Dict[str, np.ndarray]:

@@ -1,9 +1,26 @@
 """Small camera geometry used by the data pipeline, the head, the metric and the tools.
 
 One home each: projection matrices, projection, angle wrapping, MonoDLE's depth decode and
-the PIL pixel-centre affine convention live here and nowhere else.
+the PIL pixel-centre affine convention live here and nowhere else. Box corners come from
+mmdet3d's ``CameraInstance3DBoxes.corners`` (see :func:`camera_box_corners`).
+
+Frames: camera = KITTI rectified camera (x right, y down, z forward; metres); image = pixels
+``(u, v)``. Functions taking ``np.ndarray | Tensor`` return the same kind.
 """
+from __future__ import annotations
+
+import math
+from typing import TypeVar
+
 import numpy as np
+import torch
+from torch import Tensor
+
+ArrayT = TypeVar('ArrayT', np.ndarray, Tensor)
+
+#: PIL's pixel-centre convention -> OpenCV's: conjugate an affine by this half-pixel shift.
+_HALF_PIXEL = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+_HALF_PIXEL_INV = np.array([[1.0, 0.0, -0.5], [0.0, 1.0, -0.5], [0.0, 0.0, 1.0]])
 
 
 def pad_cam2img(cam2img) -> np.ndarray:
@@ -21,3 +38,113 @@ def pad_cam2img(cam2img) -> np.ndarray:
     if mat.shape != (3, 4):
         raise ValueError(f'cam2img must be 3x4 or 4x4, got shape {mat.shape}')
     return np.vstack([mat, [0.0, 0.0, 0.0, 1.0]])
+
+
+def pil_to_cv2_affine(affine_mat: np.ndarray) -> np.ndarray:
+    """(3, 3) PIL-convention affine -> (2, 3) OpenCV-convention affine (for ``cv2.warpAffine``).
+
+    PIL's ``Image.transform(AFFINE)`` (which MonoDLE uses) maps continuous coordinates in which
+    pixel ``i`` covers ``[i, i + 1)`` (centre ``i + 0.5``); OpenCV puts the centre at ``i``. The
+    matrix is conjugated by that half-pixel shift, so image, depth maps and boxes land on the
+    same grid.
+    """
+    return (_HALF_PIXEL_INV @ np.asarray(affine_mat, dtype=np.float64) @ _HALF_PIXEL)[:2]
+
+
+def apply_affine(points: ArrayT, affine_mat: ArrayT) -> ArrayT:
+    """(N, 2) points through the top two rows of a (3, 3) or (2, 3) affine: ``p A^T + t``.
+
+    numpy input is computed in float64 (the data pipeline's numbers); a tensor keeps its dtype
+    and device (``affine_mat`` is converted to them).
+    """
+    if isinstance(points, Tensor):
+        mat = torch.as_tensor(affine_mat, dtype=points.dtype, device=points.device)
+        return points.reshape(-1, 2) @ mat[:2, :2].T + mat[:2, 2]
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    affine_mat = np.asarray(affine_mat, dtype=np.float64)
+    return points @ affine_mat[:2, :2].T + affine_mat[:2, 2]
+
+
+def project_to_image(points: np.ndarray, cam2img: np.ndarray) -> np.ndarray:
+    """Project camera-frame points through P2, dividing by the point depth ``z``.
+
+    MonoDLE's ``Calibration.rect_to_img``: the divisor is the point's own ``z``, not the third
+    row of ``P2 @ X`` (which adds ``P2[2, 3]``, a few millimetres); :func:`image_to_camera`
+    inverts it exactly.
+
+    Args:
+        points: (N, 3) camera frame, metres.
+        cam2img: (3, 4) or (4, 4) projection matrix P2.
+
+    Returns:
+        (N, 2) float64 pixel coordinates ``(u, v)``; ``z == 0`` gives inf / NaN (never a silent
+        finite value).
+    """
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    proj = np.asarray(cam2img, dtype=np.float64)[:3, :4]
+    homo = np.concatenate([points, np.ones((len(points), 1))], axis=1)
+    uvw = homo @ proj.T
+    with np.errstate(divide='ignore', invalid='ignore'):
+        return uvw[:, :2] / points[:, 2:3]
+
+
+def image_to_camera(u: Tensor, v: Tensor, depth: Tensor, cam2img: np.ndarray
+                    ) -> tuple[Tensor, Tensor]:
+    """Inverse of :func:`project_to_image` for pixels ``(u, v)`` at depth ``z`` (MonoDLE's
+    ``Calibration.img_to_rect``): ``x = (u - cu) z / fu + tx``, ``y = (v - cv) z / fv + ty``.
+
+    Args:
+        u, v, depth: (N,) pixels and metres (any float dtype; the maths runs in it).
+        cam2img: (3, 4) or (4, 4) P2 of the image the pixels belong to.
+
+    Returns:
+        (x, y) camera frame, metres, each (N,).
+    """
+    cam2img = np.asarray(cam2img, dtype=np.float64)
+    fu, fv, cu, cv = cam2img[0, 0], cam2img[1, 1], cam2img[0, 2], cam2img[1, 2]
+    tx, ty = cam2img[0, 3] / (-fu), cam2img[1, 3] / (-fv)
+    return (u - cu) * depth / fu + tx, (v - cv) * depth / fv + ty
+
+
+def wrap_angle(angle: ArrayT, upper_only: bool = False) -> ArrayT:
+    """MonoDLE's angle wrap: one ``2 pi`` step, so (-3 pi, 3 pi) -> [-pi, pi] (both ends kept).
+
+    Args:
+        angle: radians, numpy array or tensor (any shape).
+        upper_only: only bring ``angle > pi`` down (MonoDLE's ``get_heading_angle``, whose
+            input is ``>= -pi`` by construction); the lower side is left as it is.
+
+    Returns:
+        The wrapped angles, same kind, shape and dtype. For arbitrary angles into [-pi, pi) use
+        mmdet3d's ``limit_period(angle, 0.5, 2 * pi)``.
+    """
+    lib = torch if isinstance(angle, Tensor) else np
+    angle = lib.where(angle > math.pi, angle - 2 * math.pi, angle)
+    if upper_only:
+        return angle
+    return lib.where(angle < -math.pi, angle + 2 * math.pi, angle)
+
+
+def decode_depth(depth_logit: Tensor, eps: float = 1e-6) -> Tensor:
+    """MonoDLE's depth decoding ``1 / (sigmoid(x) + eps) - 1`` of the raw depth logit ``x``.
+
+    Returns metres (times the sample's crop scale during training, MonoDLE's target convention).
+    """
+    return 1.0 / (torch.sigmoid(depth_logit) + eps) - 1.0
+
+
+def camera_box_corners(boxes: np.ndarray) -> np.ndarray:
+    """Corners of bottom-centre camera boxes, by mmdet3d's ``CameraInstance3DBoxes.corners``.
+
+    Args:
+        boxes: (N, 7) ``[x, y, z, l, h, w, ry]`` metres / radians, (x, y, z) the bottom centre.
+
+    Returns:
+        (N, 8, 3) float64 camera-frame corners in mmdet3d's order: ``x0y0z0, x0y0z1, x0y1z1,
+        x0y1z0, x1y0z0, x1y0z1, x1y1z1, x1y1z0`` of the local box (``x1`` = +l/2, the front
+        along the heading; ``y0`` = top, ``y1`` = bottom; ``z1`` = +w/2).
+    """
+    from mmdet3d.structures import CameraInstance3DBoxes  # heavy import, only when used
+
+    boxes = torch.as_tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 7))
+    return CameraInstance3DBoxes(boxes, box_dim=7).corners.numpy()

@@ -224,7 +224,7 @@ def build_sim_model(distill_type: str):
 
     head = MODELS.build(dict(
         type='CenterNet3DHead', in_channels=8, feat_channels=8,
-        writelist=MONODLE_CLASSES,
+        bbox_coder=dict(type='MonoDLEBBoxCoder', writelist=MONODLE_CLASSES),
         loss_depth_distill=dict(type='DepthDistillLoss', loss_type=distill_type,
                                 loss_weight=0.5)))
 

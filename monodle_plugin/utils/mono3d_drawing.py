@@ -15,6 +15,8 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from ..structures.geometry import camera_box_corners, project_to_image
+
 #: BGR colour per class label (Pedestrian, Car, Cyclist); others / unknown: grey.
 CLASS_COLORS = ((0, 165, 255), (255, 128, 0), (255, 0, 255))
 GT_COLOR = (0, 220, 0)
@@ -24,10 +26,13 @@ _EDGES = ((0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4),
           (0, 4), (1, 5), (2, 6), (3, 7))
 _FRONT = (0, 1, 5, 4)  # the face at +l/2 along the heading
 MIN_DEPTH = 0.1  # metres: corners closer than this to the image plane are not projected
+# mmdet3d's corner order (x0y0z0, x0y0z1, x0y1z1, x0y1z0, x1y0z0, ...) -> the order above:
+# bottom (y1) +l+w, +l-w, -l-w, -l+w, then the same on top (y0)
+_MMDET3D_TO_DRAWING = [6, 7, 3, 2, 5, 4, 0, 1]
 
 
 def box_corners(boxes: np.ndarray) -> np.ndarray:
-    """Corners of bottom-centre camera boxes.
+    """Corners of bottom-centre camera boxes (``CameraInstance3DBoxes.corners``, reordered).
 
     Args:
         boxes: (N, 7) ``[x, y, z, l, h, w, ry]`` metres / radians.
@@ -36,25 +41,15 @@ def box_corners(boxes: np.ndarray) -> np.ndarray:
         (N, 8, 3) camera-frame corners; 0..3 bottom (y = y0), 4..7 top (y = y0 - h); 0, 1, 5,
         4 is the front face (+l/2 along the heading).
     """
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 7)
-    x, y, z, length, h, w, ry = boxes.T
-    dx = np.stack([length, length, -length, -length] * 2, axis=1) / 2
-    dz = np.stack([w, -w, -w, w] * 2, axis=1) / 2
-    dy = np.concatenate([np.zeros((len(boxes), 4)), -np.repeat(h[:, None], 4, axis=1)], axis=1)
-    cos, sin = np.cos(ry)[:, None], np.sin(ry)[:, None]
-    cx = cos * dx + sin * dz + x[:, None]
-    cz = -sin * dx + cos * dz + z[:, None]
-    return np.stack([cx, dy + y[:, None], cz], axis=-1)
+    return camera_box_corners(boxes)[:, _MMDET3D_TO_DRAWING]
 
 
 def project_corners(corners: np.ndarray, cam2img: np.ndarray) -> np.ndarray:
     """(N, 8, 3) camera points -> (N, 8, 2) pixels through P2 (divide by depth); NaN behind."""
-    proj = np.asarray(cam2img, dtype=np.float64)[:3, :4]
     pts = corners.reshape(-1, 3)
-    uvw = np.concatenate([pts, np.ones((len(pts), 1))], axis=1) @ proj.T
     uv = np.full((len(pts), 2), np.nan)
     front = pts[:, 2] > MIN_DEPTH
-    uv[front] = uvw[front, :2] / pts[front, 2:3]
+    uv[front] = project_to_image(pts[front], cam2img)
     return uv.reshape(corners.shape[0], 8, 2)
 
 

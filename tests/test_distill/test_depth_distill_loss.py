@@ -4,13 +4,14 @@ import pytest
 import torch
 
 import monodle_plugin  # noqa: F401  (registers the loss)
-from monodle_plugin.models.losses import depth_distill_loss as ddl
 from monodle_plugin.models.losses.depth_distill_loss import (
     DepthDistillLoss,
     box_foreground_mask,
     silog_from_sums,
     silog_surrogate,
 )
+from monodle_plugin.models.utils import dist_utils
+from monodle_plugin.structures.geometry import decode_depth
 
 torch.set_num_threads(1)
 
@@ -40,7 +41,7 @@ def inputs(valid=(True, True, True), teacher=TEACHER):
 
 def test_decoding_matches_monodle():
     x = as_map(logit_for_depth(STUDENT))
-    np.testing.assert_allclose(ddl.decode_depth_logit(x).flatten().numpy(), STUDENT, rtol=1e-5)
+    np.testing.assert_allclose(decode_depth(x).flatten().numpy(), STUDENT, rtol=1e-5)
 
 
 def test_l1_soft_heatmap_weights_hand_computed():
@@ -171,12 +172,12 @@ def test_l1_ddp_normaliser_equals_single_process(monkeypatch):
     full_x = x.clone().requires_grad_(True)
     loss(full_x, t, v, heatmap_target=heat).backward()
 
-    total_w = loss.pixel_weights(v, heat).sum()
-    monkeypatch.setattr(ddl, 'global_normalizer', lambda local: total_w / 2)
+    total_w = loss.pixel_weights(v, heat).sum().reshape(1)
+    monkeypatch.setattr(dist_utils, 'get_world_size', lambda: 2)
     grads = []
     for rank in (slice(0, 2), slice(2, 4)):
         xr = x[rank].clone().requires_grad_(True)
-        loss(xr, t[rank], v[rank], heatmap_target=heat[rank]).backward()
+        loss(xr, t[rank], v[rank], heatmap_target=heat[rank], global_stats=total_w).backward()
         grads.append(xr.grad)
     ddp_grad = torch.cat(grads) / 2  # DDP averages the ranks' gradients
     torch.testing.assert_close(ddp_grad, full_x.grad)

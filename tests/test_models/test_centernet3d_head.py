@@ -21,8 +21,14 @@ FH, FW = IMG_H // 4, IMG_W // 4
 P2 = np.array([[700.0, 0, 60.0, 40.0], [0, 700.0, 30.0, 0.5], [0, 0, 1, 0.003], [0, 0, 0, 1]])
 
 
+CODER_KEYS = ('writelist', 'use_mean_size', 'use_3d_center')
+
+
 def make_head(**kwargs):
-    cfg = dict(type='CenterNet3DHead', in_channels=8, feat_channels=16)
+    """The head with small branches; coder arguments (``writelist``...) go to its bbox_coder."""
+    coder = {k: kwargs.pop(k) for k in CODER_KEYS if k in kwargs}
+    cfg = dict(type='CenterNet3DHead', in_channels=8, feat_channels=16,
+               bbox_coder=dict(type='MonoDLEBBoxCoder', **coder))
     cfg.update(kwargs)
     return MODELS.build(cfg)
 
@@ -265,12 +271,14 @@ def test_decoding_of_a_handmade_heatmap(mode):
     inv = np.array([[2.0, 0, 0], [0, 2.0, 0], [0, 0, 1]])
     meta = dict(ori_shape=(raw_h, raw_w), img_shape=(IMG_H, IMG_W), cam2img=P2.tolist(),
                 inv_affine_mat=inv)
-    res = head.predict_by_feat(handmade_outputs(head), [meta])[0]
+    res3d, res2d = head.predict_by_feat(handmade_outputs(head), [meta])
+    res, res2d = res3d[0], res2d[0]
     assert len(res) == 1 and res.labels_3d.tolist() == [1]
+    assert res2d.labels.tolist() == [1] and res2d.scores.tolist() == res.scores_3d.tolist()
     np.testing.assert_allclose(res.scores_3d.item(), 0.9 * math.exp(-0.5), rtol=1e-5)
     # official: raw / feature = 8 px per cell in both directions, same as the affine here
     cx, cy = (10 + 0.5) * 8, (7 - 0.25) * 8
-    np.testing.assert_allclose(res.bboxes[0].numpy(), [cx - 32, cy - 24, cx + 32, cy + 24],
+    np.testing.assert_allclose(res2d.bboxes[0].numpy(), [cx - 32, cy - 24, cx + 32, cy + 24],
                                rtol=1e-5)
     u, v, z = (10 + 0.25) * 8, (7 + 0.75) * 8, 19.0
     fu, cu, fv, cv = 700.0, 60.0, 700.0, 30.0
@@ -289,9 +297,9 @@ def test_decoding_flip_affine_maps_back_to_raw_image():
     aff = np.array([[-1.0, 0, IMG_W], [0, 1.0, 0], [0, 0, 1]])
     meta = dict(ori_shape=(IMG_H, IMG_W), img_shape=(IMG_H, IMG_W), cam2img=P2.tolist(),
                 inv_affine_mat=np.linalg.inv(aff))
-    res = head.predict_by_feat(handmade_outputs(head), [meta])[0]
+    res2d = head.predict_by_feat(handmade_outputs(head), [meta])[1][0]
     cx, cy = IMG_W - (10 + 0.5) * 4, (7 - 0.25) * 4
-    np.testing.assert_allclose(res.bboxes[0].numpy(), [cx - 16, cy - 12, cx + 16, cy + 12],
+    np.testing.assert_allclose(res2d.bboxes[0].numpy(), [cx - 16, cy - 12, cx + 16, cy + 12],
                                rtol=1e-5)
 
 
@@ -375,7 +383,12 @@ def _ddp_worker(rank, world, port, samples, outs, queue):
     torch.set_num_threads(1)
     head = make_head()
     mine = {k: v[rank:rank + 1].clone().requires_grad_() for k, v in outs.items()}
-    total = sum(head.loss_by_feat(mine, samples[rank:rank + 1]).values())
+    calls, all_reduce = [], dist.all_reduce
+    dist.all_reduce = lambda *a, **k: calls.append(1) or all_reduce(*a, **k)
+    try:
+        total = sum(head.loss_by_feat(mine, samples[rank:rank + 1]).values())
+    finally:
+        dist.all_reduce = all_reduce
     total.backward()
     grads = torch.cat([mine[k].grad.flatten() for k in sorted(mine)])
     gathered = [torch.zeros_like(grads) for _ in range(world)]
@@ -383,7 +396,7 @@ def _ddp_worker(rank, world, port, samples, outs, queue):
     if rank == 0:
         # DDP averages gradients of replicated parameters; here the per-rank outputs are
         # disjoint slices, so the equivalent is each rank's gradient divided by world.
-        queue.put(torch.stack(gathered) / world)
+        queue.put((torch.stack(gathered) / world, len(calls)))
     dist.barrier()  # no rank tears gloo down while the other still talks to it
     dist.destroy_process_group()
 
@@ -409,10 +422,11 @@ def test_two_process_gradients_equal_single_process():
              for r in range(2)]
     for p in procs:
         p.start()
-    got = queue.get(timeout=120)
+    got, collectives = queue.get(timeout=120)
     for p in procs:
         p.join(timeout=60)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-8)
+    assert collectives == 1  # every normaliser of the iteration in one all_reduce
 
 
 def test_missing_fields_are_named():
@@ -421,3 +435,55 @@ def test_missing_fields_are_named():
     del ds.gt_instances_3d.alphas
     with pytest.raises(KeyError, match='alphas'):
         head.get_targets([ds.gt_instances_3d], [ds.gt_instances], [ds.metainfo], (FH, FW))
+
+
+@pytest.mark.parametrize('distill', [None, 'l1', 'silog'])
+def test_one_collective_and_no_host_sync_per_iteration(monkeypatch, distill):
+    """All normalisers of one iteration (7 losses + distillation) go through ONE all_reduce, and
+    nothing on the training path reads a tensor back to the host (.item(), bool(), float())."""
+    import torch.distributed as dist
+    from mmengine.structures import PixelData
+
+    from monodle_plugin.models.utils import dist_utils
+
+    head = make_head()
+    if distill is not None:
+        head.loss_depth_distill = MODELS.build(dict(type='DepthDistillLoss', loss_type=distill))
+    samples = two_samples()
+    for s in samples:
+        s.gt_depth = PixelData(depth=torch.rand(1, FH, FW) * 50 + 1,
+                               valid=torch.ones(1, FH, FW, dtype=torch.bool))
+    outs = random_outs(head)
+    expected = head.loss_by_feat(outs, samples)  # 1 process: no collective at all
+    calls = []
+
+    def fake_all_reduce(tensor, op=None, **kwargs):  # the other rank contributes zeros
+        calls.append(tensor.shape)
+
+    monkeypatch.setattr(dist_utils, 'get_world_size', lambda: 2)
+    monkeypatch.setattr(dist, 'all_reduce', fake_all_reduce)
+    monkeypatch.setattr(dist, 'get_backend', lambda *a: 'gloo')
+
+    def no_sync(*args, **kwargs):
+        raise AssertionError('host sync on the training path')
+
+    for name in ('item', 'tolist', '__bool__', '__int__', '__float__'):
+        monkeypatch.setattr(torch.Tensor, name, no_sync)
+    losses = head.loss_by_feat(outs, samples)
+    monkeypatch.undo()
+    assert len(calls) == 1, calls
+    assert set(losses) == set(expected)
+    # world 2 with an empty second rank: this rank's loss is world x its share (DDP divides
+    # the summed gradients by 2); silog reports the global value itself
+    for key, value in losses.items():
+        factor = 1.0 if key == 'loss_depth_distill' and distill == 'silog' else 2.0
+        torch.testing.assert_close(value, expected[key] * factor, rtol=1e-6, atol=0)
+
+
+def test_coder_arguments_on_the_head_name_the_new_place():
+    with pytest.raises(TypeError, match='bbox_coder'):
+        MODELS.build(dict(type='CenterNet3DHead', writelist=('Car', )))
+    with pytest.raises(ValueError, match='num_classes'):
+        MODELS.build(dict(type='CenterNet3DHead', num_classes=3,
+                          bbox_coder=dict(type='MonoDLEBBoxCoder', num_classes=1,
+                                          class_names=('Car', ), cls_mean_size=[[1, 1, 1]])))

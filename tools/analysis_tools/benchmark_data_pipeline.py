@@ -157,7 +157,7 @@ def check_parity(ours, official, n: int, seeds: int = 3) -> None:
     Same numpy seed per frame, so both draw the same flip / crop. The official dataset is run
     with the head's writelist so that both build targets for the same objects.
     """
-    official.dataset.writelist = list(ours.head.writelist)
+    official.dataset.writelist = list(ours.head.bbox_coder.writelist)
     worst: dict = {}
     for seed in range(seeds):
         for i in range(n):
@@ -178,7 +178,7 @@ def check_parity(ours, official, n: int, seeds: int = 3) -> None:
                 diff = float(np.abs(mine - ref).max()) if ref.size else 0.0
                 worst[key] = max(worst.get(key, 0.0), diff)
     print(f'parity with the official __getitem__ ({seeds} seeds x {n} frames, '
-          f'writelist {list(ours.head.writelist)}), max |ours - official|:')
+          f'writelist {list(ours.head.bbox_coder.writelist)}), max |ours - official|:')
     for key, value in worst.items():
         print(f'  {key:<28} {value:.3g}')
 

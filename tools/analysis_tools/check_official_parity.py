@@ -81,10 +81,11 @@ def build_plugin(config: str, fuse: bool) -> torch.nn.Module:
 
 
 def read_p2(calib_file: Path) -> np.ndarray:
+    from monodle_plugin.structures.geometry import pad_cam2img
     for line in calib_file.read_text().splitlines():
         if line.startswith('P2:'):
             p2 = np.array(line.split()[1:], dtype=np.float64).reshape(3, 4)
-            return np.vstack([p2, [0, 0, 0, 1]])
+            return pad_cam2img(p2)
     raise SystemExit(f'{calib_file}: no P2 line')
 
 
@@ -127,7 +128,7 @@ def check_targets(root: Path, data_root: Path, seeds: list[int], writelist: list
     ours = DATASETS.build(dict(type='MonoDLEKittiDataset', data_root=str(data_root) + '/',
                                split='train', pipeline=pipeline, test_mode=False,
                                metainfo=dict(classes=MONODLE_CLASSES)))
-    head.writelist = tuple(writelist)
+    head.bbox_coder.writelist = tuple(writelist)
     mean = np.array([0.485, 0.456, 0.406], np.float32)[:, None, None]
     std = np.array([0.229, 0.224, 0.225], np.float32)[:, None, None]
     worst = dict(heatmap=0.0, regression=0.0, image_max=0.0, image_mean=0.0, loss=0.0)
@@ -244,7 +245,8 @@ def main() -> int:
     dets = helpers['extract']({k: v.clone() for k, v in ref.items()}, K=50)
     preds = helpers['decode'](dets.numpy(), info, [calib], np.zeros((3, 3), np.float32), 0.2)[0]
     meta = dict(ori_shape=(raw_h, raw_w), img_shape=(height, width), cam2img=p2.tolist())
-    res = plugin.bbox_head.predict_by_feat(out, [meta])[0]
+    res3d, res2d = plugin.bbox_head.predict_by_feat(out, [meta])
+    res, res2d = res3d[0], res2d[0]
     print(f'decoded: official {len(preds)} boxes, plugin {len(res)} boxes')
     if len(preds) != len(res):
         return 1
@@ -253,7 +255,7 @@ def main() -> int:
         off = np.array(preds, dtype=np.float64)
         b3d = res.bboxes_3d.tensor.numpy().astype(np.float64)
         mine = np.concatenate([
-            res.labels_3d.numpy()[:, None], res.alphas.numpy()[:, None], res.bboxes.numpy(),
+            res.labels_3d.numpy()[:, None], res.alphas.numpy()[:, None], res2d.bboxes.numpy(),
             b3d[:, [4, 5, 3]], b3d[:, :3], b3d[:, 6:7], res.scores_3d.numpy()[:, None]], 1)
         # the plugin stores boxes in float32 (CameraInstance3DBoxes): relative differences
         diff = np.abs(off - mine) / np.maximum(1.0, np.abs(off))

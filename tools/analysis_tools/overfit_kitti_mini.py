@@ -94,7 +94,7 @@ def main() -> int:
             t = head.get_targets([ds.gt_instances_3d], [ds.gt_instances], [ds.metainfo],
                                  (fh, fw))
             meta = dict(ds.metainfo)
-            pred = head.predict_by_feat(outs, [meta])[0]
+            pred = head.predict_by_feat(outs, [meta])[0][0]  # (3D, 2D) results
             gt3d = ds.gt_instances_3d.bboxes_3d.tensor.numpy()
             for slot in np.flatnonzero(t['mask_2d'][0].numpy()):
                 label = int(ds.gt_instances_3d.labels_3d[slot])

@@ -24,15 +24,19 @@ model = dict(
         num_classes=3,
         in_channels=64,
         feat_channels=256,
-        class_names=['Pedestrian', 'Car', 'Cyclist'],  # label order
-        writelist=['Car'],
-        max_objs=50,
-        min_depth=2.0,
-        max_depth=65.0,
-        use_3d_center=True,
-        num_heading_bins=12,
-        use_mean_size=False,
-        down_ratio=4,
+        # target encoding and decoding (MonoDLE's __getitem__ / decode_detections)
+        bbox_coder=dict(
+            type='MonoDLEBBoxCoder',
+            num_classes=3,
+            class_names=['Pedestrian', 'Car', 'Cyclist'],  # label order
+            writelist=['Car'],
+            max_objs=50,
+            min_depth=2.0,
+            max_depth=65.0,
+            use_3d_center=True,
+            num_heading_bins=12,
+            use_mean_size=False,
+            down_ratio=4),
         # one convolution for the seven 3x3 branch convs: same numbers, but measured slower
         # on CPU than seven convs (see CenterNet3DHead's docstring); True to try it
         fuse_branches=False,

@@ -13,6 +13,8 @@ from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 from mmengine import fileio
 
+from ...structures.geometry import pil_to_cv2_affine
+
 _INTERPOLATIONS = {'nearest': cv2.INTER_NEAREST, 'bilinear': cv2.INTER_LINEAR}
 _DOWNSAMPLE_MODES = ('mean', 'min', 'nearest')
 _RESIZE_MODES = ('auto', 'never', 'force')
@@ -20,16 +22,6 @@ _ON_MISSING = ('error', 'skip')
 # A validity-aware sample is valid only where at least this fraction of its bilinear weight
 # comes from valid sources: the nearest source is then always valid (its weight is >= 1/4).
 _MIN_VALID_WEIGHT = 0.25
-
-
-def pil_to_cv2_affine(affine_mat: np.ndarray) -> np.ndarray:
-    """(3, 3) PIL-convention affine (pixel i spans [i, i + 1)) -> (2, 3) OpenCV convention.
-
-    Same conjugation as the image warp of ``MonoDLEAffineAug``, so both land on the same grid.
-    """
-    half = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
-    half_inv = np.array([[1.0, 0.0, -0.5], [0.0, 1.0, -0.5], [0.0, 0.0, 1.0]])
-    return (half_inv @ np.asarray(affine_mat, dtype=np.float64) @ half)[:2]
 
 
 def depth_validity(depth: np.ndarray, min_depth: float = 0.0,

@@ -1,11 +1,11 @@
 """Loading of the KITTI left colour image with its calibration, and of the annotations."""
 from typing import Optional
 
-import numpy as np
 from mmcv.transforms import LoadImageFromFile
 from mmdet3d.datasets.transforms import LoadAnnotations3D
 from mmdet3d.registry import TRANSFORMS
 
+from ...structures.geometry import pad_cam2img
 from ..kitti_io import read_calib
 
 
@@ -34,12 +34,8 @@ class LoadKittiMonoImage(LoadImageFromFile):
                 from e
         if out is None:  # ignore_empty=True
             return None
-        if 'cam2img' in out:
-            cam2img = np.asarray(out['cam2img'], dtype=np.float64)
-        else:
-            cam2img = read_calib(out['calib_path'])['cam2img']
-        if cam2img.shape == (3, 4):
-            cam2img = np.vstack([cam2img, [0.0, 0.0, 0.0, 1.0]])
+        cam2img = pad_cam2img(out['cam2img'] if 'cam2img' in out
+                              else read_calib(out['calib_path'])['cam2img'])
         out['cam2img'] = cam2img
         out['ori_cam2img'] = cam2img.copy()
         return out

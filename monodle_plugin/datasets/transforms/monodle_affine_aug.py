@@ -8,11 +8,7 @@ from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 from mmdet3d.structures import CameraInstance3DBoxes
 
-
-def wrap_angle(angle: np.ndarray) -> np.ndarray:
-    """Bring angles (radians) in (-3 pi, 3 pi) back to [-pi, pi] as MonoDLE does (one 2 pi step)."""
-    angle = np.where(angle > np.pi, angle - 2 * np.pi, angle)
-    return np.where(angle < -np.pi, angle + 2 * np.pi, angle)
+from ...structures.geometry import apply_affine, pil_to_cv2_affine, wrap_angle
 
 
 def monodle_affine_matrix(center: np.ndarray, crop_size: np.ndarray,
@@ -55,7 +51,8 @@ def warp_image_pil_convention(img: np.ndarray, affine_mat: np.ndarray,
 
     PIL's ``Image.transform(AFFINE)``, which MonoDLE uses, maps continuous coordinates in which
     pixel ``i`` covers ``[i, i + 1)`` (centre ``i + 0.5``); OpenCV puts the centre at ``i``. The
-    matrix is conjugated by that half-pixel shift so both give the same image up to OpenCV's
+    matrix is conjugated by that half-pixel shift (``geometry.pil_to_cv2_affine``) so both give
+    the same image up to OpenCV's
     1/32-pixel interpolation grid and the one-pixel border (PIL clamps, OpenCV blends with 0).
 
     Args:
@@ -67,18 +64,10 @@ def warp_image_pil_convention(img: np.ndarray, affine_mat: np.ndarray,
     Returns:
         (H_out, W_out[, C]) warped image, same dtype.
     """
-    half = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
-    half_inv = np.array([[1.0, 0.0, -0.5], [0.0, 1.0, -0.5], [0.0, 0.0, 1.0]])
-    mat_cv = half_inv @ affine_mat @ half
-    return cv2.warpAffine(img, mat_cv[:2], (int(output_size[0]), int(output_size[1])),
+    size = (int(output_size[0]), int(output_size[1]))
+    return cv2.warpAffine(img, pil_to_cv2_affine(affine_mat), size,
                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=border_value)
-
-
-def apply_affine(points: np.ndarray, affine_mat: np.ndarray) -> np.ndarray:
-    """(N, 2) points -> (N, 2) points through a (3, 3) affine matrix (float64 maths)."""
-    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    return points @ affine_mat[:2, :2].T + affine_mat[:2, 2]
 
 
 @TRANSFORMS.register_module()
@@ -210,10 +199,7 @@ class MonoDLEAffineAug(BaseTransform):
         """
         tensor = boxes.tensor.clone()
         tensor[:, 0] = -tensor[:, 0]
-        ry = torch.pi - tensor[:, 6].double()
-        ry = torch.where(ry > torch.pi, ry - 2 * torch.pi, ry)
-        ry = torch.where(ry < -torch.pi, ry + 2 * torch.pi, ry)
-        tensor[:, 6] = ry.to(tensor.dtype)
+        tensor[:, 6] = wrap_angle(torch.pi - tensor[:, 6].double()).to(tensor.dtype)
         return type(boxes)(tensor, box_dim=boxes.box_dim, with_yaw=boxes.with_yaw)
 
     def __repr__(self) -> str:

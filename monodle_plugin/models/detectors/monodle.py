@@ -6,10 +6,7 @@ import os.path as osp
 import torch
 from mmdet3d.models.detectors.single_stage_mono3d import SingleStageMono3DDetector
 from mmdet3d.registry import MODELS
-from mmengine.structures import InstanceData
 from torch import Tensor
-
-_KEYS_2D = ('bboxes', 'scores', 'labels')
 
 
 @MODELS.register_module()
@@ -17,12 +14,10 @@ class MonoDLE(SingleStageMono3DDetector):
     """Single-stage monocular 3D detector of MonoDLE (CVPR'21).
 
     ``extract_feat`` returns the neck output (a 1-tuple with the stride-4 map). ``predict``
-    splits the head's per-image results into ``pred_instances_3d`` (``bboxes_3d``,
-    ``scores_3d``, ``labels_3d``, ``alphas``) and ``pred_instances`` (2D ``bboxes`` in
-    raw-image pixels, ``scores``, ``labels``).
-
-    mmdet's ``SingleStageDetector.predict`` only fills ``pred_instances_3d``; this class
-    overrides it to fill both, as the metric needs the 2D boxes.
+    works as mmdet3d's ``FCOSMono3D.predict``: the head returns ``(results_3d, results_2d)``,
+    which become ``pred_instances_3d`` (``bboxes_3d``, ``scores_3d``, ``labels_3d``,
+    ``alphas``) and ``pred_instances`` (2D ``bboxes`` in raw-image pixels, ``scores``,
+    ``labels``; the metric writes them into the result files).
 
     Args:
         channels_last: run backbone, neck and head in ``torch.channels_last`` memory format
@@ -82,15 +77,8 @@ class MonoDLE(SingleStageMono3DDetector):
                 rescale: bool = True) -> list:
         """Detect objects; returns the data samples with predictions added."""
         feats = self.extract_feat(batch_inputs_dict)
-        results = self.bbox_head.predict(feats, batch_data_samples, rescale=rescale)
-        results_3d, results_2d = [], []
-        for res in results:
-            r3d, r2d = InstanceData(), InstanceData()
-            for key in res.keys():
-                target = r2d if key in _KEYS_2D else r3d
-                target.set_field(res.get(key), key)
-            results_3d.append(r3d)
-            results_2d.append(r2d)
+        results_3d, results_2d = self.bbox_head.predict(feats, batch_data_samples,
+                                                        rescale=rescale)
         return self.add_pred_to_datasample(batch_data_samples, results_3d, results_2d)
 
     def _forward(self, batch_inputs_dict: dict, batch_data_samples: list | None = None

@@ -5,7 +5,7 @@ import torch
 from mmdet3d.registry import MODELS
 from torch import Tensor, nn
 
-from ..utils.dist_utils import get_world_size, global_sum
+from ..utils import dist_utils
 
 
 @MODELS.register_module()
@@ -32,26 +32,31 @@ class CornerNetFocalLoss(nn.Module):
         self.beta = beta
         self.loss_weight = loss_weight
 
-    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+    def local_stats(self, pred: Tensor, target: Tensor) -> Tensor:
+        """(1,) this rank's number of positive pixels (``target == 1``), for ``global_stats``."""
+        return target.eq(1).to(pred.dtype).sum().reshape(1)
+
+    def forward(self, pred: Tensor, target: Tensor,
+                global_stats: Tensor | None = None) -> Tensor:
         """Compute the loss.
 
         Args:
             pred: (B, C, h, w) probabilities, already clamped away from 0 and 1.
             target: (B, C, h, w) Gaussian heatmap target in [0, 1].
+            global_stats: (1,) :meth:`local_stats` summed over all ranks (the head reduces
+                every normaliser in one collective); None: reduced here.
 
         Returns:
             Scalar loss times ``loss_weight``.
         """
+        if global_stats is None:
+            global_stats = dist_utils.global_sum(self.local_stats(pred, target))
         pos = target.eq(1).to(pred.dtype)
         neg = target.lt(1).to(pred.dtype)
         neg_weights = torch.pow(1 - target, self.beta)
         pos_loss = (torch.log(pred) * torch.pow(1 - pred, self.gamma) * pos).sum()
         neg_loss = (torch.log(1 - pred) * torch.pow(pred, self.gamma) * neg * neg_weights).sum()
-        num_pos = global_sum(pos.sum())
-        world = get_world_size()
-        if num_pos.item() == 0:
-            # un-normalised sum; x world so that DDP's mean over ranks gives the global sum
-            loss = -neg_loss * world
-        else:
-            loss = -(pos_loss + neg_loss) / (num_pos / world)
-        return loss * self.loss_weight
+        # no positive anywhere: pos_loss is 0 and the un-normalised sum is returned, x world so
+        # that DDP's mean over ranks gives the global sum (no host sync to branch on it)
+        norm = global_stats[0].clamp(min=1) / dist_utils.get_world_size()
+        return -(pos_loss + neg_loss) / norm * self.loss_weight

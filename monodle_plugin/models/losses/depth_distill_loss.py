@@ -15,16 +15,12 @@ import torch
 from mmdet3d.registry import MODELS
 from torch import Tensor, nn
 
-from ..utils.dist_utils import get_world_size, global_normalizer, global_sum
+from ...structures.geometry import decode_depth
+from ..utils import dist_utils
 
 _FOREGROUND_MODES = ('heatmap', 'box', 'none')
 _LOSS_TYPES = ('l1', 'silog')
 _TINY = 1e-12  # guards divisions by a sum of weights that is 0 only when nothing is valid
-
-
-def decode_depth_logit(depth_logit: Tensor, eps: float = 1e-6) -> Tensor:
-    """MonoDLE's depth decoding ``1 / (sigmoid(x) + eps) - 1`` (metres x crop scale)."""
-    return 1.0 / (torch.sigmoid(depth_logit) + eps) - 1.0
 
 
 def box_foreground_mask(boxes_2d: Sequence[Tensor], shape: Sequence[int],
@@ -151,24 +147,10 @@ class DepthDistillLoss(nn.Module):
             weight = torch.where(inside, self.foreground_weight, 1.0)
         return weight * valid_f
 
-    def forward(self,
-                depth_logit: Tensor,
-                teacher: Tensor,
-                valid: Tensor,
-                heatmap_target: Optional[Tensor] = None,
-                boxes_2d: Optional[Sequence[Tensor]] = None) -> Tensor:
-        """Compute ``loss_weight * L_distill``.
-
-        Args:
-            depth_logit: (B, 1, h, w) raw (pre-activation) depth logit of the head, stride 4.
-            teacher: (B, 1, h, w) teacher depth, metres x crop scale, any value where invalid.
-            valid: (B, 1, h, w) bool, teacher validity.
-            heatmap_target: (B, C, h, w) Gaussian heatmap target ('heatmap' foreground).
-            boxes_2d: per image (n_i, 4) 2D boxes on the output grid ('box' foreground).
-
-        Returns:
-            Scalar tensor.
-        """
+    def _prepare(self, depth_logit: Tensor, teacher: Tensor, valid: Tensor,
+                 heatmap_target: Optional[Tensor], boxes_2d: Optional[Sequence[Tensor]]
+                 ) -> tuple[Tensor, Tensor, Tensor]:
+        """Checked inputs -> (student depth, teacher with 1 where invalid, pixel weights)."""
         if depth_logit.dim() != 4 or depth_logit.shape[1] != 1:
             raise ValueError(f'depth_logit must be (B, 1, h, w), got {tuple(depth_logit.shape)}')
         if teacher.shape != depth_logit.shape or valid.shape != depth_logit.shape:
@@ -181,32 +163,73 @@ class DepthDistillLoss(nn.Module):
             weight = valid.to(torch.float32)  # the reference: plain mean over valid pixels
         else:
             weight = self.pixel_weights(valid, heatmap_target, boxes_2d)
-        student = decode_depth_logit(depth_logit.float(), self.eps)
+        student = decode_depth(depth_logit.float(), self.eps)
         safe_teacher = torch.where(valid, teacher, torch.ones_like(teacher))
-        if self.loss_type == 'l1':
-            loss = self._l1(student, safe_teacher, weight)
-        else:
-            loss = self._silog(student, safe_teacher, weight)
-        return self.loss_weight * loss
+        return student, safe_teacher, weight
 
-    def _l1(self, student: Tensor, teacher: Tensor, weight: Tensor) -> Tensor:
-        local_sum = (weight * (student - teacher).abs()).sum()
-        # All weights 0 on every rank -> local_sum is exactly 0 and so is the loss (no host sync).
-        norm = global_normalizer(weight.sum()).clamp(min=_TINY)
-        return local_sum / norm
-
-    def _silog(self, student: Tensor, teacher: Tensor, weight: Tensor) -> Tensor:
+    def _silog_sums(self, student: Tensor, teacher: Tensor, weight: Tensor) -> Tensor:
+        """(3,) ``sum w``, ``sum w g``, ``sum w g^2`` with ``g = log d - log d*``."""
         g = torch.log(student.clamp(min=self.clamp_min)) - torch.log(teacher)
         g = torch.where(weight > 0, g, torch.zeros_like(g))
-        sums = torch.stack([weight.sum(), (weight * g).sum(), (weight * g * g).sum()])
-        world = get_world_size()
-        totals = global_sum(sums)
-        any_valid = (totals[0] > 0).to(sums.dtype)
-        if world == 1:
-            loss = silog_from_sums(sums, self.variance_factor)
+        return torch.stack([weight.sum(), (weight * g).sum(), (weight * g * g).sum()])
+
+    @torch.no_grad()
+    def local_stats(self,
+                    depth_logit: Tensor,
+                    teacher: Tensor,
+                    valid: Tensor,
+                    heatmap_target: Optional[Tensor] = None,
+                    boxes_2d: Optional[Sequence[Tensor]] = None) -> Tensor:
+        """This rank's statistics for ``global_stats``: 'l1' (1,) the weight sum; 'silog' (3,)
+        ``sum w``, ``sum w g``, ``sum w g^2``."""
+        student, teacher, weight = self._prepare(depth_logit, teacher, valid, heatmap_target,
+                                                 boxes_2d)
+        if self.loss_type == 'l1':
+            return weight.sum().reshape(1)
+        return self._silog_sums(student, teacher, weight)
+
+    def forward(self,
+                depth_logit: Tensor,
+                teacher: Tensor,
+                valid: Tensor,
+                heatmap_target: Optional[Tensor] = None,
+                boxes_2d: Optional[Sequence[Tensor]] = None,
+                global_stats: Optional[Tensor] = None) -> Tensor:
+        """Compute ``loss_weight * L_distill``.
+
+        Args:
+            depth_logit: (B, 1, h, w) raw (pre-activation) depth logit of the head, stride 4.
+            teacher: (B, 1, h, w) teacher depth, metres x crop scale, any value where invalid.
+            valid: (B, 1, h, w) bool, teacher validity.
+            heatmap_target: (B, C, h, w) Gaussian heatmap target ('heatmap' foreground).
+            boxes_2d: per image (n_i, 4) 2D boxes on the output grid ('box' foreground).
+            global_stats: :meth:`local_stats` summed over all ranks (the head reduces every
+                normaliser in one collective); None: reduced here.
+
+        Returns:
+            Scalar tensor.
+        """
+        student, safe_teacher, weight = self._prepare(depth_logit, teacher, valid,
+                                                      heatmap_target, boxes_2d)
+        if self.loss_type == 'l1':
+            local_sum = (weight * (student - safe_teacher).abs()).sum()
+            if global_stats is None:
+                global_stats = dist_utils.global_sum(weight.sum().reshape(1))
+            # All weights 0 on every rank -> local_sum is exactly 0 and so is the loss.
+            norm = (global_stats[0].clamp(min=0) / dist_utils.get_world_size()).clamp(min=_TINY)
+            loss = local_sum / norm
         else:
-            loss = silog_surrogate(sums, totals, self.variance_factor, world)
-        return loss * any_valid
+            sums = self._silog_sums(student, safe_teacher, weight)
+            totals = dist_utils.global_sum(sums) if global_stats is None else global_stats
+            world = dist_utils.get_world_size()
+            any_valid = (totals[0] > 0).to(sums.dtype)
+            if world == 1:
+                loss = silog_from_sums(sums, self.variance_factor)
+            else:
+                loss = silog_surrogate(sums, totals, self.variance_factor, world)
+            loss = loss * any_valid
+        return self.loss_weight * loss
+
 
 def silog_from_sums(sums: Tensor, variance_factor: float) -> Tensor:
     """``sqrt(E[g^2] - f E[g]^2 + 1e-8)`` from ``sums = (sum w, sum w g, sum w g^2)``."""

@@ -5,7 +5,7 @@ import torch
 from mmdet3d.registry import MODELS
 from torch import Tensor, nn
 
-from ..utils.dist_utils import get_world_size, global_sum
+from ..utils import dist_utils
 
 
 @MODELS.register_module()
@@ -24,24 +24,33 @@ class DimAwareL1Loss(nn.Module):
         super().__init__()
         self.loss_weight = loss_weight
 
-    def forward(self, pred: Tensor, target: Tensor, dimension: Tensor) -> Tensor:
+    @torch.no_grad()
+    def local_stats(self, pred: Tensor, target: Tensor, dimension: Tensor) -> Tensor:
+        """(3,) this rank's ``sum|p - t|``, ``sum(|p - t| / dim)`` and element count."""
+        l1 = (pred - target).abs()
+        return torch.stack([l1.sum(), (l1 / dimension).sum(), l1.new_tensor(float(l1.numel()))])
+
+    def forward(self, pred: Tensor, target: Tensor, dimension: Tensor,
+                global_stats: Tensor | None = None) -> Tensor:
         """Compute the loss.
 
         Args:
             pred: (M, 3) predicted sizes (or residuals to the class mean size), metres.
             target: (M, 3) targets, same convention as ``pred``.
             dimension: (M, 3) per-element divisor (MonoDLE passes the target itself).
+            global_stats: (3,) :meth:`local_stats` summed over all ranks (the head reduces
+                every normaliser in one collective); None: reduced here.
 
         Returns:
             Scalar loss (0 when there is no object on any rank).
         """
         dimension = dimension.detach()
-        l1 = (pred - target).abs()
-        loss = l1 / dimension
-        with torch.no_grad():
-            # one all-reduce for the compensation weight's two sums and the element count
-            total_l1, total_scaled, count = global_sum(torch.stack(
-                [l1.sum(), loss.sum(), l1.new_tensor(float(loss.numel()))]))
-            weight = total_l1 / total_scaled if total_scaled.item() != 0 else total_l1.new_ones(())
-        loss = loss.sum() * weight / (count.clamp(min=1.0) / get_world_size())
+        if global_stats is None:
+            global_stats = dist_utils.global_sum(self.local_stats(pred, target, dimension))
+        total_l1, total_scaled, count = global_stats.detach()
+        # compensation weight; 1 when every error is 0 (selected without a host sync)
+        weight = torch.where(total_scaled != 0, total_l1 / total_scaled,
+                             torch.ones_like(total_l1))
+        loss = (pred - target).abs() / dimension
+        loss = loss.sum() * weight / (count.clamp(min=1.0) / dist_utils.get_world_size())
         return loss * self.loss_weight

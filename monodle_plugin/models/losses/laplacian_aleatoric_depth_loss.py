@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import math
 
+import torch
 from mmdet3d.registry import MODELS
 from torch import Tensor, nn
 
-from ..utils.dist_utils import global_normalizer
+from ..utils import dist_utils
 
 
 @MODELS.register_module()
@@ -28,16 +29,25 @@ class LaplacianAleatoricDepthLoss(nn.Module):
         self.sqrt2 = sqrt2
         self.loss_weight = loss_weight
 
-    def forward(self, depth: Tensor, log_variance: Tensor, target: Tensor) -> Tensor:
+    def local_stats(self, depth: Tensor, log_variance: Tensor, target: Tensor) -> Tensor:
+        """(1,) this rank's object count, for ``global_stats``."""
+        return torch.full((1, ), float(depth.numel()), device=depth.device)
+
+    def forward(self, depth: Tensor, log_variance: Tensor, target: Tensor,
+                global_stats: Tensor | None = None) -> Tensor:
         """Compute the loss.
 
         Args:
             depth: (M,) decoded depth predictions, metres.
             log_variance: (M,) predicted log-variance ``s``.
             target: (M,) depth targets, metres.
+            global_stats: (1,) :meth:`local_stats` summed over all ranks; None: reduced here.
 
         Returns:
             Scalar: sum over objects divided by the object count of all ranks (0 when none).
         """
+        if global_stats is None:
+            global_stats = dist_utils.global_sum(self.local_stats(depth, log_variance, target))
         loss = self.sqrt2 * (-log_variance).exp() * (depth - target).abs() + log_variance
-        return loss.sum() / global_normalizer(loss.numel(), min_value=1.0) * self.loss_weight
+        norm = global_stats[0].clamp(min=1.0) / dist_utils.get_world_size()
+        return loss.sum() / norm * self.loss_weight

@@ -4,43 +4,31 @@ A loss ``sum_i l_i / n`` computed per rank with a local count ``n`` and then ave
 differs from the single-process loss when ranks see different numbers of objects. Dividing
 the local sum by the *global* count and multiplying by the world size makes DDP's gradient
 average equal to the single-process gradient on the same total batch, exactly.
+
+The head gathers every normaliser of an iteration (object counts, positives, the dim-aware
+weight's sums, the distillation weights) and sums them over the ranks in ONE collective
+(:func:`reduce_stats`); each loss then receives its global values (``global_stats``). Used on
+its own, a loss reduces its own statistics with :func:`global_sum`.
+
+Callers reach :func:`get_world_size` / :func:`global_sum` through this module
+(``dist_utils.get_world_size()``), so that :func:`local_count_normalization` can stand in for
+them in diagnostics without any switch on the training path.
 """
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+import sys
+from typing import Iterator, Sequence
+from unittest import mock
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
-_LOCAL_COUNTS = False  # see local_count_normalization(); diagnostics only
-
-
-@contextlib.contextmanager
-def local_count_normalization() -> Iterator[None]:
-    """Diagnostics only: normalise by per-rank counts, as naive DDP code does.
-
-    Inside the context :func:`global_sum` returns the local value and :func:`get_world_size`
-    returns 1, so every loss becomes ``local_sum / local_count`` and DDP averages those per-rank
-    means (the seed's "< 0.1 %" discrepancy). ``tools/dp_ddp_equivalence.py --simulate`` uses it
-    to show the difference that global counts remove. Never use it for training.
-    """
-    global _LOCAL_COUNTS
-    previous, _LOCAL_COUNTS = _LOCAL_COUNTS, True
-    try:
-        yield
-    finally:
-        _LOCAL_COUNTS = previous
-
 
 def get_world_size() -> int:
-    """Number of processes of the default group (1 when not distributed).
-
-    This is the world size as the loss normalisation sees it (1 inside
-    :func:`local_count_normalization`).
-    """
-    if not _LOCAL_COUNTS and dist.is_available() and dist.is_initialized():
+    """Number of processes of the default group (1 when not distributed)."""
+    if dist.is_available() and dist.is_initialized():
         return dist.get_world_size()
     return 1
 
@@ -64,6 +52,28 @@ def global_sum(value: Tensor) -> Tensor:
     return value
 
 
+def reduce_stats(stats: Sequence[Tensor]) -> list[Tensor]:
+    """Sum several 1-D statistics vectors over all ranks with a single collective.
+
+    Args:
+        stats: 1-D tensors on one device (their values are detached).
+
+    Returns:
+        The global sums, one tensor per input, each in its input's floating dtype (integer and
+        half-precision inputs come back as float32, as from :func:`global_sum`).
+    """
+    if not stats:
+        return []
+    dtypes = [s.dtype if s.is_floating_point() and s.dtype not in (torch.float16, torch.bfloat16)
+              else torch.float32 for s in stats]
+    common = dtypes[0]
+    for dtype in dtypes[1:]:
+        common = torch.promote_types(common, dtype)
+    total = global_sum(torch.cat([s.detach().reshape(-1).to(common) for s in stats]))
+    return [part.to(dtype) for part, dtype in
+            zip(total.split([s.numel() for s in stats]), dtypes)]
+
+
 def global_normalizer(local_count: Tensor | float, min_value: float = 0.0) -> Tensor:
     """Return ``global_count / world_size`` (clamped below by ``min_value / world_size``).
 
@@ -72,6 +82,19 @@ def global_normalizer(local_count: Tensor | float, min_value: float = 0.0) -> Te
     """
     if not isinstance(local_count, Tensor):
         local_count = torch.tensor(float(local_count))
-    world = get_world_size()
     total = global_sum(local_count)
-    return total.clamp(min=min_value) / world
+    return total.clamp(min=min_value) / get_world_size()
+
+
+@contextlib.contextmanager
+def local_count_normalization() -> Iterator[None]:
+    """Diagnostics only: normalise by per-rank counts, as naive DDP code does.
+
+    Inside the context this module's :func:`get_world_size` returns 1 (so :func:`global_sum`
+    returns the local value), every loss becomes ``local_sum / local_count`` and DDP averages
+    those per-rank means (the seed's "< 0.1 %" discrepancy). ``tools/dp_ddp_equivalence.py
+    --simulate`` uses it to show the difference that global counts remove. It replaces the
+    function for the duration (nothing on the training path checks a switch); never train in it.
+    """
+    with mock.patch.object(sys.modules[__name__], 'get_world_size', return_value=1):
+        yield

@@ -1,0 +1,3 @@
+from .coders import MonoDLEBBoxCoder
+
+__all__ = ['MonoDLEBBoxCoder']

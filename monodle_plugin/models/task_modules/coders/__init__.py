@@ -1,0 +1,3 @@
+from .monodle_bbox_coder import MonoDLEBBoxCoder
+
+__all__ = ['MonoDLEBBoxCoder']
