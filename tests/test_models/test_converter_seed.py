@@ -12,6 +12,8 @@ from seed_centernet3d import SeedCenterNet3DYolo, randomise, seed_dla34_state_di
 REPO = Path(__file__).resolve().parents[1].parent
 DLA_CONFIG = str(REPO / 'configs/monodle/monodle_dla34_kitti.py')
 YOLO_CONFIG = str(REPO / 'configs/ablation/monodle_yolo8_kitti.py')
+YOLO_U_CONFIG = str(REPO / 'configs/ablation/monodle_yolo8_da3u_kitti.py')
+DLA_U_CONFIG = str(REPO / 'configs/monodle/monodle_dla34_da3u_kitti.py')
 UNC_KEYS = {'dense_depth_uncertainty.0.weight': (256, 64, 3, 3),
             'dense_depth_uncertainty.0.bias': (256, ),
             'dense_depth_uncertainty.2.weight': (1, 256, 1, 1),
@@ -127,6 +129,40 @@ def test_seed_yolo_round_trip_raw_outputs_equal(conv, seed_yolo, tmp_path, capsy
         if name == 'dense_depth_uncertainty':
             continue
         assert ref.abs().max() > 0
+        torch.testing.assert_close(ours[name], ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item(),
+                                   msg=lambda m, n=name: f'{n}: {m}')
+
+
+def test_seed_dla34_uncertainty_round_trip(conv, dla_state, tmp_path, capsys):
+    """A seed DLA-34 checkpoint with the uncertainty branch loads strictly into the detected
+    variant's config (monodle_dla34_da3u_kitti.py) without --config."""
+    src, dst = tmp_path / 'checkpoint_epoch_140.pth', tmp_path / 'out.pth'
+    seed = seed_dla34_state_dict(dla_state, uncertainty=True)
+    save_seed(src, seed)
+    assert conv.main([str(src), str(dst)]) == 0
+    assert 'uncertainty branch -> configs/monodle/monodle_dla34_da3u_kitti.py' in \
+        capsys.readouterr().out
+    state = torch.load(dst, map_location='cpu', weights_only=True)['state_dict']
+    model = build_plugin(DLA_U_CONFIG)
+    model.load_state_dict(state, strict=True)
+    torch.testing.assert_close(model.bbox_head.dense_depth_uncertainty[2].weight,
+                               seed['dense_depth_uncertainty.2.weight'])
+
+
+def test_seed_yolo_uncertainty_raw_outputs_equal(conv, seed_yolo, tmp_path):
+    """Seed YOLOv8 + uncertainty branch -> the _da3u config: the seven maps and the dense
+    log-variance equal the seed model's to 1e-5."""
+    src, dst = tmp_path / 'seed_yolo8_u.pth', tmp_path / 'out.pth'
+    save_seed(src, seed_yolo.state_dict())
+    assert conv.main([str(src), str(dst), '--config', YOLO_U_CONFIG]) == 0
+    model = build_plugin(YOLO_U_CONFIG).eval()
+    model.load_state_dict(torch.load(dst, weights_only=True)['state_dict'], strict=True)
+    x = torch.randn(1, 3, 96, 320, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        ours = model.bbox_head(model.neck(model.backbone(x)))
+        theirs = seed_yolo(x.clone())
+    assert set(ours) == set(theirs)
+    for name, ref in theirs.items():
         torch.testing.assert_close(ours[name], ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item(),
                                    msg=lambda m, n=name: f'{n}: {m}')
 
