@@ -72,7 +72,7 @@ class CenterNet3DHead(BaseMono3DDenseHead):
             init ``init_std``, bias 0: log-variance ~ 0 at start), output
             ``dense_depth_uncertainty`` (B, 1, h, w) = ``log sigma^2`` of the dense depth, used by
             ``UncertaintyDepthDistillLoss`` (the seed's ``model.use_distill_uncertainty``; set
-            by the ``distill.use_uncertainty`` switch). Defaults to False. Not used at inference.
+            by the ``distill.use_uncertainty`` switch). Defaults to False. Decoding ignores it.
         loss_*: loss configs (``MODELS``), None for :data:`DEFAULT_LOSSES`;
             ``loss_depth_distill=None`` disables distillation.
         test_cfg: ``topk`` (50), ``score_thr`` (0.2), ``nms_kernel`` (3), ``decode_mode``
