@@ -7,6 +7,7 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
+from test_da3_configs import comparable  # the parts of a config that define training
 
 import monodle_plugin  # noqa: F401  (registers)
 from monodle_plugin.engine.distill_switches import apply_distill_switches
@@ -26,17 +27,6 @@ SMALL = (320, 96)  # (W, H) network input for speed
 
 def load(name):
     return Config.fromfile(osp.join(ROOT, CONFIGS[name]))
-
-
-def comparable(cfg):
-    """What defines training (switches and the top-level names of the DA3 pieces excluded)."""
-    d = copy.deepcopy(cfg.to_dict())
-    for key in ('use_da3_depth', 'distill', 'train_pipeline', 'da3_train_pipeline',
-                'da3_loss_depth_distill', 'launcher', 'work_dir'):
-        d.pop(key, None)
-    if not d.get('custom_hooks', True):
-        d.pop('custom_hooks')
-    return d
 
 
 @pytest.mark.parametrize('name', list(CONFIGS))

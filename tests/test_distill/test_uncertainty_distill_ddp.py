@@ -2,12 +2,12 @@
 averaged gradient equals the single-process gradient on the whole batch, also when the ranks
 see different numbers of valid pixels and when the global weight sum is below the clamp of 1."""
 import os
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from test_depth_distill_ddp import free_port
 
 
 def make_batch(sparse=False):
@@ -60,12 +60,6 @@ def worker(rank, world, port, results):
     results[rank] = out
     dist.barrier()  # no rank tears gloo down while the other still talks to it
     dist.destroy_process_group()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
