@@ -145,9 +145,8 @@ def format_report(args, res: dict) -> str:
     lines += [f'  - {d}' for d in DIFFERENCES]
     lines += [
         '',
-        'With monodle_plugin the configs carry total_batch_size and the lr tuned for it, and',
-        'their runner (MonoDLERunner) computes the per-GPU batch (total // GPUs) and scales',
-        'the lr:',
+        'With monodle_plugin the configs carry total_batch_size and the lr tuned for it;',
+        'their MonoDLERunner computes the per-GPU batch (total // GPUs) and scales the lr:',
     ]
     if res['same_total'] or args.ddp_batch is None:
         lines.append(f'  tools/dist_train.sh CONFIG {res["ddp_gpus"]}'

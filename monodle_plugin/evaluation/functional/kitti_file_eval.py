@@ -15,7 +15,8 @@ from .kitti_eval import (
 def evaluate_kitti_files(gt_dir: str, pred_dir: str, split_file: str,
                          classes: Optional[Sequence[str]] = None,
                          eval_types: Sequence[str] = ('bbox', 'bev', '3d', 'aos'),
-                         missing_as_empty: bool = False) -> Tuple[Dict[str, float], dict]:
+                         missing_as_empty: bool = False,
+                         score_thr: Optional[float] = None) -> Tuple[Dict[str, float], dict]:
     """AP40 / AP11 of ``<pred_dir>/<id>.txt`` against ``<gt_dir>/<id>.txt`` for the split's ids.
 
     Args:
@@ -26,11 +27,13 @@ def evaluate_kitti_files(gt_dir: str, pred_dir: str, split_file: str,
         eval_types: overlap types (``bbox``, ``bev``, ``3d``) and ``aos``.
         missing_as_empty: an id without result file counts as "no detections" (default: an
             error, as the KITTI devkit).
+        score_thr: drop detections with a lower score before evaluating (None: keep all).
 
     Returns:
         ``(aps, report)``: the flat dict with mmdet3d's ``kitti_eval`` keys
         (``KITTI/Car_3D_AP40_moderate_strict``, ... in percent), and ``report`` with ``table``
-        (printable), ``images``, ``label_lines``, ``detections``, ``read_s``, ``eval_s``.
+        (printable), ``images``, ``label_lines``, ``detections``, ``read_s``, ``eval_s``, and
+        the evaluated ``gt_annos`` / ``dt_annos`` (per image, split order).
 
     Raises:
         FileNotFoundError: a folder, the split file, a label file or (without
@@ -56,6 +59,9 @@ def evaluate_kitti_files(gt_dir: str, pred_dir: str, split_file: str,
                                 f'{osp.join(gt_dir, missing_gt[0] + ".txt")}')
     gt_annos = load_kitti_dir(gt_dir, ids, is_result=False)
     dt_annos = load_kitti_dir(pred_dir, ids, is_result=True, missing_ok=missing_as_empty)
+    if score_thr is not None:
+        from ..analysis.distance_bins import filter_annos_by_score  # analysis imports us
+        dt_annos = filter_annos_by_score(dt_annos, score_thr)
     t_read = time.perf_counter()
     overlap_types = [t for t in eval_types if t != 'aos']
     aps, _ = compute_kitti_ap(gt_annos, dt_annos, classes, overlap_types,
@@ -64,5 +70,6 @@ def evaluate_kitti_files(gt_dir: str, pred_dir: str, split_file: str,
     report = dict(table=format_kitti_table(aps, classes), images=len(ids),
                   label_lines=sum(len(a['name']) for a in gt_annos),
                   detections=sum(len(a['name']) for a in dt_annos),
-                  read_s=t_read - t0, eval_s=t_eval - t_read)
+                  read_s=t_read - t0, eval_s=t_eval - t_read, gt_annos=gt_annos,
+                  dt_annos=dt_annos)
     return kitti_aps_to_dict(aps, classes), report

@@ -4,13 +4,14 @@ mmdet3d's ``KittiMetric`` needs a CUDA driver (its BEV / 3D IoU is a ``numba.cud
 and a converted ``.pkl`` info file. This metric reads the raw KITTI label files and evaluates
 on the CPU with ``functional.kitti_eval``, whose numbers equal mmdet3d's ``kitti_eval``.
 """
+import logging
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from mmdet3d.registry import METRICS
 from mmengine.evaluator import BaseMetric
-from mmengine.logging import MMLogger, print_log
+from mmengine.logging import MessageHub, MMLogger, print_log
 
 from ...datasets.kitti_io import (
     check_kitti_anno,
@@ -19,6 +20,7 @@ from ...datasets.kitti_io import (
     write_kitti_results,
 )
 from ...structures.classes import MONODLE_CLASSES
+from ..analysis.distance_bins import compute_ap_by_distance, depth_bins_from_edges
 from ..functional.kitti_eval import (
     EVAL_TYPES,
     KITTI_EVAL_CLASSES,
@@ -63,6 +65,14 @@ class KittiAP40Metric(BaseMetric):
         format_only: only write result files to ``submission_prefix`` (test split, no labels).
         submission_prefix: folder for KITTI result files, one ``<sample_id>.txt`` per image
             (an empty file for an image without detections).
+        depth_bins: edges in metres (e.g. ``[0, 20, 40]``: 0-20, 20-40, 40+ m) for an extra
+            AP per distance range (objects binned by their depth ``z``, see
+            ``analysis.distance_bins``); keys get the bin as suffix,
+            ``KITTI/Car_3D_AP40_moderate_strict_0-20m``. ``None``: no per-distance AP.
+        save_results: when ``submission_prefix`` is not set, write the KITTI result files of
+            each evaluation into ``<run dir>/results/epoch_<N>/`` (``test`` outside
+            training; run dir = the runner's ``work_dir/<timestamp>``), which the analysis
+            tools and the KITTI devkit read.
         collect_device, prefix: see ``mmengine.evaluator.BaseMetric``. Keys are returned
             without a prefix by default, e.g. ``KITTI/Car_3D_AP40_moderate_strict``.
 
@@ -84,6 +94,8 @@ class KittiAP40Metric(BaseMetric):
                  ap_types: Sequence[str] = ('AP40', 'AP11'),
                  format_only: bool = False,
                  submission_prefix: Optional[str] = None,
+                 depth_bins: Optional[Sequence[float]] = None,
+                 save_results: bool = True,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -106,6 +118,8 @@ class KittiAP40Metric(BaseMetric):
             raise ValueError('format_only=True needs submission_prefix (the result folder)')
         self.format_only = format_only
         self.submission_prefix = submission_prefix
+        self.depth_bins = None if depth_bins is None else depth_bins_from_edges(depth_bins)
+        self.save_results = save_results
 
     # ------------------------------------------------------------------ classes
     @property
@@ -194,6 +208,34 @@ class KittiAP40Metric(BaseMetric):
             self.results.append(dict(sample_id=sid, anno=self._to_kitti_anno(data_sample, sid)))
 
     # ------------------------------------------------------------------ compute
+    @staticmethod
+    def auto_results_dir(logger: logging.Logger) -> Optional[str]:
+        """``<run dir>/results/<epoch_N | test>`` or ``None`` without a run dir.
+
+        The run dir is the folder of the runner's log file (``work_dir/<timestamp>``); the
+        epoch is the number of epochs trained at this evaluation (``epoch_3`` evaluates the
+        weights saved as ``epoch_3.pth``).
+        """
+        run_dir = None
+        for handler in logger.handlers:
+            if isinstance(handler, logging.FileHandler):
+                run_dir = osp.dirname(handler.baseFilename)
+                break
+        if run_dir is None:
+            print_log('KittiAP40Metric: no run directory (no log file), KITTI result files '
+                      'not written; set submission_prefix to choose a folder',
+                      logger=logger, level=logging.WARNING)
+            return None
+        hub = MessageHub.get_current_instance()
+        # RuntimeInfoHook: 'epoch' is the 0-indexed epoch set before it trained, so the
+        # validation after the N-th epoch (weights epoch_N.pth) reads N - 1.
+        stage, epoch = hub.get_info('loop_stage'), hub.get_info('epoch')
+        if stage == 'val' and epoch is not None:
+            tag = f'epoch_{int(epoch) + 1}'
+        else:
+            tag = 'test'
+        return osp.join(run_dir, 'results', tag)
+
     def load_ground_truth(self, ids: Sequence[str]) -> List[Dict[str, np.ndarray]]:
         """Label files ``<label_dir>/<id>.txt``; a missing file is an error naming it."""
         for sid in ids:
@@ -210,10 +252,13 @@ class KittiAP40Metric(BaseMetric):
             by_id.setdefault(r['sample_id'], r['anno'])
         ids = sorted(by_id)
         dt_annos = [by_id[i] for i in ids]
-        if self.submission_prefix is not None:
-            write_kitti_results(self.submission_prefix, ids, dt_annos)
-            print_log(f'KITTI result files ({len(ids)} images) written to '
-                      f'{self.submission_prefix}', logger=logger)
+        out_dir = self.submission_prefix
+        if out_dir is None and self.save_results:
+            out_dir = self.auto_results_dir(logger)
+        if out_dir is not None:
+            write_kitti_results(out_dir, ids, dt_annos)
+            print_log(f'KITTI result files ({len(ids)} images) written to {out_dir}',
+                      logger=logger)
         if self.format_only:
             return {}
         gt_annos = self.load_ground_truth(ids)
@@ -224,5 +269,12 @@ class KittiAP40Metric(BaseMetric):
         table = format_kitti_table(aps, eval_classes)
         print_log(f'KITTI evaluation of {len(ids)} images:\n{table}', logger=logger)
         out = kitti_aps_to_dict(aps, eval_classes)
+        if self.depth_bins is not None:
+            by_depth, tables = compute_ap_by_distance(
+                gt_annos, dt_annos, eval_classes, self.depth_bins, types,
+                with_aos='aos' in self.eval_types)
+            for name, tab in tables.items():
+                print_log(f'KITTI evaluation, objects at depth {name}:\n{tab}', logger=logger)
+            out.update(by_depth)
         return {k: v for k, v in out.items() if any(f'_{a}_' in k for a in self.ap_types)}
 
