@@ -20,7 +20,8 @@ import monodle_plugin  # noqa: F401  (registers)
 
 # Every public component, by the registry a user's config reaches it through.
 EXPECTED = {
-    MODELS: ['UltralyticsBackbone', 'DLAUp', 'CenterNet3DHead', 'MonoDLE', 'CornerNetFocalLoss',
+    MODELS: ['UltralyticsBackbone', 'DLAUp', 'NativeNeck', 'CenterNet3DHead', 'MonoDLE',
+             'CornerNetFocalLoss',
              'LaplacianAleatoricDepthLoss', 'DimAwareL1Loss', 'MultiBinHeadingLoss',
              'DepthDistillLoss', 'UncertaintyDepthDistillLoss'],
     TRANSFORMS: ['LoadKittiMonoImage', 'LoadMonoDLEAnnotations', 'MonoDLEAffineAug',

@@ -17,7 +17,10 @@ Measured per model, batch 1, 3 x H x W input (default 384 x 1280), inference mod
   forward (``VmHWM`` reset just before it) and its increase over the resident memory before.
 
 What is timed is the network (backbone + neck + head raw maps), as the official code's
-``CenterNet3D.forward``: no data preprocessing, no decoding, no NMS.
+``CenterNet3D.forward``: no data preprocessing, no decoding, no NMS. With onnx + onnxruntime
+installed (``EXTRAS=deploy``) every config is also exported to ONNX (the graph of
+``tools/deployment/export_onnx.py``) and timed under onnxruntime's CPU provider with the same
+thread count (``--no-onnxruntime`` skips it).
 
 ``--official-root`` adds the official MonoDLE ``CenterNet3D(dla34)`` from a folder the user
 fetched (e.g. ``git clone https://github.com/xinzhuma/monodle /tmp/ref/monodle``; never commit
@@ -75,6 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='fold BatchNorm into the preceding convolution (mmcv fuse_conv_bn) '
                         'in every model, the official one included')
     parser.add_argument('--no-memory', action='store_true', help='skip the peak RSS column')
+    parser.add_argument('--no-onnxruntime', action='store_true',
+                        help='skip the onnxruntime column (added when onnxruntime is installed)')
     parser.add_argument('--no-flops', action='store_true', help='skip the MACs column')
     parser.add_argument('--clock', choices=['wall', 'cpu'], default='wall',
                         help="'cpu': process CPU time instead of wall-clock; with --threads 1 it "
@@ -128,7 +133,7 @@ def load_config(path: str, data_root: str | None = None):
     from mmengine.config import Config
     cfg = Config.fromfile(path)
     backbone = cfg.model.get('backbone', {})
-    if backbone.get('type') == 'UltralyticsBackbone':
+    if backbone.get('type') == 'UltralyticsBackbone' or 'pretrained' in backbone:
         backbone['pretrained'] = False  # speed does not depend on the weights
     if 'init_cfg' in backbone:
         backbone['init_cfg'] = None
@@ -146,6 +151,9 @@ def build_from_config(path: str, data_root: str | None = None) -> nn.Module:
 
     import monodle_plugin  # noqa: F401  (registers)
     cfg = load_config(path, data_root)
+    if cfg.get('custom_imports'):  # e.g. mmpretrain.models for registry backbones
+        from mmengine.utils import import_modules_from_strings
+        import_modules_from_strings(**cfg.custom_imports)
     init_default_scope(cfg.get('default_scope', 'mmdet3d'))
     return MODELS.build(cfg.model)
 
@@ -359,6 +367,47 @@ def train_images_per_s(spec: str, model: nn.Module, args: argparse.Namespace) ->
 
 # ----------------------------------------------------------------------------------------
 
+def _have_onnxruntime() -> bool:
+    import importlib.util
+    return all(importlib.util.find_spec(m) is not None for m in ('onnx', 'onnxruntime'))
+
+
+def ort_latency(models: dict[str, nn.Module], args: argparse.Namespace) -> dict[str, float]:
+    """Latency (ms) of each model exported to ONNX and run by onnxruntime (CPU provider,
+    ``args.threads`` intra-op threads), interleaved rounds like :func:`interleaved_latency`."""
+    import copy
+    import tempfile
+
+    import numpy as np
+
+    from monodle_plugin.deployment.onnx_export import export_onnx, ort_session
+    timer = time.perf_counter if args.clock == 'wall' else time.process_time
+    sessions = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (spec, model) in enumerate(models.items()):
+            path = os.path.join(tmp, f'{i}.onnx')
+            try:
+                export_onnx(copy.deepcopy(model), path, (args.width, args.height))  # keeps model
+            except Exception as e:  # noqa: BLE001 - report the model, time the others
+                print(f'[onnxruntime] {spec}: export failed ({type(e).__name__}: {e})',
+                      file=sys.stderr)
+                continue
+            sessions[spec] = ort_session(path, threads=args.threads)
+        x = np.random.default_rng(0).standard_normal(
+            (1, 3, args.height, args.width)).astype(np.float32)
+        times = defaultdict(list)
+        for _ in range(args.warmup):
+            for sess in sessions.values():
+                sess.run(None, {'img': x})
+        for _ in range(args.repeats):
+            for spec, sess in sessions.items():
+                start = timer()
+                sess.run(None, {'img': x})
+                times[spec].append(timer() - start)
+    reduce = statistics.median if args.stat == 'median' else min
+    return {spec: 1000 * reduce(t) for spec, t in times.items()}
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '|'.join('---' for _ in header) + '|']
     lines += ['| ' + ' | '.join(r) + ' |' for r in rows]
@@ -412,23 +461,36 @@ def main(argv: list[str] | None = None) -> None:
         for net in nets.values():
             net.to(memory_format=torch.contiguous_format)
     memory = {} if args.no_memory else {spec: peak_memory(spec, args) for spec in specs}
+    latency_ort = {}
+    if not args.no_onnxruntime:
+        if _have_onnxruntime():
+            latency_ort = ort_latency({s: m for s, m in models.items() if s != OFFICIAL}, args)
+        else:
+            print('[onnxruntime] column skipped: onnx / onnxruntime not installed '
+                  '(EXTRAS=deploy make env)', file=sys.stderr)
 
     reference = OFFICIAL if OFFICIAL in specs else specs[0]
     unit = 'ms' if args.clock == 'wall' else 'CPU ms'
     header = ['model', 'params (M)', 'GMACs', f'latency ({unit})']
     if latency_cl:
         header.append(f'channels_last ({unit})')
+    if latency_ort:
+        header.append(f'onnxruntime ({unit})')
     header.append(f'speed-up vs {names[reference]}')
     if memory:
         header.append('peak RSS / forward (MiB)')
     rows = []
-    best_ref = min(latency[reference], latency_cl.get(reference, float('inf')))
+    best_ref = min(latency[reference], latency_cl.get(reference, float('inf')),
+                   latency_ort.get(reference, float('inf')))
     for spec in specs:
-        best = min(latency[spec], latency_cl.get(spec, float('inf')))
+        best = min(latency[spec], latency_cl.get(spec, float('inf')),
+                   latency_ort.get(spec, float('inf')))
         row = [names[spec], f'{count_parameters(models[spec]) / 1e6:.2f}',
                f'{macs[spec][0] / 1e9:.1f}' if spec in macs else '-', f'{latency[spec]:.0f}']
         if latency_cl:
             row.append(f'{latency_cl[spec]:.0f}')
+        if latency_ort:
+            row.append(f'{latency_ort[spec]:.0f}' if spec in latency_ort else '-')
         row.append(f'{best_ref / best:.2f}x')
         if memory:
             m = memory.get(spec)
@@ -437,7 +499,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f'\nBatch 1, 3x{args.height}x{args.width}, torch.set_num_threads({args.threads}), '
           f'{args.clock} clock, inference mode, {args.stat} of {args.repeats} after {args.warmup} '
           'warm-up; GMACs by mmengine.analysis.FlopAnalyzer (1 multiply-add = 1); speed-up '
-          'from the best of the two memory formats; peak RSS: whole process / increase during '
+          'from the best of the memory formats' + (' and onnxruntime (CPU provider, same '
+          'threads, the exported backbone + neck + head graph)' if latency_ort else '') +
+          '; peak RSS: whole process / increase during '
           'one forward' + ('; BatchNorm folded into convolutions' if args.fuse_conv_bn else '')
           + '.\n')
     print(markdown_table(header, rows))

@@ -125,3 +125,16 @@ def test_missing_pretrained_backbone_file_is_a_clear_error(tmp_path):
     model = MODELS.build(cfg.model)
     with pytest.raises(FileNotFoundError, match='--imagenet-dla34'):
         model.init_weights()
+
+
+def test_head_test_cfg_override_is_honoured_and_conflicts_fail():
+    """mmdet's SingleStageDetector overwrites bbox_head.test_cfg with model.test_cfg (None in
+    our configs): an override of the head's score threshold must still reach the head."""
+    cfg = Config.fromfile(str(REPO / 'configs/monodle/monodle_dla34_kitti.py'))
+    init_default_scope('mmdet3d')
+    cfg.model.bbox_head.test_cfg.score_thr = 0.05
+    model = MODELS.build(cfg.model)
+    assert model.bbox_head.test_cfg['score_thr'] == 0.05
+    cfg.model.test_cfg = dict(cfg.model.bbox_head.test_cfg, score_thr=0.3)
+    with pytest.raises(ValueError, match='model.test_cfg and model.bbox_head.test_cfg'):
+        MODELS.build(cfg.model)

@@ -10,6 +10,9 @@
 #    mmcv 2.1.0 with compiled ops from the wheel cache (built once, ~15 min on 2 cores);
 #  * installs this package in editable mode and runs the one-line environment self-check.
 #
+# Optional extras: EXTRAS="backbones deploy" make env (see step 3b; `make test` installs the
+# ones the tests use).
+#
 # GPU machines: install your CUDA torch first (or keep it), then `FORCE_CUDA=1 make env` builds
 # mmcv's CUDA ops too (needs nvcc matching torch.version.cuda); the cache key includes the CUDA
 # version, so CPU and CUDA wheels live side by side.
@@ -66,6 +69,27 @@ if ! "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'" 2>/dev
 else
   log "mmcv $("$PY" -c 'import mmcv; print(mmcv.__version__)') with ops already installed"
 fi
+
+# 3b. optional extras, only when asked: EXTRAS="backbones deploy" (space or comma separated).
+#     Each NAME installs requirements/extras/NAME.txt pinned by the constraints, then
+#     requirements/extras/NAME-nodeps.txt (if present) with --no-deps. `make test` asks for the
+#     extras the test suite uses.
+for extra in $(echo "${EXTRAS:-}" | tr ',' ' '); do
+  req="requirements/extras/$extra.txt"
+  nodeps="requirements/extras/$extra-nodeps.txt"
+  if [ ! -f "$req" ] && [ ! -f "$nodeps" ]; then
+    log "ERROR: unknown extra '$extra' (EXTRAS): no $req; known: $(ls requirements/extras \
+      | sed -e 's/-nodeps//' -e 's/\.txt$//' | sort -u | tr '\n' ' ')"
+    exit 1
+  fi
+  log "installing extra '$extra'"
+  if [ -f "$req" ]; then pipq install -q -c "$constraints" -r "$req"; fi
+  if [ -f "$nodeps" ]; then pipq install -q --no-deps -c "$constraints" -r "$nodeps"; fi
+done
+
+# Extras that depend on torch make pip honour torch's setuptools>=77 wish, which drops
+# pkg_resources (mmengine resolves `pkg::` configs with it): back to the pin of step 3.
+if [ -n "${EXTRAS:-}" ]; then pipq install -q "setuptools<70"; fi
 
 # 4. this package (editable, no dependency resolution: everything is pinned above).
 pipq install -q --no-deps --no-build-isolation -e .

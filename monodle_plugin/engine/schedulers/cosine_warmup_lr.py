@@ -17,6 +17,9 @@ class MonoDLECosineWarmupParamScheduler(_ParamScheduler):
     ``LinearLR`` is linear, hence this class. Active on ``[begin, end)``; the default
     ``end = begin + warmup_epochs + 1`` makes it also set the base value at epoch
     ``warmup_epochs`` (afterwards a chained scheduler such as ``MultiStepLR`` takes over).
+    Parameter groups whose base value is 0 (``paramwise_cfg`` ``lr_mult=0``, how a frozen
+    backbone without ``frozen_stages`` is configured) stay at 0 instead of warming up from
+    ``init_value``.
 
     Args:
         optimizer: wrapped optimizer.
@@ -40,7 +43,9 @@ class MonoDLECosineWarmupParamScheduler(_ParamScheduler):
     def _get_value(self) -> list[float]:
         t = min(self.last_step, self.warmup_epochs)
         factor = (1 - math.cos(math.pi * t / self.warmup_epochs)) / 2
-        return [self.init_value + (base - self.init_value) * factor for base in self.base_values]
+        # a group whose base value is 0 (paramwise_cfg lr_mult=0: a frozen part) stays at 0
+        return [0.0 if base == 0 else self.init_value + (base - self.init_value) * factor
+                for base in self.base_values]
 
 
 @PARAM_SCHEDULERS.register_module()

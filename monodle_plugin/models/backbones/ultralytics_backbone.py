@@ -20,6 +20,10 @@ yolo11      2, 16, 19, 22     64, 64, 128, 256
 yolo26      2, 16, 19, 22     64, 64, 128, 256
 =========== ================= ===================
 
+With ``detect_inputs=True`` the returned maps are exactly the ones the model's own Detect head
+reads (its ``f`` list: P3/P4/P5 after the FPN/PAN neck, strides 8/16/32; 15, 18, 21 for YOLOv8,
+16, 19, 22 for YOLO11/26), Detect itself dropped: the input of :class:`NativeNeck`.
+
 Weights are strictly offline. A ``.pt`` name is searched, in order, as given (absolute or
 relative to the working directory), in ``$MONODLE_WEIGHTS_DIR``, in ``weights_dir`` (default
 ``checkpoints/``) and in Ultralytics' own ``weights_dir`` setting; if it is absent the build fails
@@ -222,6 +226,10 @@ class UltralyticsBackbone(BaseModule):
         feature_strides: output strides (input pixels per feature pixel) of the returned maps,
             in the order returned. Each maps to the last non-head layer with that stride.
         feature_indices: explicit Ultralytics layer indices instead of ``feature_strides``.
+        detect_inputs: return exactly the maps the model's own Detect head reads (P3/P4/P5
+            after its FPN/PAN neck, in Detect's order; Detect itself is dropped and never
+            run), for :class:`NativeNeck`. ``feature_indices`` must then be None and
+            ``feature_strides`` None or equal to those maps' strides (8, 16, 32).
         pretrained: load the ``.pt`` weights (must exist locally, see the module docstring);
             False: random initialisation from the architecture's yaml.
         weights_dir: folder searched for ``.pt`` files (besides ``$MONODLE_WEIGHTS_DIR``).
@@ -259,13 +267,18 @@ class UltralyticsBackbone(BaseModule):
                  freeze_backbone: bool | str = False,
                  dry_run_size: int = 256,
                  channels_last_inference: bool = True,
+                 detect_inputs: bool = False,
                  init_cfg: dict | list | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.ultralytics_model = str(ultralytics_model)
         full = build_ultralytics_model(ultralytics_model, pretrained, weights_dir)
         layers = list(full.model)
         strides, channels = self._dry_run(layers, dry_run_size, full.training)
-        if feature_indices is not None:
+        self.detect_inputs = bool(detect_inputs)
+        if self.detect_inputs:
+            indices = self._detect_input_indices(layers, strides, feature_strides,
+                                                 feature_indices)
+        elif feature_indices is not None:
             indices = [int(i) for i in feature_indices]
             for i in indices:
                 if not 0 <= i < len(strides) or strides[i] is None:
@@ -323,6 +336,26 @@ class UltralyticsBackbone(BaseModule):
         for m, t in zip(layers, mode):
             m.train(t)
         return strides, channels
+
+    def _detect_input_indices(self, layers: list[nn.Module], strides: list[int | None],
+                              feature_strides: Sequence[int] | None,
+                              feature_indices: Sequence[int] | None) -> list[int]:
+        """Layer indices the model's Detect head reads (its ``f``), checked against options."""
+        head = layers[-1]
+        if not _is_head(head):
+            raise ValueError(f'UltralyticsBackbone({self.ultralytics_model}): detect_inputs=True '
+                             'needs a model whose last layer is a Detect head.')
+        if feature_indices is not None:
+            raise ValueError(f'UltralyticsBackbone({self.ultralytics_model}): give either '
+                             'detect_inputs=True or feature_indices, not both.')
+        indices = _from_indices(head)
+        detect_strides = [strides[i] for i in indices]
+        if feature_strides is not None and [int(s) for s in feature_strides] != detect_strides:
+            raise ValueError(
+                f'UltralyticsBackbone({self.ultralytics_model}): detect_inputs=True returns the '
+                f'Detect inputs at strides {detect_strides}, but feature_strides='
+                f'{list(feature_strides)}; set feature_strides={detect_strides} (or None).')
+        return indices
 
     def _last_layer_with_stride(self, strides: list[int | None], stride: int) -> int:
         hits = [i for i, s in enumerate(strides) if s == stride]

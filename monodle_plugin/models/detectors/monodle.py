@@ -1,12 +1,12 @@
 """MonoDLE detector: image -> backbone -> neck (stride-4 map) -> CenterNet3DHead."""
 from __future__ import annotations
 
-import os.path as osp
-
 import torch
 from mmdet3d.models.detectors.single_stage_mono3d import SingleStageMono3DDetector
 from mmdet3d.registry import MODELS
 from torch import Tensor
+
+from ..utils.local_weights import check_backbone_weights, check_pretrained_init_cfg
 
 
 @MODELS.register_module()
@@ -27,6 +27,21 @@ class MonoDLE(SingleStageMono3DDetector):
     """
 
     def __init__(self, channels_last: bool = False, **kwargs) -> None:
+        check_backbone_weights(kwargs.get('backbone'))  # timm loads while it is built
+        # mmdet's SingleStageDetector overwrites bbox_head.train_cfg / test_cfg with the
+        # model-level ones, None included, which would silently drop the head's own settings
+        # (and any --cfg-options model.bbox_head.test_cfg.* override): one of the two, not both.
+        head = kwargs.get('bbox_head')
+        for key in ('train_cfg', 'test_cfg'):
+            head_cfg = head.get(key) if isinstance(head, dict) else None
+            if head_cfg is None:
+                continue
+            if kwargs.get(key) is None:
+                kwargs[key] = head_cfg
+            elif dict(kwargs[key]) != dict(head_cfg):
+                raise ValueError(f'MonoDLE: model.{key} and model.bbox_head.{key} are both set '
+                                 f'and differ ({dict(kwargs[key])} vs {dict(head_cfg)}); set '
+                                 f'only one of them')
         super().__init__(**kwargs)
         self._check_channels()
         self.channels_last = channels_last
@@ -54,15 +69,8 @@ class MonoDLE(SingleStageMono3DDetector):
 
     def init_weights(self) -> None:
         """Initialise; a local ``Pretrained`` backbone file that is missing is a clear error."""
-        init_cfg = getattr(self.backbone, 'init_cfg', None)
-        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-            path = str(init_cfg.get('checkpoint', ''))
-            if '://' not in path and not osp.isfile(path):
-                raise FileNotFoundError(
-                    f'MonoDLE: backbone weights {path!r} not found (nothing is downloaded). For '
-                    'DLA-34 convert the ImageNet file: python tools/convert_monodle_checkpoint.py '
-                    f'--imagenet-dla34 dla34-ba72cf86.pth {path}; or set '
-                    'model.backbone.init_cfg=None to train from scratch')
+        check_pretrained_init_cfg(getattr(self.backbone, 'init_cfg', None),
+                                  type(self.backbone).__name__)
         super().init_weights()
 
     def extract_feat(self, batch_inputs_dict: dict) -> tuple[Tensor]:

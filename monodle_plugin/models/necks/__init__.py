@@ -1,3 +1,4 @@
 from .dla_up import DLAUp
+from .native_neck import NativeNeck
 
-__all__ = ['DLAUp']
+__all__ = ['DLAUp', 'NativeNeck']

@@ -1,0 +1,132 @@
+#!/usr/bin/env python
+"""Run an exported MonoDLE ONNX model on KITTI images with numpy, OpenCV and onnxruntime only.
+
+Examples::
+
+    python tools/deployment/ort_infer.py monodle_yolo8.onnx \\
+        demo/kitti_mini/KITTI/training/image_2/000000.png --out-dir results/data
+    python tools/deployment/ort_infer.py model.onnx data/KITTI/testing/image_2 --out-dir results
+
+Writes one ``<image id>.txt`` per image with the same KITTI result lines ``tools/test.py``
+writes (``type -1 -1 alpha x1 y1 x2 y2 h w l x y z ry score``), and prints a summary line per
+image. The calibration is read from the KITTI sibling folder (``../calib/<id>.txt``) unless
+``--calib`` names a file. Neither torch nor the OpenMMLab packages are imported: the pre- and
+post-processing is ``monodle_plugin/deployment/numpy_runtime.py``, loaded as a plain file (copy it
+next to this script on a machine without the package).
+"""
+import argparse
+import importlib.util
+import os
+import os.path as osp
+import sys
+import time
+
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp')
+
+
+def load_runtime():
+    """numpy_runtime.py without importing the monodle_plugin package (no torch needed)."""
+    here = osp.dirname(osp.abspath(__file__))
+    candidates = [osp.join(here, 'numpy_runtime.py'),
+                  osp.join(here, '..', '..', 'monodle_plugin', 'deployment', 'numpy_runtime.py')]
+    spec = importlib.util.find_spec('monodle_plugin')  # locates, does not import
+    if spec is not None and spec.submodule_search_locations:
+        for loc in spec.submodule_search_locations:
+            candidates.append(osp.join(loc, 'deployment', 'numpy_runtime.py'))
+    for path in candidates:
+        if osp.isfile(path):
+            mod_spec = importlib.util.spec_from_file_location('monodle_numpy_runtime', path)
+            module = importlib.util.module_from_spec(mod_spec)
+            mod_spec.loader.exec_module(module)
+            return module
+    raise FileNotFoundError('numpy_runtime.py not found: copy monodle_plugin/deployment/'
+                            f'numpy_runtime.py next to {osp.abspath(__file__)}')
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('model', help='.onnx file written by tools/deployment/export_onnx.py')
+    parser.add_argument('img', help='an image file or a folder of images (KITTI image_2)')
+    parser.add_argument('--calib', help='calibration file (default: ../calib/<id>.txt)')
+    parser.add_argument('--out-dir', required=True, help='folder for the <id>.txt result files')
+    parser.add_argument('--threads', type=int, default=0,
+                        help='onnxruntime intra-op threads (0: onnxruntime default)')
+    parser.add_argument('--score-thr', type=float,
+                        help='override the exported score threshold')
+    return parser.parse_args(argv)
+
+
+def list_images(path: str) -> list:
+    if osp.isdir(path):
+        files = sorted(osp.join(path, f) for f in os.listdir(path)
+                       if f.lower().endswith(IMAGE_EXTS))
+        if not files:
+            raise FileNotFoundError(f'{path}: no images ({", ".join(IMAGE_EXTS)})')
+        return files
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'image not found: {path}')
+    return [path]
+
+
+def calib_for(img_path: str, calib: str = None) -> str:
+    stem = osp.splitext(osp.basename(img_path))[0]
+    path = calib or osp.join(osp.dirname(osp.dirname(osp.abspath(img_path))), 'calib',
+                             f'{stem}.txt')
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{img_path}: calibration {path} not found (give --calib)')
+    return path
+
+
+def main(argv=None) -> dict:
+    """Returns ``{image id: [result lines]}``."""
+    args = parse_args(argv)
+    import cv2
+    import onnxruntime as ort
+    rt = load_runtime()
+
+    if not osp.isfile(args.model):
+        raise FileNotFoundError(f'ONNX model not found: {args.model}')
+    opts = ort.SessionOptions()
+    if args.threads:
+        opts.intra_op_num_threads = args.threads
+    try:
+        sess = ort.InferenceSession(args.model, sess_options=opts,
+                                    providers=['CPUExecutionProvider'])
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types
+        raise ValueError(f'{args.model}: onnxruntime {ort.__version__} cannot load it '
+                         f'({str(e).strip().splitlines()[-1]})') from e
+    props = sess.get_modelmeta().custom_metadata_map
+    if 'monodle' not in props:
+        raise KeyError(f'{args.model}: no "monodle" metadata; export it with '
+                       'tools/deployment/export_onnx.py')
+    meta = rt.parse_meta(props['monodle'])
+    if args.score_thr is not None:
+        meta['score_thr'] = args.score_thr
+    os.makedirs(args.out_dir, exist_ok=True)
+    results = {}
+    for img_path in list_images(args.img):
+        stem = osp.splitext(osp.basename(img_path))[0]
+        img = cv2.imread(img_path, cv2.IMREAD_COLOR)
+        if img is None:
+            raise OSError(f'{img_path}: image could not be read or decoded')
+        cam2img = rt.read_p2(calib_for(img_path, args.calib))
+        start = time.perf_counter()
+        blob, affine = rt.preprocess(img, meta)
+        outs = dict(zip(meta['outputs'], sess.run(meta['outputs'], {'img': blob})))
+        det = rt.decode(outs, meta, img.shape[:2], cam2img, affine)
+        ms = (time.perf_counter() - start) * 1e3
+        lines = rt.format_result_lines(det, meta['class_names'])
+        with open(osp.join(args.out_dir, f'{stem}.txt'), 'w') as f:
+            f.write('\n'.join(lines) + ('\n' if lines else ''))
+        print(f'{stem}: {len(lines)} objects, {ms:.0f} ms')
+        results[stem] = lines
+    return results
+
+
+if __name__ == '__main__':
+    try:
+        main()
+    except (FileNotFoundError, OSError, KeyError, ValueError) as e:
+        print(f'ort_infer: {e}', file=sys.stderr)
+        sys.exit(1)
