@@ -10,9 +10,9 @@ PYTEST_ARGS ?=
 .PHONY: env demo test test-fast lint check-data clean
 
 # Optional extras installed by `make env` only when asked: EXTRAS="backbones deploy" make env
-# (requirements/extras/*.txt). The test suite needs these two, so `make test` asks for them.
+# (requirements/extras/*.txt). The test suite needs these three, so `make test` asks for them.
 EXTRAS ?=
-TEST_EXTRAS := backbones deploy
+TEST_EXTRAS := backbones deploy da3
 
 env:  ## create/refresh the environment (idempotent; mmcv wheel cached in ~/.cache/monodle_plugin)
 	@EXTRAS="$(EXTRAS)" bash tools/env/setup_env.sh

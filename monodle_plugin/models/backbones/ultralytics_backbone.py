@@ -249,8 +249,12 @@ class UltralyticsBackbone(BaseModule):
         pretrained: load the ``.pt`` weights (must exist locally, see the module docstring);
             False: random initialisation from the architecture's yaml.
         weights_dir: folder searched for ``.pt`` files (besides ``$MONODLE_WEIGHTS_DIR``).
-        freeze_backbone: no parameter requires a gradient and every BatchNorm stays in eval
-            mode (running statistics frozen) even when the model is in train mode.
+        freeze_backbone: True: no parameter requires a gradient and every BatchNorm stays in
+            eval mode (running statistics frozen) even when the model is in train mode.
+            ``'weights'``: the seed system's effective regime (its adapter keeps the
+            ``requires_grad=False`` that Ultralytics' ``.pt`` files store): no parameter
+            requires a gradient, but BatchNorm layers follow the model's mode, so their
+            running statistics move during training. False (default): everything trains.
         dry_run_size: side (pixels) of the square dry-run input; a multiple of the largest
             stride in the model.
         channels_last_inference: in eval mode on CPU, convert the input to the channels_last
@@ -276,7 +280,7 @@ class UltralyticsBackbone(BaseModule):
                  feature_indices: Sequence[int] | None = None,
                  pretrained: bool = True,
                  weights_dir: str | None = 'checkpoints',
-                 freeze_backbone: bool = False,
+                 freeze_backbone: bool | str = False,
                  dry_run_size: int = 256,
                  channels_last_inference: bool = True,
                  detect_inputs: bool = False,
@@ -310,9 +314,13 @@ class UltralyticsBackbone(BaseModule):
         del full, layers
         self._keep = {j for layer in self.model for j in _from_indices(layer)} | set(indices)
         self.size_divisor = max(s for s in strides[:last + 1] if s is not None)
+        if freeze_backbone not in (True, False, 'weights'):
+            raise ValueError(f'UltralyticsBackbone: freeze_backbone must be True, False or '
+                             f"'weights', got {freeze_backbone!r}")
         for p in self.model.parameters():  # .pt files store requires_grad=False
-            p.requires_grad_(not freeze_backbone)
-        self.freeze_backbone = bool(freeze_backbone)
+            p.requires_grad_(freeze_backbone is False)
+        #: True (weights and BN statistics fixed), 'weights' (BN statistics move) or False
+        self.freeze_backbone = freeze_backbone
         self.channels_last_inference = bool(channels_last_inference)
         self.train(True)
 
@@ -399,7 +407,7 @@ class UltralyticsBackbone(BaseModule):
     def train(self, mode: bool = True) -> UltralyticsBackbone:
         """Set train mode; with ``freeze_backbone`` every BatchNorm stays in eval mode."""
         super().train(mode)
-        if mode and getattr(self, 'freeze_backbone', False):
+        if mode and getattr(self, 'freeze_backbone', False) is True:
             for m in self.modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
                     m.eval()
