@@ -10,9 +10,9 @@ PYTEST_ARGS ?=
 .PHONY: env demo test test-fast lint check-data clean
 
 # Optional extras installed by `make env` only when asked: EXTRAS="backbones deploy" make env
-# (requirements/extras/*.txt). The test suite needs these two, so `make test` asks for them.
+# (requirements/extras/*.txt). The test suite needs these three, so `make test` asks for them.
 EXTRAS ?=
-TEST_EXTRAS := backbones deploy
+TEST_EXTRAS := backbones deploy da3
 
 env:  ## create/refresh the environment (idempotent; mmcv wheel cached in ~/.cache/monodle_plugin)
 	@EXTRAS="$(EXTRAS)" bash tools/env/setup_env.sh
@@ -30,8 +30,8 @@ test-fast:  ## tests without the slow ones, no environment refresh
 lint:
 	$(PYTHON) -m ruff check monodle_plugin tools tests configs setup.py
 
-check-data:  ## check a KITTI folder: make check-data DATA_ROOT=data/KITTI
-	$(PYTHON) tools/misc/check_kitti_layout.py $(or $(DATA_ROOT),data/KITTI)
+check-data:  ## decode and check a KITTI folder: make check-data DATA_ROOT=data/KITTI [DEPTH_DIR=DA3_depth_results]
+	$(PYTHON) tools/misc/check_kitti_layout.py $(or $(DATA_ROOT),data/KITTI) $(if $(DEPTH_DIR),--depth-dir $(DEPTH_DIR))
 
 clean:
 	rm -rf work_dirs .pytest_cache

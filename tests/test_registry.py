@@ -23,7 +23,7 @@ EXPECTED = {
     MODELS: ['UltralyticsBackbone', 'DLAUp', 'NativeNeck', 'CenterNet3DHead', 'MonoDLE',
              'CornerNetFocalLoss',
              'LaplacianAleatoricDepthLoss', 'DimAwareL1Loss', 'MultiBinHeadingLoss',
-             'DepthDistillLoss'],
+             'DepthDistillLoss', 'UncertaintyDepthDistillLoss'],
     TRANSFORMS: ['LoadKittiMonoImage', 'LoadMonoDLEAnnotations', 'MonoDLEAffineAug',
                  'LoadDA3Depth', 'PackMonoDLEInputs'],
     DATASETS: ['MonoDLEKittiDataset'],

@@ -16,22 +16,26 @@ import argparse
 import os
 import os.path as osp
 import sys
-import warnings
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
-# see tools/train.py: mmengine checkpoints need weights_only=False; load only trusted files.
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
 
 import monodle_plugin  # noqa: E402,F401  (registers every component)
 from monodle_plugin.datasets.kitti_io import read_calib, read_label  # noqa: E402
+from monodle_plugin.utils.checkpoint_loading import (  # noqa: E402
+    load_weights_strict,
+    skip_backbone_pretrained,
+)
+from monodle_plugin.utils.cli import run_cli  # noqa: E402
+from monodle_plugin.utils.config_checks import check_cfg_option_keys  # noqa: E402
 from monodle_plugin.utils.env_check import check_environment  # noqa: E402
 from monodle_plugin.utils.mono3d_drawing import draw_mono3d_result  # noqa: E402
 
@@ -53,6 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--device', default='cuda:0' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, xxx=yyy format')
+    parser.add_argument('--allow-partial-load', action='store_true',
+                        help='load only the checkpoint tensors that match the model')
     return parser.parse_args(argv)
 
 
@@ -89,22 +95,23 @@ def calib_path_for(img_path: str, calib: str = None) -> str:
     return path
 
 
-def build_detector(config: str, checkpoint: str, device: str, cfg_options=None):
-    """(model in eval mode, test pipeline) from a config and a checkpoint (mmdet3d's
-    ``init_model``; mmdet3d's ``inference_mono_3d_detector`` is not used because it needs an
-    mmdet3d info ``.pkl`` per image, where this demo takes KITTI calibration ``.txt`` files)."""
-    from mmdet3d.apis import init_model
+def build_detector(config: str, checkpoint: str, device: str, cfg_options=None,
+                   allow_partial_load: bool = False):
+    """(model in eval mode, test pipeline) from a config and a checkpoint."""
+    from mmdet3d.registry import MODELS
     for path, what in ((config, 'config file'), (checkpoint, 'checkpoint')):
         if not osp.isfile(path):
             raise FileNotFoundError(f'{what} not found: {path}')
     cfg = Config.fromfile(config)
     if cfg_options:
+        check_cfg_option_keys(cfg, cfg_options, config)
         cfg.merge_from_dict(cfg_options)
-    if cfg.model.get('backbone', {}).get('type') == 'UltralyticsBackbone':
-        cfg.model.backbone.pretrained = False  # the checkpoint holds every weight
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message="Don't suggest using CPU device")
-        model = init_model(cfg, checkpoint, device=device)
+    init_default_scope(cfg.get('default_scope', 'mmdet3d'))
+    model_cfg = cfg.model.copy()
+    skip_backbone_pretrained(model_cfg)  # the checkpoint holds every weight
+    model = MODELS.build(model_cfg)
+    load_weights_strict(model, checkpoint, config, allow_partial_load)
+    model.to(device).eval()
     pipeline = Compose(cfg.test_dataloader.dataset.pipeline)
     return model, pipeline
 
@@ -122,7 +129,7 @@ def main(argv=None) -> list:
     args = parse_args(argv)
     images = list_images(args.img)
     model, pipeline = build_detector(args.config, args.checkpoint, args.device,
-                                     args.cfg_options)
+                                     args.cfg_options, args.allow_partial_load)
     os.makedirs(args.out_dir, exist_ok=True)
     written = []
     for i, img_path in enumerate(images):
@@ -153,4 +160,4 @@ def main(argv=None) -> list:
 
 if __name__ == '__main__':
     check_environment()
-    main()
+    run_cli(main)

@@ -29,6 +29,7 @@ from monodle_plugin.evaluation.functional.kitti_eval import KITTI_EVAL_CLASSES  
 from monodle_plugin.evaluation.functional.kitti_file_eval import (  # noqa: E402
     evaluate_kitti_files,
 )
+from monodle_plugin.utils.cli import run_cli  # noqa: E402
 from monodle_plugin.utils.env_check import check_environment  # noqa: E402
 
 
@@ -86,4 +87,4 @@ def main(argv=None) -> dict:
 
 if __name__ == '__main__':
     check_environment()
-    main()
+    run_cli(main)

@@ -19,8 +19,6 @@ import sys
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, REPO_ROOT)
-# see tools/train.py: mmengine checkpoints need weights_only=False; load only trusted files.
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
@@ -30,6 +28,12 @@ from mmengine.runner import Runner  # noqa: E402
 import monodle_plugin  # noqa: E402,F401  (registers every component)
 from monodle_plugin.engine.cpu_distributed import finish_distributed, prepare_distributed  # noqa: E402
 from monodle_plugin.engine.run_info import log_run_info  # noqa: E402
+from monodle_plugin.utils.checkpoint_loading import (  # noqa: E402
+    load_weights_strict,
+    skip_backbone_pretrained,
+)
+from monodle_plugin.utils.cli import run_cli  # noqa: E402
+from monodle_plugin.utils.config_checks import check_cfg_option_keys  # noqa: E402
 from monodle_plugin.utils.env_check import check_environment  # noqa: E402
 
 
@@ -49,6 +53,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='score threshold of the painted boxes')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, xxx=yyy format')
+    parser.add_argument('--allow-partial-load', action='store_true',
+                        help='load only the checkpoint tensors that match the model (default: '
+                        'any missing/unexpected key or shape mismatch is an error)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -66,13 +73,16 @@ def build_cfg(args: argparse.Namespace) -> Config:
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
+        check_cfg_option_keys(cfg, args.cfg_options, args.config)
         cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
+    # loaded strictly in main(); the backbone's pretrained files are not needed
+    cfg.load_from = None
     cfg.resume = False
+    skip_backbone_pretrained(cfg.model)
 
     if args.show or args.show_dir:
         hooks = [h for h in (cfg.get('custom_hooks', None) or [])
@@ -89,6 +99,9 @@ def main(argv=None) -> dict:
     backend = prepare_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     log_run_info(runner, None, backend)
+    load_weights_strict(runner.model, args.checkpoint, args.config, args.allow_partial_load,
+                        runner.logger)
+    runner.logger.info(f'Loaded {args.checkpoint}')
     metrics = runner.test()
     if is_main_process():
         path = osp.join(runner.log_dir, 'metrics.json')
@@ -102,4 +115,4 @@ def main(argv=None) -> dict:
 
 if __name__ == '__main__':
     check_environment()
-    main()
+    run_cli(main)

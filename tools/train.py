@@ -29,10 +29,6 @@ import sys
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, REPO_ROOT)
-# mmengine 0.10 checkpoints pickle MessageHub buffers, numpy arrays and our saved random states,
-# which torch>=2.6's default `torch.load(weights_only=True)` refuses. The files loaded here are
-# the ones the user names or that this training wrote; load only checkpoints you trust.
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
@@ -41,6 +37,12 @@ from mmengine.runner import Runner  # noqa: E402
 
 import monodle_plugin  # noqa: E402,F401  (registers every component)
 from monodle_plugin.engine.cpu_distributed import finish_distributed  # noqa: E402
+from monodle_plugin.utils.checkpoint_loading import allow_checkpoint_globals  # noqa: E402
+from monodle_plugin.utils.cli import run_cli  # noqa: E402
+from monodle_plugin.utils.config_checks import (  # noqa: E402
+    check_cfg_option_keys,
+    check_resume_target,
+)
 from monodle_plugin.utils.env_check import check_environment  # noqa: E402
 
 
@@ -80,6 +82,7 @@ def build_cfg(args: argparse.Namespace):
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
+        check_cfg_option_keys(cfg, args.cfg_options, args.config)
         cfg.merge_from_dict(args.cfg_options)
 
     # work_dir: CLI > config > work_dirs/<config name>; the Runner adds /<timestamp>
@@ -114,12 +117,13 @@ def build_cfg(args: argparse.Namespace):
         cfg.auto_scale_lr.enable = True
 
     # resume: a named checkpoint > the work dir's last_checkpoint
+    # (nothing to resume is an error, README "Errors and safety")
     if args.resume == 'auto':
+        check_resume_target(cfg.work_dir)
         cfg.resume = True
         cfg.load_from = None
     elif args.resume is not None:
-        if not osp.isfile(args.resume):
-            raise FileNotFoundError(f'--resume: checkpoint not found: {args.resume}')
+        check_resume_target(cfg.work_dir, args.resume)
         cfg.resume = True
         cfg.load_from = args.resume
     return cfg
@@ -130,6 +134,7 @@ def main(argv=None) -> None:
     cfg = build_cfg(args)
     # MonoDLERunner (runner_type of every MonoDLE config) applies the batch rule and the
     # distillation switches and logs the effective batch / lr
+    allow_checkpoint_globals()  # --resume / load_from read our checkpoints with weights_only=True
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     if cfg.get('sync_bn') and getattr(runner, 'dist_backend', None) == 'gloo':
         raise RuntimeError('--sync_bn needs GPUs (torch SyncBatchNorm has no CPU kernel)')
@@ -139,4 +144,4 @@ def main(argv=None) -> None:
 
 if __name__ == '__main__':
     check_environment()
-    main()
+    run_cli(main)

@@ -175,6 +175,19 @@ def read_calib(calib_path: str) -> Dict[str, np.ndarray]:
     return calib
 
 
+def check_dimensions(name: str, hwl, where: str) -> None:
+    """Negative 3D dimensions are an error (DontCare lines carry -1 placeholders: allowed).
+
+    Args:
+        name: object class name.
+        hwl: (h, w, l) metres as written in the label file.
+        where: ``file:line`` for the message.
+    """
+    if name != 'DontCare' and min(hwl) < 0:
+        raise KittiFormatError(f'{where}: negative 3D dimensions (h, w, l) = {tuple(hwl)} for a '
+                               f'{name}; fix or remove the line')
+
+
 def parse_label_fields(line: str, where: str) -> Tuple[str, List[float]]:
     """The one parser of a label / result line: class name and the 14 or 15 numbers.
 
@@ -228,13 +241,14 @@ def parse_label_line(line: str, where: str) -> dict:
         dict with ``name``, ``truncated``, ``occluded``, ``alpha``, ``bbox`` [x1, y1, x2, y2],
         ``bbox_3d`` [x, y, z, l, h, w, ry], ``score`` (float or None), ``difficulty``, ``depth``.
     """
-    return _instance(*parse_label_fields(line, where))
+    return _instance(*parse_label_fields(line, where), where)
 
 
-def _instance(name: str, values: List[float]) -> dict:
+def _instance(name: str, values: List[float], where: str) -> dict:
     truncated, occluded, alpha = values[0], values[1], values[2]
     bbox = values[3:7]
     h, w, l_ = values[7:10]
+    check_dimensions(name, (h, w, l_), where)  # training labels too, not only result files
     x, y, z = values[10:13]
     ry = values[13]
     return dict(
@@ -267,7 +281,8 @@ def read_label(label_path: str, cam2img: Optional[np.ndarray] = None,
     Raises:
         FileNotFoundError: the file is missing. KittiFormatError: a bad line (file:line named).
     """
-    instances = [_instance(name, values) for name, values in _read_lines(label_path, 'label')]
+    instances = [_instance(name, values, f'{label_path} (object {k})')
+                 for k, (name, values) in enumerate(_read_lines(label_path, 'label'))]
     if cam2img is not None and instances:
         centers = np.array([[b[0], b[1] - b[4] / 2, b[2]] for b in
                             (ins['bbox_3d'] for ins in instances)])

@@ -59,6 +59,13 @@ class MonoDLEKittiDataset(Det3DDataset):
         filter_empty_gt: drop frames without a labelled object; False (MonoDLE keeps them).
         check_files: check at construction that every listed id has its image, calibration
             and (not for ``test``) label file.
+        validate: also decode every image at construction, check its size against its
+            calibration and 2D boxes, and read every teacher depth file of a ``LoadDA3Depth``
+            in the pipeline (:mod:`.validation`); all bad files are named in one
+            :class:`KittiFormatError`. Costs one full image decode per frame (README "Errors
+            and safety"). Default False.
+        allow_pickle: read a ``.pkl`` ``ann_file`` (unpickling can run code from the file:
+            only for info files you trust). Default False: a ``.pkl`` ann_file is an error.
         **kwargs: passed to :class:`mmdet3d.datasets.Det3DDataset`.
     """
 
@@ -76,6 +83,8 @@ class MonoDLEKittiDataset(Det3DDataset):
                  test_mode: bool = False,
                  filter_empty_gt: bool = False,
                  check_files: bool = True,
+                 validate: bool = False,
+                 allow_pickle: bool = False,
                  box_type_3d: str = 'Camera',
                  modality: Optional[dict] = None,
                  **kwargs) -> None:
@@ -83,6 +92,8 @@ class MonoDLEKittiDataset(Det3DDataset):
             raise ValueError(f'split must be one of {sorted(SPLIT_FOLDERS)}, got {split!r}')
         self.split = split
         self.check_files = check_files
+        self.validate = validate
+        self.allow_pickle = allow_pickle
         super().__init__(
             data_root=data_root,
             ann_file=ann_file,
@@ -108,6 +119,11 @@ class MonoDLEKittiDataset(Det3DDataset):
 
     def _read_info_file(self) -> List[dict]:
         """(sample_id, img_path, cam2img) of each frame of an mmdet3d info pkl."""
+        if str(self.ann_file).endswith(('.pkl', '.pickle')) and not self.allow_pickle:
+            raise KittiFormatError(
+                f'{self.ann_file}: a pickle info file can run code when read; set '
+                'allow_pickle=True in the dataset config if you trust it, or drop ann_file to '
+                'read ImageSets/<split>.txt')
         infos = mmengine.load(self.ann_file)
         if not isinstance(infos, dict) or 'data_list' not in infos:
             raise KittiFormatError(f'{self.ann_file}: not an mmdet3d v2 info file (no data_list)')
@@ -156,7 +172,20 @@ class MonoDLEKittiDataset(Det3DDataset):
             frames = [dict(sample_id=i, **self._frame_paths(i)) for i in read_split_file(source)]
         if self.check_files:
             self._check_files(frames, source)
-        return [self.parse_data_info(frame) for frame in frames]
+        data_list = [self.parse_data_info(frame) for frame in frames]
+        if self.validate:
+            self._validate(data_list, source)
+        return data_list
+
+    def _validate(self, data_list: List[dict], source: str) -> None:
+        """``validate=True``: every image, size and depth file checked (see the class doc)."""
+        from .transforms.load_da3_depth import LoadDA3Depth
+        from .validation import format_problems, validate_frames
+        depth = next((t for t in getattr(self.pipeline, 'transforms', [])
+                      if isinstance(t, LoadDA3Depth)), None)
+        problems = validate_frames(data_list, depth)
+        if problems:
+            raise KittiFormatError(format_problems(problems, f'{source} (validate=True)'))
 
     # ------------------------------------------------------------------ parsing
     def parse_data_info(self, info: dict) -> dict:

@@ -16,16 +16,24 @@ import difflib
 #: the ``distill`` switches, in the order configs/_base_/distill/da3_distill.py lists them
 DISTILL_KEYS = ('lambda_', 'loss_type', 'foreground_weight', 'foreground',
                 'silog_variance_factor', 'silog_weighted', 'depth_dir', 'max_depth',
-                'on_missing', 'warmup_iters', 'off_after_epoch')
+                'on_missing', 'warmup_iters', 'off_after_epoch', 'use_uncertainty',
+                'scale_by_crop', 'interpolation')
 #: top-level keys whose misspellings are errors (a near miss would be silently ignored)
 SWITCH_TOP_KEYS = ('total_batch_size', 'use_da3_depth', 'distill')
 
 # piece field <- switch
 _LOADER_FIELDS = {'depth_dir': 'depth_dir', 'max_depth': 'max_depth',
-                  'on_missing': 'on_missing'}
+                  'on_missing': 'on_missing', 'scale_by_crop': 'scale_by_crop',
+                  'interpolation': 'interpolation'}
 _LOSS_FIELDS = {'loss_weight': 'lambda_', 'loss_type': 'loss_type',
                 'foreground': 'foreground', 'foreground_weight': 'foreground_weight',
                 'variance_factor': 'silog_variance_factor', 'silog_weighted': 'silog_weighted'}
+# distill.use_uncertainty=True: the seed's Kendall loss (no loss_type / silog fields) and the
+# head's dense uncertainty branch (the seed's model.use_distill_uncertainty)
+_UNCERTAINTY_LOSS = 'UncertaintyDepthDistillLoss'
+_PLAIN_LOSS = 'DepthDistillLoss'
+_UNCERTAINTY_LOSS_FIELDS = {'loss_weight': 'lambda_', 'foreground': 'foreground',
+                            'foreground_weight': 'foreground_weight'}
 _HOOK_FIELDS = {'warmup_iters': 'warmup_iters', 'off_after_epoch': 'off_after_epoch'}
 
 
@@ -120,6 +128,7 @@ def apply_distill_switches(cfg) -> list[str]:
             s for i, s in enumerate(pipeline) if i not in loaders]
         head.loss_depth_distill = None
         cfg.custom_hooks = [h for i, h in enumerate(hooks) if i not in hook_ids]
+        _sync_uncertainty_branch(head, False, why, changes)
         return changes
 
     if not loaders:
@@ -136,11 +145,19 @@ def apply_distill_switches(cfg) -> list[str]:
 
     loss = head.get('loss_depth_distill', None)
     if loss is None:
-        loss = dict(type='DepthDistillLoss')
+        loss = dict(type=_PLAIN_LOSS)
         changes.append('model.bbox_head.loss_depth_distill added')
     loss = dict(loss)
-    _sync(loss, _LOSS_FIELDS, distill, 'model.bbox_head.loss_depth_distill', changes)
+    use_unc = bool(distill['use_uncertainty'])
+    wanted = _UNCERTAINTY_LOSS if use_unc else _PLAIN_LOSS
+    if loss.get('type') != wanted:
+        changes.append(f'model.bbox_head.loss_depth_distill.type: {loss.get("type")!r} -> '
+                       f'{wanted!r} (distill.use_uncertainty={use_unc})')
+        loss = dict(type=wanted)
+    fields = _UNCERTAINTY_LOSS_FIELDS if use_unc else _LOSS_FIELDS
+    _sync(loss, fields, distill, 'model.bbox_head.loss_depth_distill', changes)
     head.loss_depth_distill = loss
+    _sync_uncertainty_branch(head, use_unc, f'distill.use_uncertainty={use_unc}', changes)
 
     if not hook_ids:
         hooks.append(dict(type='DistillWeightHook'))
@@ -151,3 +168,16 @@ def apply_distill_switches(cfg) -> list[str]:
         _sync(hooks[i], _HOOK_FIELDS, distill, 'DistillWeightHook', changes)
     cfg.custom_hooks = hooks
     return changes
+
+
+def _sync_uncertainty_branch(head, wanted: bool, why: str, changes: list) -> None:
+    """``model.bbox_head.use_distill_uncertainty`` follows ``distill.use_uncertainty`` (the
+    branch exists only when its loss uses it: an unused branch would break DDP, and with
+    distillation off the model is exactly the baseline)."""
+    if bool(head.get('use_distill_uncertainty', False)) != wanted:
+        changes.append(f'model.bbox_head.use_distill_uncertainty: '
+                       f'{head.get("use_distill_uncertainty", False)!r} -> {wanted!r} ({why})')
+        if wanted:
+            head.use_distill_uncertainty = True
+        else:  # the head's default, so that the config equals the baseline's
+            head.pop('use_distill_uncertainty')

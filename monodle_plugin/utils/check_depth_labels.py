@@ -26,7 +26,6 @@ from typing import Sequence
 
 import numpy as np
 from mmengine.utils import ProgressBar
-from PIL import Image
 
 from ..datasets.kitti_io import SPLIT_FOLDERS, read_split, split_folder
 
@@ -36,7 +35,7 @@ def _resolve(data_root: str, folder: str) -> str:
 
 
 def check_frame(loader, depth_path: str, raw_hw: tuple[int, int], lidar_path: str | None,
-                max_depth: float | None) -> dict:
+                max_depth: float | None, max_invalid_fraction: float = 0.99) -> dict:
     """Statistics of one frame (``loader``: a ``LoadDA3Depth`` for reading and resizing)."""
     from ..datasets.transforms.load_da3_depth import depth_validity
 
@@ -54,6 +53,15 @@ def check_frame(loader, depth_path: str, raw_hw: tuple[int, int], lidar_path: st
     if valid.any():
         vals = depth[valid]
         row.update(min=float(vals.min()), median=float(np.median(vals)), max=float(vals.max()))
+    if row['nan_fraction'] == 1.0:
+        return dict(row, status='all-nan', error=f'{depth_path}: every pixel is NaN')
+    if not valid.any():
+        return dict(row, status='no-valid', error=f'{depth_path}: no valid pixel (all '
+                    f'non-positive, inf{"" if max_depth is None else " or > --max-depth"})')
+    if row['invalid_fraction'] > max_invalid_fraction:
+        return dict(row, status='mostly-invalid',
+                    error=f'{depth_path}: {100 * row["invalid_fraction"]:.1f} % invalid '
+                    f'(> --max-invalid-fraction {max_invalid_fraction})')
     try:
         depth, valid = loader.to_raw_size(depth, valid, raw_hw, depth_path)
     except ValueError as err:
@@ -78,9 +86,11 @@ def check_frame(loader, depth_path: str, raw_hw: tuple[int, int], lidar_path: st
 
 def check(data_root: str, depth_dir: str, split: str = 'train', lidar_dir: str | None = None,
           max_depth: float | None = None, ratio_range: Sequence[float] = (0.8, 1.25),
-          per_frame: bool = False, key: str = 'depth') -> tuple[int, dict[str, dict]]:
+          per_frame: bool = False, key: str = 'depth', max_invalid_fraction: float = 0.99
+          ) -> tuple[int, dict[str, dict]]:
     """Check every frame; print the report. Returns (number of problems, rows by id)."""
     from ..datasets.transforms.load_da3_depth import LoadDA3Depth
+    from ..datasets.validation import decode_image
 
     loader = LoadDA3Depth(depth_dir=depth_dir, key=key)
     ids = read_split(data_root, split)
@@ -95,11 +105,14 @@ def check(data_root: str, depth_dir: str, split: str = 'train', lidar_dir: str |
         if not osp.exists(img_path):
             rows[sample_id] = dict(status='no-image', error=f'{img_path} not found')
             continue
-        with Image.open(img_path) as img:  # reads the header only
-            raw_hw = (img.height, img.width)
+        raw_hw, problem = decode_image(img_path)  # a broken image is a row, not a traceback
+        if problem:
+            rows[sample_id] = dict(status='bad-image', error=problem)
+            continue
         rows[sample_id] = check_frame(
             loader, osp.join(depth_root, f'{sample_id}.npz'), raw_hw,
-            osp.join(lidar_root, f'{sample_id}.npz') if lidar_root else None, max_depth)
+            osp.join(lidar_root, f'{sample_id}.npz') if lidar_root else None, max_depth,
+            max_invalid_fraction)
     lo, hi = ratio_range
     for row in rows.values():
         ratio = row.get('median_ratio')
@@ -130,7 +143,8 @@ def print_report(rows: dict[str, dict], depth_root: str, split: str, lidar_root:
                 line += f'  <- ratio outside [{ratio_range[0]}, {ratio_range[1]}]'
             print(line)
     print(f'\n== {depth_root} against split {split!r}: {len(rows)} ids')
-    for name in ('ok', 'missing', 'unreadable', 'bad-shape', 'no-image'):
+    for name in ('ok', 'missing', 'unreadable', 'bad-shape', 'no-image', 'bad-image', 'all-nan',
+                 'no-valid', 'mostly-invalid'):
         print(f'  {name:<11}{len(status.get(name, [])):>7}')
     if ok:
         resized = sum(r['resized'] for r in ok)
@@ -167,6 +181,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--ratio-range', type=float, nargs=2, default=(0.8, 1.25),
                         metavar=('LOW', 'HIGH'), help='accepted median depth/LiDAR ratio')
     parser.add_argument('--key', default='depth', help='array name in the .npz files')
+    parser.add_argument('--max-invalid-fraction', type=float, default=0.99,
+                        help='a map with more invalid pixels than this fraction fails')
     parser.add_argument('--per-frame', action='store_true', help='print every frame')
     return parser.parse_args(argv)
 
@@ -174,7 +190,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     problems, _ = check(args.data_root, args.depth_dir, args.split, args.lidar_dir,
-                        args.max_depth, args.ratio_range, args.per_frame, args.key)
+                        args.max_depth, args.ratio_range, args.per_frame, args.key,
+                        args.max_invalid_fraction)
     return 1 if problems else 0
 
 

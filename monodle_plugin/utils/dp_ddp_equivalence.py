@@ -4,11 +4,15 @@ MonoDLE is sensitive to batch size and lr. This tool answers "I trained with Dat
 process, the whole batch) at batch B and lr on G GPUs; what do I set for DDP on N GPUs?":
 
     python tools/dp_ddp_equivalence.py --dp-batch 16 --dp-lr 0.00125 --dp-gpus 8 --ddp-gpus 4
-    python tools/dp_ddp_equivalence.py --verbose      # the derivation, what is / isn't exact
-    python tools/dp_ddp_equivalence.py --simulate     # 1 process vs 2 gloo processes, gradients
+    python tools/dp_ddp_equivalence.py --dp-batch 16 --dp-gpus 8 --ddp-per-gpu-batch 2 -v
+    python tools/dp_ddp_equivalence.py -v      # the derivation, what is / isn't exact
+    python tools/dp_ddp_equivalence.py -s      # 1 process vs 2 gloo processes, gradients
 
-Rules (those of the reference README): same total batch -> per-GPU batch ``B / N``, same lr;
-different total -> linear scaling ``lr * total / B``. With this package the configs carry
+Flags and defaults are the seed system's (``--ddp-gpus`` defaults to ``--dp-gpus``;
+``--ddp-per-gpu-batch`` defaults to ``max(1, dp_batch // ddp_gpus)``; ``--ddp-batch`` is an
+alias). Rules (those of the reference README): same total batch -> per-GPU batch ``B / N``,
+same lr; different total -> linear scaling ``lr * total / B``. The lr is printed in full
+precision, followed by the seed's 1/2/4/8-GPU table. With this package the configs carry
 ``total_batch_size`` and their runner (``MonoDLERunner``) applies the rule under any train tool.
 
 ``--simulate`` spawns two CPU processes (gloo), runs one forward/backward of the real
@@ -23,74 +27,135 @@ import json
 import os.path as osp
 import sys
 import tempfile
-from typing import Optional
+from typing import Optional, Sequence
 
 #: gradients that differ by more than this (absolute, float64 run) fail --simulate
 GRAD_TOLERANCE = 1e-6
 
 
 # ---------------------------------------------------------------------------- calculator
-def equivalent_settings(dp_batch: int, dp_lr: float, dp_gpus: int, ddp_gpus: int,
+#: DDP GPU counts of the seed's table (``-s`` in the seed; always printed here)
+TABLE_GPUS = (1, 2, 4, 8)
+
+
+def equivalent_settings(dp_batch: int, dp_lr: float, dp_gpus: int,
+                        ddp_gpus: Optional[int] = None,
                         ddp_batch: Optional[int] = None) -> dict:
-    """DDP per-GPU batch and lr that reproduce a DP run.
+    """DDP per-GPU batch and lr that reproduce a DP run (the seed's ``compute_equivalence``).
 
     Args:
         dp_batch: DP total batch (the ``batch_size`` of a DataParallel run: all GPUs together).
         dp_lr: DP learning rate.
-        dp_gpus: GPUs of the DP run (only for the per-replica batch, see ``--verbose``).
-        ddp_gpus: DDP processes (one per GPU).
-        ddp_batch: per-process batch to use instead of ``dp_batch // ddp_gpus`` (optional).
+        dp_gpus: GPUs of the DP run.
+        ddp_gpus: DDP processes (one per GPU); None -> ``dp_gpus`` (the seed's default).
+        ddp_batch: per-GPU DDP batch (the seed's ``--ddp-per-gpu-batch``); None ->
+            ``max(1, dp_batch // ddp_gpus)``.
 
     Returns:
-        dict with ``per_gpu``, ``total``, ``lr``, ``ratio``, ``same_total`` and ``remainder``
-        (samples of the DP batch that do not divide over the DDP processes).
+        dict with ``ddp_gpus``, ``per_gpu``, ``total``, ``lr`` (full float precision),
+        ``ratio`` (DDP total / DP total), ``same_total``, ``remainder`` (samples of the DP batch
+        that do not divide over the GPUs, when the per-GPU batch was derived), ``batch_grows``
+        (more GPUs than DP samples: one sample per GPU), ``dp_per_replica``.
+
+    Raises:
+        ValueError: a count below 1 or an lr not above 0, naming the flag.
     """
+    if ddp_gpus is None:
+        ddp_gpus = dp_gpus
     for name, value in (('--dp-batch', dp_batch), ('--dp-gpus', dp_gpus),
                         ('--ddp-gpus', ddp_gpus)):
         if value < 1:
             raise ValueError(f'{name} must be >= 1, got {value}')
-    if dp_lr <= 0:
+    if not dp_lr > 0:
         raise ValueError(f'--dp-lr must be > 0, got {dp_lr}')
     if ddp_batch is not None and ddp_batch < 1:
-        raise ValueError(f'--ddp-batch must be >= 1, got {ddp_batch}')
-    per_gpu = ddp_batch if ddp_batch is not None else dp_batch // ddp_gpus
-    if per_gpu < 1:
-        raise ValueError(f'--dp-batch {dp_batch} is smaller than --ddp-gpus {ddp_gpus}: give '
-                         f'--ddp-batch (per GPU) and accept a larger total batch')
+        raise ValueError(f'--ddp-per-gpu-batch must be >= 1, got {ddp_batch}')
+    derived = ddp_batch is None
+    per_gpu = max(1, dp_batch // ddp_gpus) if derived else ddp_batch
     total = per_gpu * ddp_gpus
     ratio = total / dp_batch
-    return dict(per_gpu=per_gpu, total=total, lr=dp_lr * ratio, ratio=ratio,
-                same_total=total == dp_batch,
-                remainder=0 if ddp_batch is not None else dp_batch - total,
+    return dict(ddp_gpus=ddp_gpus, per_gpu=per_gpu, total=total,
+                lr=dp_lr * (total / dp_batch),  # the seed's expression, bit for bit
+                ratio=ratio, same_total=total == dp_batch,
+                remainder=dp_batch - total if derived and total < dp_batch else 0,
+                batch_grows=derived and dp_batch < ddp_gpus,
                 dp_per_replica=dp_batch / dp_gpus)
 
 
+def gpu_table(dp_batch: int, dp_lr: float, dp_gpus: int,
+              gpus: Sequence[int] = TABLE_GPUS) -> list:
+    """The seed's table: equivalent settings for 1/2/4/8 DDP GPUs (counts above the DP batch
+    are left out, as in the seed). Returns a list of :func:`equivalent_settings` dicts."""
+    return [equivalent_settings(dp_batch, dp_lr, dp_gpus, n) for n in gpus if n <= dp_batch]
+
+
+def format_lr(lr: float) -> str:
+    """Full precision: the shortest decimal that reads back as the same float (``repr``)."""
+    return repr(float(lr))
+
+
+def format_table(rows: list) -> str:
+    """Text table of :func:`gpu_table` rows (the seed's columns; exact = same total batch)."""
+    lines = ['DDP GPUs | per-GPU batch | total batch | lr                     | exact',
+             '---------+---------------+-------------+------------------------+------']
+    for r in rows:
+        lines.append(f'{r["ddp_gpus"]:>8} | {r["per_gpu"]:>13} | {r["total"]:>11} | '
+                     f'{format_lr(r["lr"]):<22} | {"yes" if r["same_total"] else "~ (lr scaled)"}')
+    return '\n'.join(lines)
+
+
+#: where this tool's advice differs from the seed's, one line each (printed by the report)
+DIFFERENCES = (
+    'object-count normalised losses: the seed calls DDP "< 0.1 % off" (local counts); here '
+    'every loss divides by the global count, so DDP is exact (see --verbose / --simulate)',
+    '--simulate: the seed compares random numpy gradients; here the real head and losses run '
+    'in 2 gloo processes against 1 process',
+    'the command: the seed prints a YAML snippet for train_val_ddp.py; here the configs carry '
+    'the batch and lr, so the command is tools/dist_train.sh',
+)
+
+
 def format_report(args, res: dict) -> str:
+    """The equivalence report: DP reference, DDP settings, the seed's table, the command."""
+    lr = format_lr(res['lr'])
     lines = [
         f'DP reference : total batch {args.dp_batch} on {args.dp_gpus} GPU(s) '
-        f'({res["dp_per_replica"]:g} per replica), lr {args.dp_lr:g}',
-        f'DDP          : {args.ddp_gpus} process(es) x {res["per_gpu"]} per GPU = total '
-        f'{res["total"]}, lr {res["lr"]:.6g}'
+        f'({res["dp_per_replica"]:g} per replica), lr {format_lr(args.dp_lr)}',
+        f'DDP          : {res["ddp_gpus"]} process(es) x {res["per_gpu"]} per GPU = total '
+        f'{res["total"]}, lr {lr}'
         + (' (same total batch -> same lr)' if res['same_total'] else
-           f' (linear scaling x{res["ratio"]:.4g} = {res["total"]}/{args.dp_batch})'),
+           f' (linear scaling x{res["ratio"]!r} = {res["total"]}/{args.dp_batch})'),
+        f'  Per-GPU batch size : {res["per_gpu"]}',
+        f'  Total batch size   : {res["total"]}',
+        f'  Learning rate      : {lr}',
     ]
-    if res['remainder']:
-        lines.append(f'  note: {args.dp_batch} does not divide over {args.ddp_gpus} GPUs; '
-                     f'{res["remainder"]} sample(s) per step are dropped from the total. '
-                     'Pick a GPU count that divides it for an exact equivalent.')
+    if res['batch_grows']:
+        lines.append(f'  note: {res["ddp_gpus"]} GPUs for a batch of {args.dp_batch}: 1 sample '
+                     f'per GPU (the seed\'s advice), the total batch grows to {res["total"]} '
+                     'and the lr is scaled linearly.')
+    elif res['remainder']:
+        lines.append(f'  note: {args.dp_batch} does not divide over {res["ddp_gpus"]} GPUs; '
+                     f'{res["remainder"]} sample(s) per step are dropped from the total and '
+                     'the lr is scaled linearly. Pick a GPU count that divides it for an exact '
+                     'equivalent.')
+    lines += ['', f'Equivalent settings by GPU count (DP batch {args.dp_batch}, '
+              f'lr {format_lr(args.dp_lr)}):',
+              format_table(gpu_table(args.dp_batch, args.dp_lr, args.dp_gpus)), '',
+              'Where this tool differs from the seed\'s:']
+    lines += [f'  - {d}' for d in DIFFERENCES]
     lines += [
         '',
         'With monodle_plugin the configs carry total_batch_size and the lr tuned for it;',
         'their MonoDLERunner computes the per-GPU batch (total // GPUs) and scales the lr:',
     ]
     if res['same_total'] or args.ddp_batch is None:
-        lines.append(f'  tools/dist_train.sh CONFIG {args.ddp_gpus}'
+        lines.append(f'  tools/dist_train.sh CONFIG {res["ddp_gpus"]}'
                      + ('' if args.dp_batch == 16 else
                         f' --cfg-options total_batch_size={args.dp_batch}'))
     else:
-        lines.append(f'  tools/dist_train.sh CONFIG {args.ddp_gpus} '
+        lines.append(f'  tools/dist_train.sh CONFIG {res["ddp_gpus"]} '
                      f'--cfg-options train_dataloader.batch_size={res["per_gpu"]}'
-                     f'   # lr scaled to {res["lr"]:.6g}')
+                     f'   # lr scaled to {lr}')
     lines.append('  (the effective total batch and lr are printed in the log at start-up)')
     return '\n'.join(lines)
 
@@ -321,6 +386,8 @@ def simulate(world: int = 2, seed: int = 0, verbose: bool = True) -> list:
 
 # ---------------------------------------------------------------------------- CLI
 def parse_args(argv=None):
+    """The seed's flags and defaults (``--ddp-per-gpu-batch``, ``-v``, ``-s``; ``--ddp-gpus``
+    defaults to ``--dp-gpus``); ``--ddp-batch`` is kept as an alias."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--dp-batch', type=int, default=16,
@@ -328,12 +395,14 @@ def parse_args(argv=None):
     parser.add_argument('--dp-lr', type=float, default=0.00125,
                         help='DP learning rate. Default 0.00125')
     parser.add_argument('--dp-gpus', type=int, default=8, help='GPUs of the DP run. Default 8')
-    parser.add_argument('--ddp-gpus', type=int, default=4,
-                        help='GPUs (processes) of the DDP run. Default 4')
-    parser.add_argument('--ddp-batch', type=int, default=None,
-                        help='per-GPU DDP batch, if not dp-batch / ddp-gpus (lr is scaled)')
-    parser.add_argument('--verbose', action='store_true', help='print the derivation')
-    parser.add_argument('--simulate', action='store_true',
+    parser.add_argument('--ddp-gpus', type=int, default=None,
+                        help='GPUs (processes) of the DDP run. Default: same as --dp-gpus')
+    parser.add_argument('--ddp-per-gpu-batch', '--ddp-batch', dest='ddp_batch', type=int,
+                        default=None,
+                        help='per-GPU DDP batch. Default: max(1, dp-batch // ddp-gpus); '
+                             'the lr is scaled when the total batch changes')
+    parser.add_argument('-v', '--verbose', action='store_true', help='print the derivation')
+    parser.add_argument('-s', '--simulate', action='store_true',
                         help='numerical gradient comparison: 1 process vs 2 gloo processes')
     parser.add_argument('--seed', type=int, default=0, help='seed of the simulated batch')
     parser.add_argument('--json', help='also write the results to this JSON file')

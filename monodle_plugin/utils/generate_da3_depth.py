@@ -68,14 +68,30 @@ def focal_factor(cam2img: np.ndarray, raw_hw: Sequence[int], proc_hw: Sequence[i
     return (fx + fy) / 2.0 / METRIC_FOCAL_BASE
 
 
-def load_da3(model: str, device: str, allow_download: bool) -> Any:
-    """Build ``depth_anything_3.api.DepthAnything3`` from a local path or (if allowed) the hub."""
+def import_da3() -> Any:
+    """``depth_anything_3.api.DepthAnything3`` of the optional extra (``EXTRAS=da3 make env``).
+
+    The package's import path pulls in moviepy (for its video export, unused here), which then
+    wants imageio-ffmpeg's 165 MB binary unless ``FFMPEG_BINARY`` says otherwise: 'auto-detect'
+    is set when the variable is unset (a system ffmpeg is used if there is one).
+
+    Raises:
+        SystemExit: the extra is not installed (one line naming the fix).
+    """
+    os.environ.setdefault('FFMPEG_BINARY', 'auto-detect')
     try:
         from depth_anything_3.api import DepthAnything3
     except ImportError as err:
         raise SystemExit('tools/dataset_converters/generate_da3_depth.py needs the optional '
-                         'package `depth-anything-3` (pip install depth-anything-3); '
+                         'extra `da3` (EXTRAS=da3 make env: depth-anything-3==0.1.1 and the '
+                         'pinned part of its import path, requirements/extras/da3*.txt); '
                          f'import failed: {err}') from err
+    return DepthAnything3
+
+
+def load_da3(model: str, device: str, allow_download: bool) -> Any:
+    """Build ``depth_anything_3.api.DepthAnything3`` from a local path or (if allowed) the hub."""
+    DepthAnything3 = import_da3()
     if not osp.exists(model) and not allow_download:
         raise SystemExit(f'--model {model!r} is not a local path; download the weights and pass '
                          'their folder, or add --allow-download to fetch them from the hub')

@@ -139,7 +139,8 @@ def test_info_pkl_gives_the_same_frames(tmp_path, mini_train):
     pkl = tmp_path / 'kitti_infos_train.pkl'
     with open(pkl, 'wb') as f:
         pickle.dump(dict(metainfo=dict(), data_list=data_list), f)
-    ds = MonoDLEKittiDataset(data_root=MINI, split='train', ann_file=str(pkl))
+    ds = MonoDLEKittiDataset(data_root=MINI, split='train', ann_file=str(pkl),
+                             allow_pickle=True)  # a file this test wrote
     assert ds.get_sample_ids() == ['000076', '000000']
     a, b = ds.get_data_info(1), mini_train.get_data_info(0)
     assert a['img_path'] == b['img_path'] and a['instances'] == b['instances']

@@ -159,7 +159,9 @@ def test_same_batch_same_losses_and_teacher_reaches_the_loss():
     for name in ('lambda0', 'weight0'):
         assert losses[name] == losses['base'], name
     extra = set(losses['da3']) - set(losses['base'])
-    assert extra == {'loss_depth_distill'} and np.isfinite(losses['da3']['loss_depth_distill'])
+    assert extra == {'loss_depth_distill', 'distill_valid_frac'}  # + the logged valid fraction
+    assert np.isfinite(losses['da3']['loss_depth_distill'])
+    assert 0 < losses['da3']['distill_valid_frac'] <= 1
     assert losses['da3']['loss_depth_distill'] > 0
     for key in losses['base']:
         assert losses['da3'][key] == losses['base'][key], key

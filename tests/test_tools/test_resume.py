@@ -16,12 +16,15 @@ from monodle_plugin.engine.hooks.resumable_checkpoint_hook import (
     capture_rng_state,
     restore_rng_state,
 )
+from monodle_plugin.utils.checkpoint_loading import load_checkpoint_file
 
 NO_VAL = ['train_cfg.val_begin=1000']  # these tests are about training state only
 
 
 def _load(path):
-    return torch.load(path, map_location='cpu', weights_only=False)
+    # weights_only with our allow-list: the whole training checkpoint (message hub, RNG
+    # states, optimizer) must read back without unpickling arbitrary objects
+    return load_checkpoint_file(path)
 
 
 def _train(work_dir, tmp_path, *extra):

@@ -5,7 +5,9 @@ Usage:
         --split train [--lidar-dir lidar_depth] [--per-frame]
 
 Checks and options: ``monodle_plugin/utils/check_depth_labels.py`` (``--help``). Exits 1 if a
-file is missing, unreadable or of a wrong shape, or (with ``--lidar-dir``) a frame is flagged.
+file is missing, unreadable, of a wrong shape, all NaN, without a valid pixel or mostly invalid
+(``--max-invalid-fraction``), if an image does not decode, or (with ``--lidar-dir``) a frame is
+flagged.
 """
 import os.path as osp
 import sys
@@ -13,6 +15,7 @@ import sys
 if __name__ == '__main__':
     sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
     from monodle_plugin.utils.check_depth_labels import main
+    from monodle_plugin.utils.cli import run_cli
     from monodle_plugin.utils.env_check import check_environment
     check_environment()
-    sys.exit(main())
+    run_cli(main)

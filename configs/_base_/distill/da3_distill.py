@@ -40,6 +40,14 @@ distill = dict(
     on_missing='error',  # 'error' | 'skip' (all-invalid map, one warning)
     warmup_iters=0,  # linear warm-up of lambda over N iterations (0: none)
     off_after_epoch=None,  # first epoch (0-based) without distillation (None: never)
+    # the seed's uncertainty-guided distillation (ca005eb): Kendall's heteroscedastic loss
+    # (UncertaintyDepthDistillLoss) + the head's dense log-variance branch
+    # (model.bbox_head.use_distill_uncertainty, the seed's model.use_distill_uncertainty)
+    use_uncertainty=False,
+    # teacher x crop scale (MonoDLE's depth-target convention; the seed: False)
+    scale_by_crop=True,
+    # affine warp of the teacher: 'nearest' (validity-aware) or 'bilinear' (validity-normalised)
+    interpolation='nearest',
 )
 
 # (1) the training pipeline of configs/_base_/datasets/kitti_mono3d_monodle.py + LoadDA3Depth
@@ -49,7 +57,7 @@ da3_train_pipeline = [
     dict(type='MonoDLEAffineAug', output_size=(1280, 384), random_flip=0.5, random_crop=0.5,
          scale=0.4, shift=0.1),
     dict(type='LoadDA3Depth', depth_dir='DA3_depth_results', max_depth=None,
-         on_missing='error'),
+         on_missing='error', scale_by_crop=True, interpolation='nearest'),
     dict(type='PackMonoDLEInputs'),
 ]
 # (2) the head's distillation loss (variance_factor: distill.silog_variance_factor; _delete_:

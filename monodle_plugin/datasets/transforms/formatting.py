@@ -45,6 +45,7 @@ class PackMonoDLEInputs(Pack3DDetInputs):
     def pack_single_results(self, results: dict) -> dict:
         depth_map = results.pop('gt_depth_map', None)
         depth_valid = results.pop('gt_depth_valid', None)
+        on_missing = results.pop('gt_depth_on_missing', 'error')
         if 'gt_alphas' in results:
             results['gt_alphas'] = torch.from_numpy(
                 np.asarray(results['gt_alphas'], dtype=np.float32))
@@ -60,5 +61,6 @@ class PackMonoDLEInputs(Pack3DDetInputs):
                 valid = torch.as_tensor(np.asarray(depth_valid, dtype=bool))
             if depth.dim() == 2:
                 depth, valid = depth[None], valid[None]
-            packed['data_samples'].gt_depth = PixelData(depth=depth, valid=valid)
+            packed['data_samples'].gt_depth = PixelData(
+                metainfo=dict(on_missing=on_missing), depth=depth, valid=valid)
         return packed

@@ -137,9 +137,12 @@ class LoadDA3Depth(BaseTransform):
     times farther); turning it off gives the teacher in true metres, which then disagrees with
     the depth targets of cropped samples.
 
-    Adds ``gt_depth_map`` (1, H_in / stride, W_in / stride) float32 (0 where invalid) and
-    ``gt_depth_valid`` (same shape, bool); ``PackMonoDLEInputs`` packs them into
-    ``data_sample.gt_depth``.
+    Adds ``gt_depth_map`` (1, H_in / stride, W_in / stride) float32 (0 where invalid),
+    ``gt_depth_valid`` (same shape, bool) and ``gt_depth_on_missing`` (``on_missing``);
+    ``PackMonoDLEInputs`` packs them into ``data_sample.gt_depth`` (the last as its metainfo
+    ``on_missing``). A file without any valid pixel is warned about once per file; a batch
+    without any valid pixel stops training (``check_teacher_validity``), or only warns with
+    ``on_missing='skip'``.
 
     Args:
         depth_dir: folder of the ``.npz`` files, absolute or relative to ``data_root``.
@@ -211,6 +214,7 @@ class LoadDA3Depth(BaseTransform):
         self.on_missing = on_missing
         self.backend_args = backend_args
         self._warned_missing = False
+        self._warned_invalid: set = set()
 
     # ------------------------------------------------------------------ paths and reading
     def depth_path(self, results: dict) -> str:
@@ -294,10 +298,18 @@ class LoadDA3Depth(BaseTransform):
                 self._warned_missing = True
             results['gt_depth_map'] = np.zeros((1, *out_hw), dtype=np.float32)
             results['gt_depth_valid'] = np.zeros((1, *out_hw), dtype=bool)
+            results['gt_depth_on_missing'] = self.on_missing
             return results
 
         depth = self.read_depth(path)
         valid = depth_validity(depth, self.min_depth, self.max_depth)
+        if not valid.any() and path not in self._warned_invalid:
+            self._warned_invalid.add(path)  # once per file (and worker process)
+            warnings.warn(f'LoadDA3Depth: depth file {path} has no valid pixel (all NaN, inf, '
+                          f'<= {self.min_depth} or > max_depth={self.max_depth}): no '
+                          'distillation on this frame; check it with '
+                          'tools/misc/check_depth_labels.py', UserWarning, stacklevel=2)
+        results['gt_depth_on_missing'] = self.on_missing
         depth, valid = self.to_raw_size(depth, valid, tuple(results['ori_shape'][:2]), path)
         depth, valid = resample_depth(depth, valid, (in_w, in_h), self.interpolation,
                                       pil_to_cv2_affine(results['affine_mat']))

@@ -83,3 +83,15 @@ class DistillWeightHook(Hook):
         value = self.lambda_at(runner.iter, runner.epoch)
         self._loss_module(runner).loss_weight = value
         runner.message_hub.update_scalar('train/distill_lambda', value)
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch: DataBatch = None,
+                         outputs: Optional[dict] = None) -> None:
+        """Stop (or warn, ``on_missing='skip'``) when the batch had no valid teacher pixel.
+
+        Reads the head's ``distill_valid_frac`` here, where mmengine reads the logged values
+        back anyway, so the head's training path needs no host sync.
+        """
+        frac = (outputs or {}).get('distill_valid_frac')
+        if frac is not None and float(frac) == 0.0:
+            from ...models.losses.depth_distill_loss import check_teacher_validity
+            check_teacher_validity(frac, (data_batch or {}).get('data_samples') or [])

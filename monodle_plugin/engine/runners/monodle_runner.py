@@ -58,6 +58,8 @@ class MonoDLERunner(Runner):
             plan = plan_batch(cfg, world_size)
             apply_batch_plan(cfg, plan)
         backend = prepare_distributed(cfg, launcher)
+        from ...utils.checkpoint_loading import allow_checkpoint_globals
+        allow_checkpoint_globals()  # resume / load_from under any tool: weights_only + allow-list
         runner = super().from_cfg(cfg)
         if runner.world_size != world_size:
             raise RuntimeError(f'the launcher reported {world_size} processes but the '

@@ -97,14 +97,30 @@ def _weights_candidates(name: str | os.PathLike, weights_dir: str | os.PathLike 
 
 
 def _load_ultralytics_checkpoint(path: Path) -> nn.Module:
-    """Load a ``.pt`` through Ultralytics' own loader (handles torch>=2.6 ``weights_only``)."""
+    """Load a ``.pt`` in Ultralytics' safe mode: ``torch.load(weights_only=True)`` against its
+    allow-list of known model classes, so a crafted file cannot run code (needs ultralytics with
+    ``torch_safe_load(..., safe_only=True)``, 8.4.x; older versions are refused)."""
     _offline_ultralytics()
+    import inspect
+
+    from ultralytics.nn import tasks
+    if 'safe_only' not in inspect.signature(tasks.torch_safe_load).parameters:
+        raise ImportError('UltralyticsBackbone: the installed ultralytics cannot load .pt files '
+                          'safely (no torch_safe_load(safe_only=...)); install the version of '
+                          'requirements/ (ultralytics==8.4.190)')
     try:
-        from ultralytics.nn.tasks import load_checkpoint
-    except ImportError:  # ultralytics < 8.3.x names it attempt_load_one_weight
-        from ultralytics.nn.tasks import attempt_load_one_weight as load_checkpoint
-    model, _ = load_checkpoint(str(path), device='cpu', inplace=True, fuse=False)
-    return model.float()
+        ckpt, _ = tasks.torch_safe_load(str(path), safe_only=True)
+    except TypeError as err:  # Ultralytics reports unreadable / refused files as TypeError
+        raise ValueError(f'UltralyticsBackbone: {path}: ' + ' '.join(str(err).split())) from None
+    model = ckpt.get('ema') or ckpt.get('model') if isinstance(ckpt, dict) else None
+    if not isinstance(model, nn.Module):
+        raise ValueError(f'UltralyticsBackbone: {path} holds no Ultralytics model '
+                         "(no 'model' / 'ema' entry)")
+    model = model.float().eval()
+    for m in model.modules():  # as ultralytics.nn.tasks.load_checkpoint(inplace=True)
+        if hasattr(m, 'inplace'):
+            m.inplace = True
+    return model
 
 
 def _build_from_yaml(cfg: str | dict) -> nn.Module:
@@ -233,8 +249,12 @@ class UltralyticsBackbone(BaseModule):
         pretrained: load the ``.pt`` weights (must exist locally, see the module docstring);
             False: random initialisation from the architecture's yaml.
         weights_dir: folder searched for ``.pt`` files (besides ``$MONODLE_WEIGHTS_DIR``).
-        freeze_backbone: no parameter requires a gradient and every BatchNorm stays in eval
-            mode (running statistics frozen) even when the model is in train mode.
+        freeze_backbone: True: no parameter requires a gradient and every BatchNorm stays in
+            eval mode (running statistics frozen) even when the model is in train mode.
+            ``'weights'``: the seed system's effective regime (its adapter keeps the
+            ``requires_grad=False`` that Ultralytics' ``.pt`` files store): no parameter
+            requires a gradient, but BatchNorm layers follow the model's mode, so their
+            running statistics move during training. False (default): everything trains.
         dry_run_size: side (pixels) of the square dry-run input; a multiple of the largest
             stride in the model.
         channels_last_inference: in eval mode on CPU, convert the input to the channels_last
@@ -260,7 +280,7 @@ class UltralyticsBackbone(BaseModule):
                  feature_indices: Sequence[int] | None = None,
                  pretrained: bool = True,
                  weights_dir: str | None = 'checkpoints',
-                 freeze_backbone: bool = False,
+                 freeze_backbone: bool | str = False,
                  dry_run_size: int = 256,
                  channels_last_inference: bool = True,
                  detect_inputs: bool = False,
@@ -294,9 +314,13 @@ class UltralyticsBackbone(BaseModule):
         del full, layers
         self._keep = {j for layer in self.model for j in _from_indices(layer)} | set(indices)
         self.size_divisor = max(s for s in strides[:last + 1] if s is not None)
+        if freeze_backbone not in (True, False, 'weights'):
+            raise ValueError(f'UltralyticsBackbone: freeze_backbone must be True, False or '
+                             f"'weights', got {freeze_backbone!r}")
         for p in self.model.parameters():  # .pt files store requires_grad=False
-            p.requires_grad_(not freeze_backbone)
-        self.freeze_backbone = bool(freeze_backbone)
+            p.requires_grad_(freeze_backbone is False)
+        #: True (weights and BN statistics fixed), 'weights' (BN statistics move) or False
+        self.freeze_backbone = freeze_backbone
         self.channels_last_inference = bool(channels_last_inference)
         self.train(True)
 
@@ -383,7 +407,7 @@ class UltralyticsBackbone(BaseModule):
     def train(self, mode: bool = True) -> UltralyticsBackbone:
         """Set train mode; with ``freeze_backbone`` every BatchNorm stays in eval mode."""
         super().train(mode)
-        if mode and getattr(self, 'freeze_backbone', False):
+        if mode and getattr(self, 'freeze_backbone', False) is True:
             for m in self.modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
                     m.eval()

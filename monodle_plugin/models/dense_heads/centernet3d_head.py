@@ -19,6 +19,7 @@ from mmdet3d.registry import MODELS, TASK_UTILS
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
+from ..losses.depth_distill_loss import teacher_valid_stats, valid_fraction
 from ..task_modules.coders.monodle_bbox_coder import gather_at
 from ..utils import dist_utils
 
@@ -67,6 +68,12 @@ class CenterNet3DHead(BaseMono3DDenseHead):
         heatmap_bias: initial bias of the heatmap output. Defaults to -2.19.
         init_std: std of the normal init of the other branches. Defaults to 0.001.
         fuse_branches: run the seven 3x3 convolutions as one. Defaults to False (see above).
+        use_distill_uncertainty: add the seed system's dense depth-uncertainty branch
+            ``dense_depth_uncertainty`` (``Conv3x3(in, feat) -> ReLU -> Conv1x1(feat, 1)``, normal
+            init ``init_std``, bias 0: log-variance ~ 0 at start), output
+            ``dense_depth_uncertainty`` (B, 1, h, w) = ``log sigma^2`` of the dense depth, used by
+            ``UncertaintyDepthDistillLoss`` (the seed's ``model.use_distill_uncertainty``; set
+            by the ``distill.use_uncertainty`` switch). Defaults to False. Decoding ignores it.
         loss_*: loss configs (``MODELS``), None for :data:`DEFAULT_LOSSES`;
             ``loss_depth_distill=None`` disables distillation.
         test_cfg: ``topk`` (50), ``score_thr`` (0.2), ``nms_kernel`` (3), ``decode_mode``
@@ -82,6 +89,7 @@ class CenterNet3DHead(BaseMono3DDenseHead):
                  heatmap_bias: float = -2.19,
                  init_std: float = 0.001,
                  fuse_branches: bool = False,
+                 use_distill_uncertainty: bool = False,
                  loss_heatmap: dict | None = None,
                  loss_offset_2d: dict | None = None,
                  loss_size_2d: dict | None = None,
@@ -135,6 +143,16 @@ class CenterNet3DHead(BaseMono3DDenseHead):
                         nn.init.normal_(m.weight, std=init_std)
                         nn.init.constant_(m.bias, 0)
             self.add_module(name, branch)
+        self.use_distill_uncertainty = bool(use_distill_uncertainty)
+        if self.use_distill_uncertainty:
+            self.dense_depth_uncertainty = nn.Sequential(
+                nn.Conv2d(in_channels, feat_channels, 3, padding=1, bias=True),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(feat_channels, 1, 1, bias=True))
+            for m in self.dense_depth_uncertainty.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.normal_(m.weight, std=init_std)
+                    nn.init.constant_(m.bias, 0)
         given = dict(heatmap=loss_heatmap, offset_2d=loss_offset_2d, size_2d=loss_size_2d,
                      depth=loss_depth, offset_3d=loss_offset_3d, size_3d=loss_size_3d,
                      heading=loss_heading)
@@ -142,6 +160,12 @@ class CenterNet3DHead(BaseMono3DDenseHead):
             self.add_module(f'loss_{name}', MODELS.build(given[name] or DEFAULT_LOSSES[name]))
         self.loss_depth_distill = (MODELS.build(loss_depth_distill)
                                    if loss_depth_distill is not None else None)
+        if (getattr(self.loss_depth_distill, 'needs_uncertainty', False)
+                and not self.use_distill_uncertainty):
+            raise ValueError(
+                f'CenterNet3DHead: loss_depth_distill={type(self.loss_depth_distill).__name__} '
+                'needs the dense depth-uncertainty branch: set model.bbox_head.'
+                'use_distill_uncertainty=True (the distill.use_uncertainty switch does it)')
 
     def init_weights(self) -> None:
         """MonoDLE's initialisation is applied at construction; only ``init_cfg`` runs here."""
@@ -156,9 +180,17 @@ class CenterNet3DHead(BaseMono3DDenseHead):
             dict: ``heatmap`` (B, num_classes, h, w), ``offset_2d`` (B, 2, h, w),
             ``size_2d`` (B, 2, ..), ``depth`` (B, 2: depth logit, log-variance),
             ``offset_3d`` (B, 2), ``size_3d`` (B, 3), ``heading`` (B, 2 * bins),
-            all pre-activation.
+            all pre-activation; with ``use_distill_uncertainty`` also
+            ``dense_depth_uncertainty`` (B, 1, h, w), the log-variance of the dense depth.
         """
         x = feats if isinstance(feats, Tensor) else feats[0]
+        outs = self._forward_branches(x)
+        if self.use_distill_uncertainty:
+            outs['dense_depth_uncertainty'] = self.dense_depth_uncertainty(x)
+        return outs
+
+    def _forward_branches(self, x: Tensor) -> dict[str, Tensor]:
+        """The seven MonoDLE branches (separate or fused 3x3 convolutions)."""
         if not self.fuse_branches:
             return {name: getattr(self, name)(x) for name in BRANCHES}
         first = [getattr(self, name)[0] for name in BRANCHES]
@@ -254,7 +286,10 @@ class CenterNet3DHead(BaseMono3DDenseHead):
                              f'does not match the head output {tuple(heatmap.shape[-2:])}')
         boxes = targets['boxes_2d'].reshape(-1, 4).index_select(0, select['2d'])
         boxes = list(boxes.split(select['num_2d']))
-        return ((outs['depth'][:, 0:1], teacher.to(heatmap.device), valid.to(heatmap.device)),
+        student = (outs['depth'][:, 0:1], )
+        if getattr(distill, 'needs_uncertainty', False):  # the branch exists (checked at build)
+            student += (outs['dense_depth_uncertainty'], )
+        return ((*student, teacher.to(heatmap.device), valid.to(heatmap.device)),
                 dict(heatmap_target=targets['heatmap'], boxes_2d=boxes))
 
     def loss_by_feat(self, outs: dict[str, Tensor], batch_data_samples: list
@@ -283,9 +318,14 @@ class CenterNet3DHead(BaseMono3DDenseHead):
                 local[name] = module.local_stats(*args, **kwargs)
             elif name != 'depth_distill':  # mmdet losses on gathered objects: element count
                 local[name] = torch.full((1, ), float(args[0].numel()), device=device)
+        if 'depth_distill' in terms:  # valid teacher pixels, in the same collective
+            local['distill_valid'] = teacher_valid_stats(terms['depth_distill'][1][2])
         totals = dict(zip(local, dist_utils.reduce_stats(list(local.values()))))
         world = dist_utils.get_world_size()
         losses = {}
+        if 'distill_valid' in totals:
+            # logged, not a loss; DistillWeightHook stops a batch without any valid pixel
+            losses['distill_valid_frac'] = valid_fraction(totals['distill_valid'])
         for name, (module, args, kwargs) in terms.items():
             if hasattr(module, 'local_stats'):
                 kwargs = dict(kwargs, global_stats=totals[name])

@@ -9,6 +9,7 @@ excluded everywhere.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Optional, Sequence
 
 import torch
@@ -50,6 +51,41 @@ def box_foreground_mask(boxes_2d: Sequence[Tensor], shape: Sequence[int],
         in_y = (ys[None] >= boxes[:, 1:2]) & (ys[None] <= boxes[:, 3:4])  # (n, h)
         mask[i, 0] = (in_y[:, :, None] & in_x[:, None, :]).any(dim=0)
     return mask
+
+
+def teacher_valid_stats(valid: Tensor) -> Tensor:
+    """``[valid pixels, all pixels]`` of a (B, 1, h, w) bool teacher mask (float32, this
+    rank); the head sums it over ranks with its other normalisers (one collective)."""
+    return torch.stack([valid.sum().float(),
+                        torch.tensor(float(valid.numel()), device=valid.device)])
+
+
+def check_teacher_validity(frac: Tensor | float, data_samples: Sequence) -> None:
+    """Stop when a batch had no valid teacher pixel (``frac == 0``); reads ``frac`` (a sync).
+
+    The head logs ``distill_valid_frac`` (global over ranks, so every rank decides the same;
+    not a loss: mmengine sums only keys containing "loss"); ``DistillWeightHook`` calls this
+    after each iteration. Raises a ``ValueError`` naming the samples, or only warns when every
+    sample's ``LoadDA3Depth`` has ``on_missing='skip'`` (``gt_depth.metainfo['on_missing']``).
+    """
+    if float(frac) != 0.0:
+        return
+    ids = [ds.metainfo.get('sample_idx', i) for i, ds in enumerate(data_samples)]
+    modes = {ds.gt_depth.metainfo.get('on_missing', 'error') for ds in data_samples
+             if 'gt_depth' in ds}
+    msg = (f'depth distillation: no valid teacher depth pixel in the whole batch (samples '
+           f'{ids}): the teacher maps are missing, all NaN / non-positive or above max_depth; '
+           'run tools/misc/check_depth_labels.py on the depth folder')
+    if modes == {'skip'}:
+        warnings.warn(msg + " (on_missing='skip': training goes on)", UserWarning, stacklevel=2)
+    else:
+        raise ValueError(msg + ", or set on_missing='skip' in LoadDA3Depth to go on with a "
+                         'warning')
+
+
+def valid_fraction(stats: Tensor) -> Tensor:
+    """``valid / all`` of :func:`teacher_valid_stats` summed over ranks (no host sync)."""
+    return (stats[0] / stats[1].clamp(min=1)).detach()
 
 
 @MODELS.register_module()

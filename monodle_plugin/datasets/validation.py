@@ -1,0 +1,269 @@
+"""Frame checks run before training: images decode, sizes fit calib and boxes, depth files read.
+
+Used by ``tools/misc/check_kitti_layout.py`` (every frame, every problem listed) and by
+``MonoDLEKittiDataset(validate=True)`` (stops at construction with every bad file named), so a
+truncated PNG or a resized image stops the run before the first iteration, not hours in.
+
+Each ``check_*`` function returns a list of problem strings, each naming its file (empty: ok).
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+from .kitti_io import SPLIT_FOLDERS, KittiFormatError, read_split_file, split_file_path
+
+#: Largest accepted distance of the principal point from the image centre, as a fraction of
+#: the image side (KITTI: about 2 % horizontally, 8 % vertically; a 2x-resized image: > 45 %).
+PRINCIPAL_POINT_TOLERANCE = 0.25
+#: Pixels a 2D box may reach past the image border (KITTI clips boxes to [0, W-1]).
+BOX_MARGIN_PX = 2.0
+
+
+def decode_image(path: str) -> tuple[Optional[tuple[int, int]], Optional[str]]:
+    """Decode the whole image (not only its header) with OpenCV, as training reads it.
+
+    Returns ``((H, W), None)`` or ``(None, problem)``; a zero-byte, truncated or non-image file
+    is a problem. (Not PIL: once ultralytics is imported it patches ``PIL.Image.open`` to try
+    installing an extra package on an unidentified file.)
+    """
+    import cv2
+    if not osp.isfile(path):
+        return None, f'{path}: image not found'
+    if osp.getsize(path) == 0:
+        return None, f'{path}: image is empty (0 bytes)'
+    try:
+        with open(path, 'rb') as f:
+            img = cv2.imdecode(np.frombuffer(f.read(), np.uint8), cv2.IMREAD_COLOR)
+    except (OSError, cv2.error) as err:
+        return None, f'{path}: image cannot be read ({" ".join(str(err).split())})'
+    if img is None:
+        return None, f'{path}: image cannot be decoded (truncated or not an image)'
+    return img.shape[:2], None
+
+
+def check_image_geometry(img_path: str, hw: tuple[int, int], cam2img: np.ndarray,
+                         calib_path: str, instances: Sequence[dict] = (),
+                         label_path: Optional[str] = None) -> list[str]:
+    """Image size against its calibration (principal point near the centre) and 2D boxes.
+
+    Args:
+        img_path: named in the messages.
+        hw: decoded image (H, W) pixels.
+        cam2img: P2 (3x4 or 4x4).
+        calib_path, label_path: named in the messages.
+        instances: label instances (``name``, ``bbox`` [x1, y1, x2, y2] raw pixels).
+    """
+    h, w = hw
+    problems = []
+    cx, cy = float(cam2img[0][2]), float(cam2img[1][2])
+    if (abs(cx - w / 2) > PRINCIPAL_POINT_TOLERANCE * w
+            or abs(cy - h / 2) > PRINCIPAL_POINT_TOLERANCE * h):
+        problems.append(f'{img_path}: image is {w}x{h} but the principal point of {calib_path} '
+                        f'is ({cx:.1f}, {cy:.1f}), far from its centre: image resized or '
+                        'calibration of another camera/frame')
+    for k, ins in enumerate(instances):
+        if ins.get('name') == 'DontCare':
+            continue
+        x1, y1, x2, y2 = (float(v) for v in ins['bbox'])
+        if x2 < x1 or y2 < y1:
+            problems.append(f'{label_path}: object {k} ({ins.get("name")}) has an inverted 2D '
+                            f'box [{x1}, {y1}, {x2}, {y2}]')
+        elif (x1 < -BOX_MARGIN_PX or y1 < -BOX_MARGIN_PX or x2 > w - 1 + BOX_MARGIN_PX
+              or y2 > h - 1 + BOX_MARGIN_PX):
+            problems.append(f'{label_path}: object {k} ({ins.get("name")}) 2D box '
+                            f'[{x1}, {y1}, {x2}, {y2}] lies outside the {w}x{h} image '
+                            f'{img_path} (image resized or labels of another frame)')
+    return problems
+
+
+def check_depth_file(loader, path: str, raw_hw: tuple[int, int],
+                     max_invalid_fraction: float = 0.99) -> tuple[list[str], dict]:
+    """Read one teacher depth file as training does and judge its valid pixels.
+
+    Args:
+        loader: a ``LoadDA3Depth`` (its ``key``, ``min_depth``, ``max_depth``, ``resize``).
+        path: the ``.npz`` file.
+        raw_hw: the image (H, W).
+        max_invalid_fraction: more invalid pixels than this is a problem ("mostly invalid").
+
+    Returns:
+        (problems, stats) with stats ``nan_fraction``, ``nonpositive_fraction``,
+        ``invalid_fraction``, ``shape`` when the file could be read.
+    """
+    from .transforms.load_da3_depth import depth_validity
+    if not osp.isfile(path):
+        return [f'{path}: depth file not found'], {}
+    try:
+        depth = loader.read_depth(path)
+    except (KeyError, ValueError, OSError) as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        return [f'{path}: depth file unreadable ({" ".join(str(msg).split())})'], {}
+    with np.errstate(invalid='ignore'):
+        stats = dict(shape=depth.shape, nan_fraction=float(np.isnan(depth).mean()),
+                     nonpositive_fraction=float((depth <= 0).mean()))
+    valid = depth_validity(depth, loader.min_depth, loader.max_depth)
+    stats['invalid_fraction'] = float(1.0 - valid.mean()) if valid.size else 1.0
+    problems = []
+    if stats['nan_fraction'] == 1.0:
+        problems.append(f'{path}: depth map is all NaN')
+    elif not np.isfinite(depth).any():
+        problems.append(f'{path}: depth map has no finite value')
+    elif stats['nonpositive_fraction'] == 1.0 or not valid.any():
+        problems.append(f'{path}: depth map has no valid pixel (all <= {loader.min_depth} m'
+                        f'{"" if loader.max_depth is None else f" or > {loader.max_depth} m"})')
+    elif stats['invalid_fraction'] > max_invalid_fraction:
+        pct = 100 * stats['invalid_fraction']
+        problems.append(f'{path}: depth map is mostly invalid ({pct:.1f} % invalid > '
+                        f'{100 * max_invalid_fraction:.1f} %, --max-invalid-fraction)')
+    try:
+        loader.to_raw_size(depth, valid, tuple(raw_hw), path)
+    except ValueError as err:
+        problems.append(' '.join(str(err).split()))
+    return problems, stats
+
+
+def _one_frame(frame: dict, depth_loader, max_invalid_fraction: float) -> list[str]:
+    hw, problem = decode_image(frame['img_path'])
+    if problem:
+        return [problem]
+    problems = check_image_geometry(frame['img_path'], hw, np.asarray(frame['cam2img']),
+                                    frame.get('calib_path'), frame.get('instances', ()),
+                                    frame.get('label_path'))
+    if depth_loader is not None:
+        path = depth_loader.depth_path(dict(sample_id=frame.get('sample_id'),
+                                            img_path=frame['img_path']))
+        if not (depth_loader.on_missing == 'skip' and not osp.isfile(path)):
+            problems += check_depth_file(depth_loader, path, hw, max_invalid_fraction)[0]
+    return problems
+
+
+def validate_frames(frames: Iterable[dict], depth_loader=None,
+                    max_invalid_fraction: float = 0.99, num_threads: int | None = None
+                    ) -> list[str]:
+    """Every problem of the frames (the dataset's ``data_info`` dicts), in frame order.
+
+    Args:
+        frames: dicts with ``img_path``, ``cam2img``, ``calib_path``, ``label_path``,
+            ``instances`` (and ``sample_id`` for the depth file).
+        depth_loader: a ``LoadDA3Depth`` to check each frame's depth file too (None: no depth).
+        max_invalid_fraction: see :func:`check_depth_file`.
+        num_threads: decoding threads (PNG and zlib decoding release the GIL); default
+            ``min(8, cpu count)``.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+    frames = list(frames)
+    workers = num_threads or min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        per_frame = pool.map(lambda f: _one_frame(f, depth_loader, max_invalid_fraction),
+                             frames)
+        return [p for problems in per_frame for p in problems]
+
+
+def _frame_problems(base: str, sample_id: str, labelled: bool, depth_loader,
+                    max_invalid_fraction: float) -> list[str]:
+    """Content problems of one frame (files known to exist)."""
+    from .kitti_io import read_calib, read_label
+    frame = dict(sample_id=sample_id, img_path=osp.join(base, 'image_2', f'{sample_id}.png'),
+                 calib_path=osp.join(base, 'calib', f'{sample_id}.txt'),
+                 label_path=osp.join(base, 'label_2', f'{sample_id}.txt') if labelled else None)
+    try:
+        frame['cam2img'] = read_calib(frame['calib_path'])['cam2img']
+        frame['instances'] = read_label(frame['label_path']) if labelled else []
+    except KittiFormatError as err:
+        return [str(err)]
+    return validate_frames([frame], depth_loader, max_invalid_fraction)
+
+
+def check_kitti_layout(root: str, depth_dir: str | None = None, content: bool = True,
+                       max_invalid_fraction: float = 0.99) -> int:
+    """Check a KITTI folder (``tools/misc/check_kitti_layout.py``); prints every problem and
+    returns their number.
+
+    Args:
+        root: KITTI root (``ImageSets/``, ``training/``, ``testing/``).
+        depth_dir: teacher depth folder (relative to ``root`` or absolute), or None.
+        content: decode / parse every file (False: existence only).
+        max_invalid_fraction: see :func:`check_depth_file`.
+    """
+    problems = 0
+    image_sets = osp.join(root, 'ImageSets')
+    if not osp.isdir(image_sets):
+        print(f'missing {image_sets}/ (copy data/KITTI/ImageSets from this repository)')
+        return 1
+    depth_loader = None
+    if depth_dir and content:
+        from .transforms.load_da3_depth import LoadDA3Depth
+        ddir = depth_dir if osp.isabs(depth_dir) else osp.join(root, depth_dir)
+        depth_loader = LoadDA3Depth(depth_dir=osp.abspath(ddir))
+    checked: dict[tuple[str, str], list[str]] = {}
+    for split, subset in SPLIT_FOLDERS.items():
+        split_file = split_file_path(root, split)
+        if not osp.exists(split_file):
+            print(f'{split_file}: not found (skipped)')
+            continue
+        try:
+            ids = read_split_file(split_file)
+        except KittiFormatError as err:
+            print(err)
+            problems += 1
+            continue
+        folders = {'image_2': '.png', 'calib': '.txt'}
+        if subset == 'training':
+            folders['label_2'] = '.txt'
+        base = osp.join(root, subset)
+        if not osp.isdir(base):
+            print(f'{split}: {len(ids)} ids, but {base}/ does not exist')
+            problems += 1
+            continue
+        report = []
+        incomplete = set()
+        for folder, ext in folders.items():
+            present = set(os.listdir(osp.join(base, folder))) if osp.isdir(
+                osp.join(base, folder)) else set()
+            missing = [i for i in ids if i + ext not in present]
+            incomplete.update(missing)
+            if missing:
+                problems += 1
+                report.append(f'{len(missing)} missing in {folder}/ (first: {missing[0]}{ext})')
+        if depth_dir and subset == 'training':
+            ddir = depth_dir if osp.isabs(depth_dir) else osp.join(root, depth_dir)
+            present = set(os.listdir(ddir)) if osp.isdir(ddir) else set()
+            missing = [i for i in ids if i + '.npz' not in present]
+            incomplete.update(missing)
+            if missing:
+                problems += 1
+                report.append(f'{len(missing)} missing in {ddir}/ (first: {missing[0]}.npz)')
+        bad_files = 0
+        if content:
+            for sample_id in ids:
+                if sample_id in incomplete:
+                    continue
+                key = (subset, sample_id)
+                if key not in checked:
+                    checked[key] = _frame_problems(
+                        base, sample_id, subset == 'training',
+                        depth_loader if subset == 'training' else None, max_invalid_fraction)
+                    for line in checked[key]:
+                        print(f'  BAD {line}')
+                bad_files += len(checked[key])
+            if bad_files:
+                problems += 1
+                report.append(f'{bad_files} bad file(s) (BAD lines above)')
+        print(f'{split:9s} {len(ids):5d} ids: ' + ('; '.join(report) if report else 'complete'))
+    return problems
+
+
+def format_problems(problems: Sequence[str], source: str, shown: int = 20) -> str:
+    """One message listing the problems (the first ``shown``)."""
+    more = f' ... and {len(problems) - shown} more' if len(problems) > shown else ''
+    return (f'{source}: {len(problems)} bad file(s): ' + ' | '.join(problems[:shown]) + more
+            + ' (run tools/misc/check_kitti_layout.py for the full list)')
+
+
+__all__ = ['BOX_MARGIN_PX', 'PRINCIPAL_POINT_TOLERANCE', 'check_depth_file',
+           'check_image_geometry', 'check_kitti_layout', 'decode_image', 'format_problems',
+           'validate_frames']

@@ -1,0 +1,233 @@
+"""Safe, strict checkpoint loading.
+
+**Safe.** Every checkpoint is read with ``torch.load(weights_only=True)``: tensors, containers and
+numbers only; a file that names any other Python object (a crafted ``__reduce__`` payload, say) is
+refused before anything runs. mmengine checkpoints also hold a few non-tensor objects (the message
+hub's ``HistoryBuffer`` with numpy arrays, numpy generator states); :func:`allow_checkpoint_globals`
+adds exactly those to torch's allow-list (:data:`CHECKPOINT_SAFE_GLOBALS`, found with
+``torch.serialization.get_unsafe_globals_in_checkpoint`` on our own checkpoints). The one global
+there that could run code, ``builtins.getattr`` (``HistoryBuffer`` pickles its statistics methods
+as ``getattr(HistoryBuffer, 'mean')``), is replaced by :func:`_history_buffer_getattr`, which
+returns only those methods. Loading a checkpoint never runs code from it.
+
+**Strict.** :func:`load_weights_strict` loads a checkpoint for evaluation: any missing or
+unexpected key or shape mismatch is a :class:`~monodle_plugin.utils.cli.CheckpointError` naming the
+checkpoint, the config and the first offending keys (mmengine's ``load_checkpoint`` only logs
+them and evaluates random weights); ``allow_partial=True`` loads the matching tensors and logs
+what was left out. :func:`skip_backbone_pretrained` switches off the backbone's pretrained-weight
+loading (YOLO ``.pt``, DLA-34 ImageNet ``init_cfg``) when a full checkpoint is loaded afterwards.
+"""
+from __future__ import annotations
+
+import logging
+import os.path as osp
+import pickle
+import zipfile
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .cli import CheckpointError
+
+#: Number of offending keys quoted in a mismatch message.
+SHOWN_KEYS = 5
+
+
+_HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
+
+
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """``getattr`` restricted to ``HistoryBuffer``'s statistics methods (see module docstring)."""
+    from mmengine.logging import HistoryBuffer
+    # the built-in methods are registered lazily (first HistoryBuffer()), custom ones by
+    # HistoryBuffer.register_statistics
+    if obj is HistoryBuffer and (name in _HISTORY_BUFFER_METHODS
+                                 or name in HistoryBuffer._statistics_methods):
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(f'refused getattr({obj!r}, {name!r}) while loading a checkpoint')
+
+
+def checkpoint_safe_globals() -> list:
+    """The allow-list for our (mmengine) checkpoints beyond torch's defaults.
+
+    ``HistoryBuffer`` (message hub scalars), numpy arrays and scalars (their reconstructors,
+    class and the dtypes that occur: float64/float32/int64/uint32 -- the MT19937 state) and the
+    restricted ``getattr``. Nothing here can call an arbitrary function.
+    """
+    from mmengine.logging import HistoryBuffer
+    try:
+        from numpy._core.multiarray import _reconstruct, scalar  # numpy >= 2
+    except ImportError:
+        from numpy.core.multiarray import _reconstruct, scalar
+    dtypes = [type(np.dtype(t)) for t in (np.float64, np.float32, np.int64, np.int32, np.uint32,
+                                          np.bool_)]
+    return [HistoryBuffer, np.ndarray, np.dtype, _reconstruct, scalar, *dtypes,
+            (_reconstruct, 'numpy.core.multiarray._reconstruct'),
+            (_reconstruct, 'numpy._core.multiarray._reconstruct'),
+            (scalar, 'numpy.core.multiarray.scalar'),
+            (scalar, 'numpy._core.multiarray.scalar'),
+            (_history_buffer_getattr, 'builtins.getattr'),
+            (_history_buffer_getattr, '__builtin__.getattr')]
+
+
+_ALLOWED = False
+
+
+def allow_checkpoint_globals() -> None:
+    """Add :func:`checkpoint_safe_globals` to torch's ``weights_only`` allow-list (idempotent).
+
+    Process-wide, so that mmengine's own ``torch.load`` (``--resume``, ``load_from``), which
+    uses torch's default ``weights_only=True``, reads our checkpoints too.
+    """
+    global _ALLOWED
+    if not _ALLOWED:
+        torch.serialization.add_safe_globals(checkpoint_safe_globals())
+        _ALLOWED = True
+
+
+def load_checkpoint_file(path: str, map_location: str | torch.device = 'cpu') -> Any:
+    """``torch.load(path, weights_only=True)`` with our allow-list and one-line errors.
+
+    Raises:
+        CheckpointError: missing, empty, truncated or not a torch file, or it references a
+            Python object outside the allow-list (it is then never unpickled).
+    """
+    if not osp.isfile(path):
+        raise CheckpointError(f'{path}: checkpoint not found')
+    if osp.getsize(path) == 0:
+        raise CheckpointError(f'{path}: checkpoint is empty (0 bytes): the save was interrupted '
+                              'or the copy failed; use another checkpoint')
+    allow_checkpoint_globals()
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).split('WeightsUnpickler error:')[-1].strip().split('\n')[0]
+        raise CheckpointError(
+            f'{path}: refused to load: it references Python objects that are not tensors or '
+            f'plain data ({first}); loading it could run code from the file. Re-save its '
+            'state_dict from a trusted Python session (torch.save(model.state_dict(), ...)) '
+            'or convert it with tools/model_converters/convert_monodle_checkpoint.py') from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
+        raise CheckpointError(
+            f'{path}: not a readable torch checkpoint ({type(err).__name__}: '
+            f'{" ".join(str(err).split())[:200]}); the file is truncated or corrupt: use '
+            'another checkpoint or save it again') from None
+
+
+def extract_state_dict(ckpt: Any, path: str) -> OrderedDict:
+    """The model weights of a loaded checkpoint (``state_dict`` / ``model`` entry or the dict
+    itself), with DDP's ``module.`` prefix removed."""
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f'{path}: holds a {type(ckpt).__name__}, not a dict of tensors')
+    state = ckpt
+    for key in ('state_dict', 'model'):
+        if isinstance(ckpt.get(key), dict):
+            state = ckpt[key]
+            break
+    out = OrderedDict()
+    for k, v in state.items():
+        if isinstance(v, torch.Tensor):
+            out[k[len('module.'):] if k.startswith('module.') else k] = v
+    return out
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    from mmengine.model import is_model_wrapper
+    return model.module if is_model_wrapper(model) else model
+
+
+def _first(keys: list) -> str:
+    more = f', ... ({len(keys)} in all)' if len(keys) > SHOWN_KEYS else ''
+    return ', '.join(str(k) for k in keys[:SHOWN_KEYS]) + more
+
+
+def compare_state_dicts(model_state: dict, ckpt_state: dict) -> tuple[list, list, list]:
+    """(missing keys, unexpected keys, shape mismatches ``(key, ckpt shape, model shape)``)."""
+    missing = [k for k in model_state if k not in ckpt_state]
+    unexpected = [k for k in ckpt_state if k not in model_state]
+    shapes = [(k, tuple(v.shape), tuple(model_state[k].shape)) for k, v in ckpt_state.items()
+              if k in model_state and tuple(v.shape) != tuple(model_state[k].shape)]
+    return missing, unexpected, shapes
+
+
+def load_weights_strict(model: nn.Module, checkpoint: str, config: str | None = None,
+                        allow_partial: bool = False,
+                        logger: logging.Logger | None = None) -> dict:
+    """Load a checkpoint's weights into ``model``; every key must match (names and shapes).
+
+    Args:
+        model: the detector (a DDP wrapper is unwrapped).
+        checkpoint: path of an mmengine checkpoint or a plain state dict file.
+        config: the config the model was built from (quoted in the error message).
+        allow_partial: load the tensors that match and log the rest instead of failing.
+        logger: where the partial-load summary goes (default: this module's logger).
+
+    Returns:
+        ``dict(missing=[...], unexpected=[...], shape_mismatch=[...])`` (empty lists when
+        strict).
+
+    Raises:
+        CheckpointError: the file cannot be read safely, holds no weights, or (unless
+            ``allow_partial``) does not match the model.
+    """
+    state = extract_state_dict(load_checkpoint_file(checkpoint), checkpoint)
+    module = _unwrap(model)
+    model_state = module.state_dict()
+    missing, unexpected, shapes = compare_state_dicts(model_state, state)
+    where = f' and the model of {config}' if config else ' and the model'
+    if not state:
+        raise CheckpointError(f'{checkpoint}: holds no weights (empty state_dict); evaluating '
+                              'it would use random weights. Give the trained checkpoint')
+    if (missing or unexpected or shapes) and not allow_partial:
+        parts = []
+        if missing:
+            parts.append(f'{len(missing)} missing key(s): {_first(missing)}')
+        if unexpected:
+            parts.append(f'{len(unexpected)} unexpected key(s): {_first(unexpected)}')
+        if shapes:
+            parts.append(f'{len(shapes)} shape mismatch(es): ' + _first(
+                [f'{k} {c} in checkpoint vs {m} in model' for k, c, m in shapes]))
+        raise CheckpointError(
+            f'{checkpoint}: does not match{where}: ' + '; '.join(parts) + '. Use the config the '
+            'checkpoint was trained with (DLA-34 and YOLO checkpoints are not interchangeable), '
+            'or pass --allow-partial-load to load only the matching tensors')
+    bad = {k for k, _, _ in shapes}
+    module.load_state_dict({k: v for k, v in state.items()
+                            if k in model_state and k not in bad}, strict=not allow_partial)
+    if allow_partial and (missing or unexpected or shapes):
+        (logger or logging.getLogger(__name__)).warning(
+            f'{checkpoint}: PARTIAL load (--allow-partial-load): {len(missing)} model tensors '
+            f'keep their initial values (first: {_first(missing)}), {len(unexpected)} '
+            f'checkpoint tensors unused, {len(shapes)} shape mismatches skipped')
+    return dict(missing=missing, unexpected=unexpected, shape_mismatch=shapes)
+
+
+def skip_backbone_pretrained(model_cfg: Any) -> bool:
+    """Switch off pretrained-weight loading of ``model_cfg.backbone`` in place.
+
+    For a model whose weights all come from a checkpoint loaded afterwards: Ultralytics
+    backbones (and any backbone with a ``pretrained`` argument) get ``pretrained=False``
+    (architecture from the shipped yaml, no ``yolov8n.pt`` needed); a ``Pretrained``
+    ``init_cfg`` (DLA-34 ImageNet file) becomes ``None``. Returns True if anything changed.
+    """
+    backbone = model_cfg.get('backbone') if hasattr(model_cfg, 'get') else None
+    if not hasattr(backbone, 'get'):
+        return False
+    changed = False
+    if backbone.get('pretrained') or (backbone.get('type') == 'UltralyticsBackbone'
+                                      and backbone.get('pretrained', True)):
+        backbone['pretrained'] = False
+        changed = True
+    init_cfg = backbone.get('init_cfg')
+    if hasattr(init_cfg, 'get') and init_cfg.get('type') == 'Pretrained':
+        backbone['init_cfg'] = None
+        changed = True
+    return changed
+
+
+__all__ = ['allow_checkpoint_globals', 'checkpoint_safe_globals', 'compare_state_dicts',
+           'extract_state_dict', 'load_checkpoint_file', 'load_weights_strict',
+           'skip_backbone_pretrained']

@@ -1,0 +1,82 @@
+"""Checks of the command line against the config: unknown ``--cfg-options`` keys, ``--resume``.
+
+``Config.merge_from_dict`` accepts any key: ``trian_cfg.max_epochs=1`` silently adds a new
+top-level entry that nothing reads, and the run uses the config's value. Nested typos inside a
+registry-built dict (``train_cfg.max_epoch``) already fail when the component is built
+(unexpected keyword argument); a top-level key is only read if the config defines it or the
+runner reads it, so an override of any other top-level key is an error here.
+"""
+from __future__ import annotations
+
+import difflib
+import os.path as osp
+import zipfile
+from typing import Any
+
+from .cli import CheckpointError, UserError
+
+#: Top-level keys mmengine's Runner (and our tools) read even when a config leaves them out.
+RUNNER_KEYS = frozenset((
+    'model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg',
+    'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper', 'param_scheduler', 'val_evaluator',
+    'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from', 'resume',
+    'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope',
+    'randomness', 'experiment_name', 'runner_type', 'model_wrapper_cfg', 'find_unused_parameters',
+    'compile', 'strategy', 'sync_bn', 'cfg', 'total_batch_size'))
+
+
+def check_cfg_option_keys(cfg: Any, options: dict | None, config_path: str) -> None:
+    """Raise :class:`UserError` for a ``--cfg-options`` key whose top level nothing reads.
+
+    Args:
+        cfg: the config before the options are merged.
+        options: the parsed ``--cfg-options`` (``DictAction``: dotted keys or nested dicts).
+        config_path: named in the message.
+    """
+    if not options:
+        return
+    known = set(cfg.keys()) | RUNNER_KEYS
+    for key in options:
+        top = str(key).split('.')[0]
+        if top in known:
+            continue
+        close = difflib.get_close_matches(top, sorted(known), n=1)
+        hint = f'did you mean {close[0]}?' if close else 'check the spelling'
+        raise UserError(f'--cfg-options {key}: {config_path} has no key {top!r} and the runner '
+                        f'does not read it, so the option would be ignored; {hint}')
+
+
+def check_resume_target(work_dir: str, explicit: str | None = None) -> str:
+    """The checkpoint ``--resume`` will load; a one-line error when there is nothing to resume.
+
+    ``--resume`` without a path resumes from ``<work_dir>/last_checkpoint``. When the work dir
+    has none (nothing was saved yet), this is an error, not a silent fresh start: drop
+    ``--resume`` to start a new run.
+
+    Args:
+        work_dir: the run's work dir.
+        explicit: the path given as ``--resume PATH`` (None: the work dir's latest).
+
+    Returns:
+        The checkpoint path (checked to exist, be non-empty and be a torch zip archive).
+    """
+    if explicit is None:
+        pointer = osp.join(work_dir, 'last_checkpoint')
+        if not osp.isfile(pointer):
+            raise UserError(f'--resume: nothing to resume in {work_dir} (no last_checkpoint '
+                            'file: no checkpoint was saved there). Drop --resume to start a new '
+                            'training, or give --resume PATH/TO/epoch_N.pth')
+        with open(pointer) as f:
+            path = f.read().strip()
+        source = f'{pointer} names {path}, which'
+    else:
+        path, source = explicit, f'--resume {explicit}:'
+    if not osp.isfile(path):
+        raise CheckpointError(f'{source} does not exist; give --resume PATH/TO/epoch_N.pth')
+    if osp.getsize(path) == 0 or not zipfile.is_zipfile(path):
+        raise CheckpointError(f'{path}: checkpoint is empty or truncated (interrupted save?); '
+                              'resume from an earlier epoch_N.pth with --resume PATH')
+    return path
+
+
+__all__ = ['RUNNER_KEYS', 'check_cfg_option_keys', 'check_resume_target']

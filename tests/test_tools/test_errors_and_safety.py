@@ -1,0 +1,304 @@
+"""Nothing silent, nothing executed (issue 13): strict checkpoints, safe loading, one-line errors.
+
+Each case: the exact command or call, its exit status and the file named in the message.
+"""
+import builtins
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from tool_helpers import REPO, TINY_CONFIG, load_tool, tool_env
+
+from monodle_plugin.utils.checkpoint_loading import (
+    load_checkpoint_file,
+    load_weights_strict,
+    skip_backbone_pretrained,
+)
+from monodle_plugin.utils.cli import CheckpointError, UserError, run_cli
+
+DLA_CONFIG = 'configs/monodle/monodle_dla34_kitti.py'
+YOLO_CONFIG = 'configs/ablation/monodle_yolo8_kitti.py'
+
+
+class Payload:
+    """Unpickling this creates ``marker`` (stands for any code a crafted file would run)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return builtins.open, (self.marker, 'w')
+
+
+def run(*args, timeout=300):
+    return subprocess.run([sys.executable, *map(str, args)], cwd=REPO, env=tool_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def one_line_error(proc, *names):
+    """Exit status 2, the last stderr line is the error, and it names every ``names``."""
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: '), proc.stderr[-3000:]
+    assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    for name in names:
+        assert str(name) in last, last
+    return last
+
+
+def run_in_process(tool, argv, capsys):
+    """``python tools/<tool>.py ARGV`` as its ``__main__`` does (``run_cli(main)``), in this
+    process (a subprocess spends most of its time importing mmdet3d)."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as ex:
+        run_cli(load_tool(tool).main, [str(a) for a in argv])
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(argv, ex.value.code, out.out, out.err)
+
+
+@pytest.fixture(scope='module')
+def tiny_model():
+    from mmdet3d.registry import MODELS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    cfg = Config.fromfile(str(REPO / TINY_CONFIG))
+    init_default_scope('mmdet3d')
+    return MODELS.build(cfg.model)
+
+
+@pytest.fixture(scope='module')
+def tiny_ckpt(tiny_model, tmp_path_factory):
+    path = tmp_path_factory.mktemp('ckpt') / 'tiny.pth'
+    torch.save({'state_dict': tiny_model.state_dict(), 'meta': dict(epoch=1)}, path)
+    return path
+
+
+# ---------------------------------------------------------------- strict weights
+def test_strict_load_roundtrip_and_mismatches(tiny_model, tiny_ckpt, tmp_path):
+    assert load_weights_strict(tiny_model, str(tiny_ckpt), TINY_CONFIG)['missing'] == []
+    state = dict(tiny_model.state_dict())
+    dropped = next(iter(state))
+    state.pop(dropped)
+    state['backbone.base.extra'] = torch.zeros(1)
+    bad = tmp_path / 'bad.pth'
+    torch.save({'state_dict': state}, bad)
+    with pytest.raises(CheckpointError) as err:
+        load_weights_strict(tiny_model, str(bad), TINY_CONFIG)
+    msg = str(err.value)
+    assert str(bad) in msg and TINY_CONFIG in msg and dropped in msg
+    assert 'backbone.base.extra' in msg and '--allow-partial-load' in msg
+    out = load_weights_strict(tiny_model, str(bad), TINY_CONFIG, allow_partial=True)
+    assert out['missing'] == [dropped] and out['unexpected'] == ['backbone.base.extra']
+    empty = tmp_path / 'empty_state.pth'
+    torch.save({'state_dict': {}}, empty)
+    with pytest.raises(CheckpointError, match='holds no weights'):
+        load_weights_strict(tiny_model, str(empty), TINY_CONFIG)
+
+
+def test_dla34_weights_on_yolo_model_are_refused(tiny_model, tmp_path):
+    from mmdet3d.registry import MODELS
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(REPO / 'configs/demo/monodle_dla34_kitti_mini.py'))
+    dla = tmp_path / 'dla34.pth'
+    torch.save({'state_dict': MODELS.build(cfg.model).state_dict()}, dla)
+    with pytest.raises(CheckpointError, match='missing key.*unexpected key') as err:
+        load_weights_strict(tiny_model, str(dla), TINY_CONFIG)
+    assert str(dla) in str(err.value)
+
+
+def test_test_py_wrong_checkpoint_exits_2_and_writes_no_metrics(tmp_path):
+    """python tools/test.py TINY ckpt_of_another_model.pth -> exit 2, no metrics.json."""
+    ckpt = tmp_path / 'dla_like.pth'
+    torch.save({'state_dict': {'backbone.base_layer.0.weight': torch.zeros(16, 3, 7, 7)}}, ckpt)
+    proc = run('tools/test.py', TINY_CONFIG, ckpt, '--work-dir', tmp_path / 'wd')
+    one_line_error(proc, ckpt, TINY_CONFIG, 'unexpected key(s): backbone.base_layer.0.weight')
+    assert not list((tmp_path / 'wd').rglob('metrics.json'))
+
+
+def test_eval_never_needs_pretrained_backbone_files(tmp_path):
+    """test.py's config: DLA-34 ImageNet init_cfg and YOLO pretrained .pt switched off."""
+    test_tool = load_tool('test')
+    args = test_tool.parse_args([DLA_CONFIG, __file__, '--work-dir', str(tmp_path)])
+    cfg = test_tool.build_cfg(args)
+    assert cfg.model.backbone.init_cfg is None and cfg.load_from is None
+    from mmengine.config import Config
+    yolo = Config.fromfile(str(REPO / YOLO_CONFIG))
+    assert yolo.model.backbone.pretrained is True
+    assert skip_backbone_pretrained(yolo.model) and yolo.model.backbone.pretrained is False
+
+
+def test_demo_builds_yolo_detector_without_pt_file(tiny_ckpt, tmp_path, monkeypatch):
+    """demo.build_detector on a pretrained=True YOLO config with no yolov8n.pt anywhere."""
+    from monodle_plugin.models.backbones import ultralytics_backbone as ub
+    monkeypatch.chdir(tmp_path)  # no checkpoints/ folder here
+    monkeypatch.setenv(ub.WEIGHTS_DIR_ENV, str(tmp_path))
+    assert ub.resolve_weights_file('yolov8n.pt', 'checkpoints') is None
+    demo = load_tool('demo')
+    model, _ = demo.build_detector(str(REPO / TINY_CONFIG), str(tiny_ckpt), 'cpu',
+                                   {'model.backbone.pretrained': True})
+    assert not model.training
+
+
+# ---------------------------------------------------------------- no code from data files
+@pytest.fixture
+def payload_ckpt(tmp_path):
+    marker = tmp_path / 'PWNED'
+    path = tmp_path / 'payload.pth'
+    torch.save({'state_dict': {'w': torch.zeros(1)}, 'meta': Payload(marker),
+                'model_state': {'w': torch.zeros(1)}}, path)
+    return path, marker
+
+
+def test_payload_checkpoint_never_runs(payload_ckpt, tiny_model, tmp_path):
+    path, marker = payload_ckpt
+    with pytest.raises(CheckpointError, match='refused to load') as err:
+        load_checkpoint_file(str(path))
+    assert str(path) in str(err.value)
+    with pytest.raises(CheckpointError):
+        load_weights_strict(tiny_model, str(path))  # test.py / demo.py path
+    from monodle_plugin.utils import convert_monodle_checkpoint as conv
+    with pytest.raises(conv.ConversionError, match='weights_only=True'):  # converter's reader
+        conv.load_checkpoint_file(str(path), 'model_state')
+    # --resume / load_from: mmengine's own torch.load with our allow-list
+    import pickle
+
+    from mmengine.runner import CheckpointLoader
+
+    from monodle_plugin.utils.checkpoint_loading import allow_checkpoint_globals
+    allow_checkpoint_globals()
+    with pytest.raises(pickle.UnpicklingError):
+        CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
+    assert not marker.exists()
+
+
+def test_test_py_payload_checkpoint_exit_2(payload_ckpt, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    path, marker = payload_ckpt
+    proc = run_in_process('test', [TINY_CONFIG, path, '--work-dir', tmp_path / 'wd'], capsys)
+    one_line_error(proc, path, 'refused to load')
+    assert not marker.exists()
+
+
+def test_payload_pkl_info_file_needs_opt_in(tmp_path):
+    import pickle
+
+    from monodle_plugin.datasets import KittiFormatError, MonoDLEKittiDataset
+    marker = tmp_path / 'PWNED'
+    pkl = tmp_path / 'infos.pkl'
+    pkl.write_bytes(pickle.dumps(Payload(marker)))
+    mini = str(REPO / 'demo' / 'kitti_mini' / 'KITTI')
+    with pytest.raises(KittiFormatError, match='allow_pickle=True') as err:
+        MonoDLEKittiDataset(data_root=mini, ann_file=str(pkl))
+    assert str(pkl) in str(err.value) and not marker.exists()
+
+
+def test_payload_ultralytics_pt_never_runs(tmp_path):
+    from monodle_plugin.models.backbones.ultralytics_backbone import build_ultralytics_model
+    marker = tmp_path / 'PWNED'
+    pt = tmp_path / 'yolov8n.pt'
+    torch.save({'model': Payload(marker), 'train_args': {}}, pt)
+    with pytest.raises(ValueError, match=str(pt)):
+        build_ultralytics_model(str(pt), pretrained=True)
+    assert not marker.exists()
+
+
+def test_no_process_wide_weights_only_override():
+    for tool in ('train', 'test', 'demo'):
+        assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in (REPO / 'tools' / f'{tool}.py'
+                                                          ).read_text()
+
+
+# ---------------------------------------------------------------- one-line errors
+def test_zero_byte_and_truncated_checkpoints_name_the_file(tiny_ckpt, tmp_path):
+    zero = tmp_path / 'zero.pth'
+    zero.write_bytes(b'')
+    with pytest.raises(CheckpointError, match='0 bytes') as err:
+        load_checkpoint_file(str(zero))
+    assert str(zero) in str(err.value)
+    cut = tmp_path / 'cut.pth'
+    cut.write_bytes(tiny_ckpt.read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match='truncated or corrupt') as err:
+        load_checkpoint_file(str(cut))
+    assert str(cut) in str(err.value)
+
+
+def test_run_cli_one_line_exit_2_and_debug(capsys, monkeypatch):
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+
+    def main(argv):
+        raise UserError('data/x.png: broken\n  fix it')
+
+    with pytest.raises(SystemExit) as ex:
+        run_cli(main, [])
+    assert ex.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: data/x.png: broken fix it') and err.count('\n') == 1
+    with pytest.raises(UserError):
+        run_cli(main, ['--debug'])
+    monkeypatch.setenv('MONODLE_DEBUG', '1')
+    with pytest.raises(UserError):
+        run_cli(main, [])
+    with pytest.raises(SystemExit) as ex:
+        run_cli(lambda argv: 3, [])
+    assert ex.value.code == 3
+    from monodle_plugin.utils.cli import format_error
+    worker = ValueError('Caught ValueError in DataLoader worker process 0.\nOriginal Traceback '
+                        '(most recent call last):\n  File "x.py", line 1\nValueError: a.png: bad')
+    assert format_error(worker) == 'ValueError: a.png: bad'
+
+
+def test_test_py_missing_checkpoint_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    proc = run_in_process('test', [TINY_CONFIG, tmp_path / 'nope.pth'], capsys)
+    one_line_error(proc, tmp_path / 'nope.pth')
+    proc = run_in_process('demo', ['demo/kitti_mini/KITTI/training/image_2/000000.png',
+                                   TINY_CONFIG, tmp_path / 'nope.pth'], capsys)
+    one_line_error(proc, tmp_path / 'nope.pth')
+
+
+# ---------------------------------------------------------------- switches
+def test_resume_with_nothing_to_resume_is_an_error(tmp_path):
+    train = load_tool('train')
+    args = train.parse_args([TINY_CONFIG, '--work-dir', str(tmp_path), '--resume'])
+    with pytest.raises(UserError, match='nothing to resume') as err:
+        train.build_cfg(args)
+    assert str(tmp_path) in str(err.value)
+    (tmp_path / 'epoch_1.pth').write_bytes(b'')
+    args = train.parse_args([TINY_CONFIG, '--work-dir', str(tmp_path), '--resume',
+                             str(tmp_path / 'epoch_1.pth')])
+    with pytest.raises(CheckpointError, match='empty or truncated'):
+        train.build_cfg(args)
+
+
+def test_unknown_top_level_cfg_option_is_an_error(tmp_path):
+    train = load_tool('train')
+    args = train.parse_args([TINY_CONFIG, '--work-dir', str(tmp_path), '--cfg-options',
+                             'trian_cfg.max_epochs=1'])
+    with pytest.raises(UserError, match='did you mean train_cfg') as err:
+        train.build_cfg(args)
+    assert TINY_CONFIG in str(err.value)
+    args = train.parse_args([TINY_CONFIG, '--work-dir', str(tmp_path), '--cfg-options',
+                             'train_cfg.max_epochs=1', 'randomness.seed=3'])
+    cfg = train.build_cfg(args)
+    assert cfg.train_cfg.max_epochs == 1
+
+
+
+def test_allow_list_reads_message_hub_in_a_fresh_process(tmp_path):
+    """mmengine fills HistoryBuffer's method table lazily: a resuming process that has not
+    built a HistoryBuffer yet must still read the message hub (the --resume path)."""
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_instance('f13_allow_list')
+    hub.update_scalar('train/loss', 1.5)
+    hub.update_info('np_scalar', np.float64(2.5))  # np scalars occur in runtime_info
+    path = tmp_path / 'hub.pth'
+    torch.save({'message_hub': hub.state_dict(), 'state_dict': {}}, path)
+    code = ('import sys, torch; from monodle_plugin.utils.checkpoint_loading import '
+            'allow_checkpoint_globals; allow_checkpoint_globals(); '
+            'ck = torch.load(sys.argv[1], weights_only=True); '
+            "print(ck['message_hub']['log_scalars']['train/loss'].current(), "
+            "ck['message_hub']['runtime_info']['np_scalar'])")
+    proc = run('-c', code, path)
+    assert proc.returncode == 0 and proc.stdout.strip() == '1.5 2.5', proc.stderr[-2000:]
