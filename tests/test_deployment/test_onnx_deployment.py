@@ -32,8 +32,7 @@ def _tiny_yolo_cfg_options(score_thr=0.0):
     return {
         'model.backbone.pretrained': False,
         'model.bbox_head.feat_channels': 16,
-        # the detector hands its own test_cfg to the head (mmdet's SingleStageDetector)
-        'model.test_cfg': dict(_delete_=True, topk=50, score_thr=score_thr, nms_kernel=3,
+        'model.bbox_head.test_cfg': dict(_delete_=True, topk=50, score_thr=score_thr, nms_kernel=3,
                                decode_mode='official'),
         'model.bbox_head.bbox_coder.use_mean_size': True,  # positive sizes from random weights
         'test_dataloader.dataset.pipeline.1.output_size': SMALL,
@@ -89,8 +88,8 @@ def test_numpy_decode_equals_head(decode_mode):
     """Same raw maps -> same boxes, scores, labels, alphas and 2D boxes as the head's
     predict_by_feat (MonoDLEBBoxCoder's peaks / gather / decode)."""
     from monodle_plugin.deployment.onnx_export import export_meta
-    model, _ = _build(**{'model.test_cfg': dict(_delete_=True, topk=50, score_thr=0.05,
-                                                nms_kernel=3, decode_mode=decode_mode)})
+    model, _ = _build(**{'model.bbox_head.test_cfg': dict(
+        _delete_=True, topk=50, score_thr=0.05, nms_kernel=3, decode_mode=decode_mode)})
     meta = export_meta(model, SMALL)
     g = torch.Generator().manual_seed(1)
     fh, fw = SMALL[1] // 4, SMALL[0] // 4
@@ -157,10 +156,10 @@ def test_export_verify_dynamic_and_ort_infer(tmp_path):
     ckpt = tmp_path / 'model.pth'
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
     opts = ['model.backbone.pretrained=False', 'model.bbox_head.feat_channels=16',
-            'model.bbox_head.bbox_coder.use_mean_size=True', 'model.test_cfg._delete_=True',
-            'model.test_cfg.topk=50',
-            'model.test_cfg.score_thr=0.0', 'model.test_cfg.nms_kernel=3',
-            'model.test_cfg.decode_mode=official',
+            'model.bbox_head.bbox_coder.use_mean_size=True',
+            'model.bbox_head.test_cfg.topk=50', 'model.bbox_head.test_cfg.score_thr=0.0',
+            'model.bbox_head.test_cfg.nms_kernel=3',
+            'model.bbox_head.test_cfg.decode_mode=official',
             'test_dataloader.dataset.pipeline.1.output_size=[320,96]']
     onnx_path = tmp_path / 'model.onnx'
     out = export_onnx.main([str(ROOT / 'configs/ablation/monodle_yolo8_kitti.py'), str(ckpt),
