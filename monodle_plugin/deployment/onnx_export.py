@@ -178,7 +178,6 @@ def build_model_for_export(config: str, checkpoint: str | None, cfg_options: dic
     from mmdet3d.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
 
     for path, what in ((config, 'config file'), (checkpoint, 'checkpoint')):
         if path is not None and not os.path.isfile(path):
@@ -198,7 +197,8 @@ def build_model_for_export(config: str, checkpoint: str | None, cfg_options: dic
     backbone.init_cfg = None
     model = MODELS.build(model_cfg)
     if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+        from ..utils.checkpoint_loading import load_weights_strict
+        load_weights_strict(model, checkpoint, config)  # weights_only, every key must match
     return model.eval(), cfg
 
 

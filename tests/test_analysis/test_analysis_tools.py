@@ -34,9 +34,7 @@ def trained(tmp_path_factory):
 
 
 def _tool(name):
-    """Import ``tools/analysis_tools/<name>.py``; the process environment is left unchanged
-    (tools that load checkpoints set TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD at import, as
-    tools/test.py does; the tests that need it set it with monkeypatch)."""
+    """Import ``tools/analysis_tools/<name>.py``; the process environment is left unchanged."""
     env = dict(os.environ)
     spec = importlib.util.spec_from_file_location(
         f'analysis_tool_{name}', REPO / 'tools' / 'analysis_tools' / f'{name}.py')
@@ -51,8 +49,9 @@ def _tool(name):
 
 @pytest.fixture
 def trusted_checkpoints(monkeypatch):
-    """mmengine checkpoints need weights_only=False (as in tools/test.py); our own files."""
-    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    """Our checkpoints load with torch's weights_only=True (no environment override): this
+    fixture makes sure nothing sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD."""
+    monkeypatch.delenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', raising=False)
 
 
 @pytest.mark.parametrize('tool', TOOLS)

@@ -20,8 +20,6 @@ import sys
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
-# as tools/test.py: mmengine checkpoints need weights_only=False; load only trusted files.
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
@@ -35,6 +33,10 @@ from monodle_plugin.evaluation.analysis.runs import (  # noqa: E402
     write_summary,
 )
 from monodle_plugin.evaluation.metrics import KittiAP40Metric  # noqa: E402
+from monodle_plugin.utils.checkpoint_loading import (  # noqa: E402
+    load_weights_strict,
+    skip_backbone_pretrained,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -77,7 +79,8 @@ def main(argv=None) -> dict:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = osp.join(args.work_dir, 'eval_checkpoints')
-    cfg.load_from = ckpts[0][1]
+    cfg.load_from = None  # each checkpoint is loaded strictly and safely below
+    skip_backbone_pretrained(cfg.model)  # the checkpoints hold every weight
     cfg.resume = False
     cfg.launcher = 'none'
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
@@ -88,10 +91,10 @@ def main(argv=None) -> dict:
             if isinstance(m, KittiAP40Metric):
                 m.submission_prefix = osp.join(out_dir, 'results', f'epoch_{epoch}')
         runner.logger.info(f'--- epoch {epoch}: {path}')
+        load_weights_strict(runner.model, path, args.config, logger=runner.logger)
         if i == 0:
-            metrics = runner.test()  # builds the loop and loads cfg.load_from
+            metrics = runner.test()  # builds the test loop
         else:
-            runner.load_checkpoint(path, map_location='cpu')
             metrics = runner.test_loop.run()
         metrics_by_epoch[epoch] = {k: float(v) for k, v in metrics.items()}
     rows = summary_rows_from_metrics(metrics_by_epoch, osp.basename(osp.normpath(

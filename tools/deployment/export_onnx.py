@@ -17,15 +17,12 @@ through the numpy pre-processing) and fails unless every branch agrees within
 weights (for speed measurements only).
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, REPO_ROOT)
-# see tools/test.py: mmengine checkpoints need weights_only=False; load only trusted files.
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 
 DEFAULT_IMAGE = osp.join(REPO_ROOT, 'demo', 'kitti_mini', 'KITTI', 'training', 'image_2',
                          '000000.png')
