@@ -25,7 +25,11 @@ UNKNOWN_COLOR = (160, 160, 160)
 _EDGES = ((0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4),
           (0, 4), (1, 5), (2, 6), (3, 7))
 _FRONT = (0, 1, 5, 4)  # the face at +l/2 along the heading
-MIN_DEPTH = 0.1  # metres: corners closer than this to the image plane are not projected
+# the diagonals of the front face (the cross that shows the heading)
+_FRONT_CROSS = ((_FRONT[0], _FRONT[2]), (_FRONT[1], _FRONT[3]))
+#: metres: the near plane. Box edges are cut at ``z = MIN_DEPTH`` in the camera frame before
+#: they are projected (a part behind it is not drawn); single corners closer are not projected.
+MIN_DEPTH = 0.1
 # mmdet3d's corner order (x0y0z0, x0y0z1, x0y1z1, x0y1z0, x1y0z0, ...) -> the order above:
 # bottom (y1) +l+w, +l-w, -l-w, -l+w, then the same on top (y0)
 _MMDET3D_TO_DRAWING = [6, 7, 3, 2, 5, 4, 0, 1]
@@ -45,12 +49,102 @@ def box_corners(boxes: np.ndarray) -> np.ndarray:
 
 
 def project_corners(corners: np.ndarray, cam2img: np.ndarray) -> np.ndarray:
-    """(N, 8, 3) camera points -> (N, 8, 2) pixels through P2 (divide by depth); NaN behind."""
+    """(N, 8, 3) camera points -> (N, 8, 2) pixels through P2 (divide by depth); NaN for points
+    closer than :data:`MIN_DEPTH` (behind the near plane). Edges: :func:`project_box_edges`."""
     pts = corners.reshape(-1, 3)
     uv = np.full((len(pts), 2), np.nan)
     front = pts[:, 2] > MIN_DEPTH
     uv[front] = project_to_image(pts[front], cam2img)
     return uv.reshape(corners.shape[0], 8, 2)
+
+
+def clip_segments_near(p0: np.ndarray, p1: np.ndarray, near: float = MIN_DEPTH
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut camera-frame segments at the near plane ``z = near``.
+
+    Args:
+        p0, p1: (..., 3) end points, metres.
+        near: depth of the plane, metres (> 0).
+
+    Returns:
+        ``(q0, q1, keep)``: the end points with every end behind the plane moved onto it along
+        the segment (``z == near``), and ``keep`` (...,) False for segments entirely behind the
+        plane (their ``q0`` / ``q1`` are NaN).
+    """
+    p0 = np.asarray(p0, dtype=np.float64)
+    p1 = np.asarray(p1, dtype=np.float64)
+    z0, z1 = p0[..., 2], p1[..., 2]
+    behind0, behind1 = z0 < near, z1 < near
+    keep = ~(behind0 & behind1)
+    dz = np.where(z1 == z0, 1.0, z1 - z0)  # t is used only where one end is behind: z1 != z0
+    t = (near - z0) / dz
+    cut = p0 + t[..., None] * (p1 - p0)
+    cut[..., 2] = near
+    q0 = np.where(behind0[..., None], cut, p0)
+    q1 = np.where(behind1[..., None], cut, p1)
+    q0[~keep] = np.nan
+    q1[~keep] = np.nan
+    return q0, q1, keep
+
+
+def project_box_edges(corners: np.ndarray, cam2img: np.ndarray,
+                      edges: Sequence[tuple[int, int]] = _EDGES, near: float = MIN_DEPTH
+                      ) -> np.ndarray:
+    """Project box edges, each cut at the near plane first (:func:`clip_segments_near`).
+
+    A corner behind the camera projects to the wrong side of the image (and one just in front
+    of it far outside): projecting corners and joining them would draw lines across the whole
+    image. Cutting the edge at ``z = near`` keeps only its visible part.
+
+    Args:
+        corners: (N, 8, 3) camera-frame corners (:func:`box_corners`).
+        cam2img: 3x4 or 4x4 P2.
+        edges: (E, 2) corner index pairs (default: the 12 box edges).
+        near: near plane depth, metres.
+
+    Returns:
+        (N, E, 2, 2) pixel end points ``[start (u, v), end (u, v)]``; NaN for an edge entirely
+        behind the plane.
+    """
+    corners = np.asarray(corners, dtype=np.float64).reshape(-1, 8, 3)
+    idx = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    q0, q1, _ = clip_segments_near(corners[:, idx[:, 0]], corners[:, idx[:, 1]], near)
+    uv = project_to_image(np.stack([q0, q1], axis=2).reshape(-1, 3), cam2img)
+    return uv.reshape(len(corners), len(idx), 2, 2)
+
+
+def _clip_to_rect(a: np.ndarray, b: np.ndarray, width: int, height: int, margin: float
+                  ) -> Optional[tuple[tuple[int, int], tuple[int, int]]]:
+    """Pixel segment a-b cut to the image grown by ``margin`` (Liang-Barsky), as int points for
+    OpenCV (far-away end points would not fit its integer coordinates); None if outside."""
+    d = b - a
+    t0, t1 = 0.0, 1.0
+    for p, q in ((-d[0], a[0] + margin), (d[0], width - 1 + margin - a[0]),
+                 (-d[1], a[1] + margin), (d[1], height - 1 + margin - a[1])):
+        if p == 0:
+            if q < 0:
+                return None
+            continue
+        r = q / p
+        if p < 0:
+            t0 = max(t0, r)
+        else:
+            t1 = min(t1, r)
+        if t0 > t1:
+            return None
+    pa, pb = np.round(a + t0 * d).astype(int), np.round(a + t1 * d).astype(int)
+    return (int(pa[0]), int(pa[1])), (int(pb[0]), int(pb[1]))
+
+
+def _draw_segments(img: np.ndarray, segments: np.ndarray, color: tuple, thickness: int) -> None:
+    """Draw (E, 2, 2) pixel segments (NaN: skipped) into ``img`` in place."""
+    h, w = img.shape[:2]
+    for a, b in segments:
+        if not (np.isfinite(a).all() and np.isfinite(b).all()):
+            continue
+        seg = _clip_to_rect(a, b, w, h, margin=float(thickness + 1))
+        if seg is not None:
+            cv2.line(img, seg[0], seg[1], color, thickness, cv2.LINE_AA)
 
 
 def _color(label: int, colors: Sequence[tuple]) -> tuple:
@@ -62,6 +156,10 @@ def draw_projected_boxes(img: np.ndarray, boxes: np.ndarray, cam2img: np.ndarray
                          color: Optional[tuple] = None, thickness: int = 2) -> np.ndarray:
     """Draw 3D boxes projected into ``img`` (a copy is returned).
 
+    Each edge is cut at the near plane ``z = MIN_DEPTH`` before projection
+    (:func:`project_box_edges`), so a box next to or partly behind the camera draws only its
+    visible part, never a line across the image from a corner behind the camera.
+
     Args:
         img: (H, W, 3) BGR uint8 raw image.
         boxes: (N, 7) bottom-centre camera boxes.
@@ -71,21 +169,26 @@ def draw_projected_boxes(img: np.ndarray, boxes: np.ndarray, cam2img: np.ndarray
     """
     out = img.copy()
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 7)
-    uv = project_corners(box_corners(boxes), cam2img)
+    corners = box_corners(boxes)
+    segs = project_box_edges(corners, cam2img, _EDGES + _FRONT_CROSS)
+    n_edges = len(_EDGES)
     for i in range(len(boxes)):
         c = color or _color(int(labels[i]) if labels is not None else -1, CLASS_COLORS)
-        pts = uv[i]
-        for a, b in _EDGES:
-            if np.isfinite(pts[[a, b]]).all():
-                cv2.line(out, tuple(np.round(pts[a]).astype(int)), tuple(np.round(pts[b])
-                         .astype(int)), c, thickness, cv2.LINE_AA)
-        front = pts[list(_FRONT)]
-        if np.isfinite(front).all():  # cross on the front face shows the heading
-            p = np.round(front).astype(int)
-            cv2.line(out, tuple(p[0]), tuple(p[2]), c, 1, cv2.LINE_AA)
-            cv2.line(out, tuple(p[1]), tuple(p[3]), c, 1, cv2.LINE_AA)
-        if scores is not None and np.isfinite(pts[4]).all():
-            org = tuple(np.round(pts[4]).astype(int) + np.array([0, -4]))
+        _draw_segments(out, segs[i, :n_edges], c, thickness)
+        _draw_segments(out, segs[i, n_edges:], c, 1)  # cross on the front face: the heading
+        if scores is not None:
+            # at the top front corner (4); behind the near plane: the first visible top point
+            top = segs[i, 4:8].reshape(-1, 2)  # edges 4-5, 5-6, 6-7, 7-4
+            seen = top[np.isfinite(top).all(1)]
+            if corners[i, 4, 2] >= MIN_DEPTH:
+                anchor = project_to_image(corners[i, 4:5], cam2img)[0]
+            elif len(seen):
+                anchor = seen[0]
+            else:
+                continue
+            if np.abs(anchor).max() > 1e6:  # far outside the image (near the plane)
+                continue
+            org = tuple(int(v) for v in np.round(anchor).astype(int) + np.array([0, -4]))
             cv2.putText(out, f'{float(scores[i]):.2f}', org, cv2.FONT_HERSHEY_SIMPLEX, 0.45, c,
                         1, cv2.LINE_AA)
     return out

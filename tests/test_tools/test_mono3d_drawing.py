@@ -3,8 +3,12 @@ import numpy as np
 import pytest
 
 from monodle_plugin.utils.mono3d_drawing import (
+    MIN_DEPTH,
     box_corners,
+    clip_segments_near,
     draw_mono3d_result,
+    draw_projected_boxes,
+    project_box_edges,
     project_corners,
 )
 
@@ -44,3 +48,65 @@ def test_canvas_has_bev_panel_and_draws_boxes():
     assert not empty[:, :300].any() and img.sum() == 0  # input untouched
     with pytest.raises(ValueError, match='expected an'):
         draw_mono3d_result(np.zeros((10, 10)), P2, boxes)
+
+
+def test_edges_are_cut_at_the_near_plane():
+    p0 = np.array([[0.0, 1.0, -1.0], [1.0, 0.0, 2.0], [0.0, 0.0, -3.0], [2.0, 0.0, 5.0]])
+    p1 = np.array([[0.0, 1.0, 3.0], [1.0, 0.0, -2.0], [0.0, 0.0, -1.0], [4.0, 0.0, 6.0]])
+    q0, q1, keep = clip_segments_near(p0, p1)
+    assert keep.tolist() == [True, True, False, True]
+    np.testing.assert_allclose(q0[0], [0.0, 1.0, MIN_DEPTH])  # start behind: moved onto it
+    np.testing.assert_allclose(q1[0], p1[0])
+    np.testing.assert_allclose(q1[1], [1.0, 0.0, MIN_DEPTH])  # end behind
+    assert np.isnan(q0[2]).all() and np.isnan(q1[2]).all()  # entirely behind: dropped
+    np.testing.assert_allclose(np.stack([q0[3], q1[3]]), np.stack([p0[3], p1[3]]))  # in front
+    # on a box: the edges of a far box are its projected corners; none has a NaN
+    box = np.array([[1.0, 1.5, 20.0, 4.0, 1.5, 1.8, 0.4]])
+    segs = project_box_edges(box_corners(box), P2)
+    uv = project_corners(box_corners(box), P2)
+    np.testing.assert_allclose(segs[0, 0], uv[0, [0, 1]])
+    assert segs.shape == (1, 12, 2, 2) and np.isfinite(segs).all()
+
+
+def test_box_straddling_the_camera_draws_only_its_visible_part():
+    """Regression: a box next to the camera, partly behind it (bottom centre x = +3 m,
+    z = 0.5 m, 4 m long along z: corners from z = -1.5 to 2.5 m) is seen only at the right
+    image edge; projecting its corners behind the camera drew lines across the whole image."""
+    h, w = 375, 1242
+    img = np.zeros((h, w, 3), np.uint8)
+    box = np.array([[3.0, 1.5, 0.5, 4.0, 1.5, 1.8, np.pi / 2]])  # l along z
+    out = draw_projected_boxes(img, box, P2, np.array([1]), np.array([0.8]))
+    cols = np.flatnonzero(out.any(axis=(0, 2)))
+    assert len(cols), 'the visible part (right image edge) was not drawn'
+    assert not out[:, :w // 3].any(), f'painted in the left third: columns {cols[:10]}'
+    # its visible corners are at u >= 1206 (x = 2.1 m, z = 2.5 m); allow the line width
+    assert cols.min() >= 1195, cols.min()
+    # a box centred in front of the camera, its near face behind it: the side edges are cut at
+    # the near plane (not dropped) and run out to both image borders on the top face's row
+    centred = np.array([[0.0, 1.5, 0.5, 4.0, 1.5, 1.8, np.pi / 2]])
+    out = draw_projected_boxes(img, centred, P2)
+    top_row = 180  # v of the top face (y = 0) at every depth
+    assert out[top_row - 2:top_row + 3, :5].any() and out[top_row - 2:top_row + 3, -5:].any()
+    assert not out[:top_row - 3].any()  # nothing above the top face
+    # entirely behind the camera: nothing at all
+    behind = np.array([[0.0, 1.5, -5.0, 4.0, 1.5, 1.8, 0.0]])
+    assert not draw_projected_boxes(img, behind, P2, scores=np.array([0.9])).any()
+
+
+def test_ordinary_box_still_draws_inside_its_projection():
+    h, w = 375, 1242
+    img = np.zeros((h, w, 3), np.uint8)
+    box = np.array([[2.0, 1.6, 15.0, 3.9, 1.5, 1.6, 0.3]])
+    out = draw_projected_boxes(img, box, P2, np.array([1]), np.array([0.9]))
+    uv = project_corners(box_corners(box), P2)[0]
+    assert np.isfinite(uv).all()
+    u0, v0 = np.floor(uv.min(0)).astype(int) - 3
+    u1, v1 = np.ceil(uv.max(0)).astype(int) + 3
+    ys, xs = np.nonzero(out.any(axis=2))
+    inside = (xs >= u0) & (xs <= u1) & (ys >= v0) & (ys <= v1)
+    assert inside.sum() > 100  # the 12 edges
+    # outside the projected box: only the score text, just above corner 4
+    assert (~inside).sum() == 0 or ys[~inside].max() < v0 + 3
+    for a, b in ((0, 1), (4, 7)):  # two edges: their mid points are painted
+        mid = np.round((uv[a] + uv[b]) / 2).astype(int)
+        assert out[mid[1] - 1:mid[1] + 2, mid[0] - 1:mid[0] + 2].any()
