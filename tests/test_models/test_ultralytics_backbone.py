@@ -1,9 +1,9 @@
 """UltralyticsBackbone: feature picks per family, offline weights, freezing, head removal."""
 import time
-from pathlib import Path
 
 import pytest
 import torch
+from kitti_mini_training import ROOT, train_steps_on_kitti_mini
 from mmdet3d.registry import MODELS
 from torch import nn
 
@@ -176,8 +176,6 @@ def test_freeze_backbone(freeze):
 
 
 # ----------------------------------------------------------------------------- ablation configs
-ROOT = Path(__file__).resolve().parents[2]
-MINI = ROOT / 'demo' / 'kitti_mini' / 'KITTI'
 SMALL = (320, 96)  # (W, H) network input for speed; strides 4..32 still divide it
 
 
@@ -186,10 +184,7 @@ SMALL = (320, 96)  # (W, H) network input for speed; strides 4..32 still divide 
 def test_ablation_config_trains_on_kitti_mini(version, da3):
     """Three optimiser steps of configs/ablation/monodle_<version>[_da3]_kitti.py on kitti_mini
     (the +DA3 configs with kitti_mini's LiDAR depth standing in for DA3 pseudo-labels)."""
-    from mmdet3d.registry import DATASETS
     from mmengine.config import Config
-    from mmengine.dataset import default_collate
-    from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
 
     name = f'monodle_{version}_da3_kitti.py' if da3 else f'monodle_{version}_kitti.py'
@@ -197,27 +192,9 @@ def test_ablation_config_trains_on_kitti_mini(version, da3):
     init_default_scope(cfg.default_scope)
     assert cfg.model.backbone.ultralytics_model == version
     assert list(cfg.model.neck.in_channels) == EXPECTED[version][1]  # derived, not typed
-    pipeline = cfg.train_dataloader.dataset.pipeline
-    for step in pipeline:
-        if step['type'] == 'MonoDLEAffineAug':
-            step['output_size'] = SMALL
-        if step['type'] == 'LoadDA3Depth':
-            step['depth_dir'] = 'lidar_depth'
-    assert any(step['type'] == 'LoadDA3Depth' for step in pipeline) == da3
-    dataset = DATASETS.build(dict(cfg.train_dataloader.dataset, data_root=str(MINI),
-                                  pipeline=pipeline))
-    torch.manual_seed(0)
-    model = MODELS.build(dict(cfg.model, backbone=dict(cfg.model.backbone, pretrained=False)))
-    model.train()
-    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    first = model.backbone.model[0].conv.weight.detach().clone()
-    for it in range(3):
-        batch = default_collate([dataset[2 * it], dataset[2 * it + 1]])
-        losses = model.train_step(batch, optim_wrapper)
+    history = train_steps_on_kitti_mini(cfg, SMALL, da3, batch_size=2)
+    for losses in history:
         assert set(losses) >= {'loss_heatmap', 'loss_depth', 'loss_size_3d'}
-        assert ('loss_depth_distill' in losses) == da3
-        assert all(torch.isfinite(v) for v in losses.values()), losses
-    assert not torch.equal(first, model.backbone.model[0].conv.weight)  # the backbone learns
 
 
 def test_channels_last_inference_same_numbers():
