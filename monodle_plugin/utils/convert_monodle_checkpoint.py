@@ -29,18 +29,20 @@ and the unused ``fc`` dropped; ``backbone.model.model.<i>.*`` -> ``UltralyticsBa
 ``backbone.model.<i>.*``, layers after the deepest one the config's backbone reads (the YOLO
 detection head) dropped; ``neck.*`` unchanged; ``<branch>.*`` -> ``bbox_head.<branch>.*``.
 Checked against the model built from a config: any unknown, missing or mis-shaped key aborts the
-conversion (no partial checkpoint is ever written).
+conversion (no partial checkpoint is ever written): :class:`ConversionError`, which the entry
+points print as one line ``error: ...`` with exit status 2 (``utils/cli.py``).
 """
 from __future__ import annotations
 
 import argparse
 import re
-import sys
 from collections import OrderedDict
 from pathlib import Path
 from typing import Optional
 
 import torch
+
+from .cli import CheckpointError
 
 #: the seven MonoDLE output branches, top-level modules of ``CenterNet3D``
 HEAD_BRANCHES = ('heatmap', 'offset_2d', 'size_2d', 'depth', 'offset_3d', 'size_3d', 'heading')
@@ -62,8 +64,9 @@ _YOLO_PREFIX = 'backbone.model.model.'
 _YOLO_LAYER = re.compile(r'^backbone\.model\.(\d+)\.')
 
 
-class ConversionError(RuntimeError):
-    """Raised when a checkpoint cannot be converted completely."""
+class ConversionError(CheckpointError):
+    """Raised when a checkpoint cannot be converted completely (a user error: the message
+    names the file and the fix)."""
 
 
 def _strip_module(key: str) -> str:
@@ -296,8 +299,9 @@ def main(argv: list[str] | None = None) -> int:
                        f'{" + uncertainty branch" if found["uncertainty"] else ""} -> {config}')
             converted = convert_state_dict(state, build_expected(config), found['backbone'])
     except ConversionError as err:
-        print(f'convert_monodle_checkpoint: {args.src}: {err}', file=sys.stderr)
-        return 1
+        if str(args.src) in str(err):
+            raise
+        raise ConversionError(f'{args.src}: {err}') from err
     Path(args.dst).parent.mkdir(parents=True, exist_ok=True)
     torch.save({'state_dict': converted,
                 'meta': dict(source=str(args.src), converter='convert_monodle_checkpoint')},

@@ -25,9 +25,10 @@ from __future__ import annotations
 import argparse
 import json
 import os.path as osp
-import sys
 import tempfile
 from typing import Optional, Sequence
+
+from .cli import UserError
 
 #: gradients that differ by more than this (absolute, float64 run) fail --simulate
 GRAD_TOLERANCE = 1e-6
@@ -414,9 +415,8 @@ def main(argv=None) -> int:
     try:
         res = equivalent_settings(args.dp_batch, args.dp_lr, args.dp_gpus, args.ddp_gpus,
                                   args.ddp_batch)
-    except ValueError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+    except ValueError as e:  # the entry point: one line `error: ...`, exit status 2
+        raise UserError(str(e)) from None
     print(format_report(args, res))
     if args.verbose:
         print(DERIVATION)

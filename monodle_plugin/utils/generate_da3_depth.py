@@ -43,6 +43,7 @@ import torch
 from mmengine.utils import ProgressBar
 
 from ..datasets.kitti_io import SPLIT_FOLDERS, read_calib, read_split, split_folder
+from .cli import UserError
 
 METRIC_FOCAL_BASE = 300.0  # DA3Metric's canonical focal length (pixels)
 DEFAULT_MODEL = 'depth-anything/DA3METRIC-LARGE'
@@ -76,16 +77,16 @@ def import_da3() -> Any:
     is set when the variable is unset (a system ffmpeg is used if there is one).
 
     Raises:
-        SystemExit: the extra is not installed (one line naming the fix).
+        UserError: the extra is not installed (one line naming the fix).
     """
     os.environ.setdefault('FFMPEG_BINARY', 'auto-detect')
     try:
         from depth_anything_3.api import DepthAnything3
     except ImportError as err:
-        raise SystemExit('tools/dataset_converters/generate_da3_depth.py needs the optional '
-                         'extra `da3` (EXTRAS=da3 make env: depth-anything-3==0.1.1 and the '
-                         'pinned part of its import path, requirements/extras/da3*.txt); '
-                         f'import failed: {err}') from err
+        raise UserError('tools/dataset_converters/generate_da3_depth.py needs the optional '
+                        'extra `da3` (EXTRAS=da3 make env: depth-anything-3==0.1.1 and the '
+                        'pinned part of its import path, requirements/extras/da3*.txt); '
+                        f'import failed: {err}') from err
     return DepthAnything3
 
 
@@ -93,8 +94,8 @@ def load_da3(model: str, device: str, allow_download: bool) -> Any:
     """Build ``depth_anything_3.api.DepthAnything3`` from a local path or (if allowed) the hub."""
     DepthAnything3 = import_da3()
     if not osp.exists(model) and not allow_download:
-        raise SystemExit(f'--model {model!r} is not a local path; download the weights and pass '
-                         'their folder, or add --allow-download to fetch them from the hub')
+        raise UserError(f'--model {model!r} is not a local path; download the weights and pass '
+                        'their folder, or add --allow-download to fetch them from the hub')
     net = DepthAnything3.from_pretrained(model)
     return net.to(device).eval()
 
@@ -196,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         kind = model_kind(args.model, args.model_kind)
     except ValueError as err:
-        raise SystemExit(f'error: {err}') from None
+        raise UserError(str(err)) from None
     out = args.out or osp.join(args.data_root, 'DA3_depth_results')
     model = load_da3(args.model, args.device, args.allow_download)
     counts = generate(args.data_root, args.split, out, model, args.model, kind,

@@ -14,6 +14,7 @@ sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'te
 from tool_helpers import REPO, TINY_CONFIG, run_tool  # noqa: E402
 
 from monodle_plugin.utils.analysis_drawing import bev_width  # noqa: E402
+from monodle_plugin.utils.cli import UserError  # noqa: E402
 
 sys.path.pop(0)
 
@@ -123,7 +124,7 @@ def test_visualize_result_files(tmp_path):
 
 def test_visualize_errors(tmp_path, capsys):
     vis = _tool('visualize')
-    with pytest.raises(SystemExit, match='result folder not found'):
+    with pytest.raises(UserError, match='result folder not found'):
         vis.main(['--data-dir', str(KITTI), '--pred-dir', str(tmp_path / 'nowhere')])
     with pytest.raises(SystemExit) as e:
         vis.parse_args(['--data-dir', str(KITTI), '--config', TINY_CONFIG])

@@ -223,5 +223,7 @@ def test_ort_infer_without_metadata_is_a_clear_error(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / 'tools/deployment/ort_infer.py'),
                            str(path), str(MINI / 'image_2' / '000000.png'), '--out-dir',
                            str(tmp_path / 'out')], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1
+    assert proc.returncode == 2, proc.stderr  # a user error: one line `error: ...`
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert proc.stderr.startswith('error: ')
     assert 'no "monodle" metadata' in proc.stderr and 'export_onnx.py' in proc.stderr

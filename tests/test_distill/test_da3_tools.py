@@ -15,6 +15,7 @@ import pytest
 
 from monodle_plugin.utils import check_depth_labels as chk
 from monodle_plugin.utils import generate_da3_depth as gen
+from monodle_plugin.utils.cli import UserError
 
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
 MINI = osp.join(ROOT, 'demo', 'kitti_mini', 'KITTI')
@@ -101,7 +102,7 @@ def test_model_kind_and_missing_package():
     with pytest.raises(ValueError, match='model-kind'):
         gen.model_kind('depth-anything/DA3-LARGE')
     if importlib.util.find_spec('depth_anything_3') is None:
-        with pytest.raises(SystemExit, match='depth-anything-3'):
+        with pytest.raises(UserError, match='depth-anything-3'):
             gen.load_da3('/nowhere', 'cpu', False)
 
 

@@ -66,7 +66,7 @@ def test_full_conversion_loads_strictly(conv, fake_official, plugin_state, tmp_p
 
 
 @pytest.mark.parametrize('change', ['unknown', 'missing', 'shape'])
-def test_refuses_partial_conversion(conv, fake_official, tmp_path, change, capsys):
+def test_refuses_partial_conversion(conv, fake_official, tmp_path, change):
     bad = dict(fake_official)
     if change == 'unknown':
         bad['dcn.conv.weight'] = torch.zeros(1)
@@ -76,20 +76,21 @@ def test_refuses_partial_conversion(conv, fake_official, tmp_path, change, capsy
         bad['heatmap.2.weight'] = torch.zeros(4, 256, 1, 1)
     src, dst = tmp_path / 'ckpt.pth', tmp_path / 'out.pth'
     torch.save({'model_state': bad}, src)
-    assert conv.main([str(src), str(dst), '--config', CONFIG]) == 1
+    with pytest.raises(conv.ConversionError) as err:  # the entry point: one line, exit 2
+        conv.main([str(src), str(dst), '--config', CONFIG])
     assert not dst.exists()
-    err = capsys.readouterr().err
     expected = {'unknown': 'unknown key: dcn.conv.weight',
                 'missing': 'missing key: neck.ida_1.node_2.conv.weight',
                 'shape': 'shape mismatch: bbox_head.heatmap.2.weight'}[change]
-    assert expected in err
+    assert expected in str(err.value) and str(err.value).startswith(f'{src}: ')
 
 
-def test_not_an_official_checkpoint(conv, tmp_path, capsys):
+def test_not_an_official_checkpoint(conv, tmp_path):
     src = tmp_path / 'other.pth'
     torch.save({'state_dict': {}}, src)
-    assert conv.main([str(src), str(tmp_path / 'o.pth'), '--config', CONFIG]) == 1
-    assert "no 'model_state'" in capsys.readouterr().err
+    with pytest.raises(conv.ConversionError, match="no 'model_state'") as err:
+        conv.main([str(src), str(tmp_path / 'o.pth'), '--config', CONFIG])
+    assert str(err.value).count(str(src)) == 1  # named once, not prefixed twice
 
 
 def test_imagenet_dla34_to_backbone(conv, fake_official, tmp_path):
@@ -114,6 +115,7 @@ def test_entry_points_run_the_converter(tool, tmp_path):
     proc = subprocess.run([sys.executable, str(REPO / tool), str(tmp_path / 'missing.pth'),
                            str(tmp_path / 'out.pth')], capture_output=True, text=True,
                           cwd=REPO, timeout=300)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert 'missing.pth: no such file' in proc.stderr
+    assert proc.returncode == 2, proc.stdout + proc.stderr  # a user error: one line
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert proc.stderr.startswith('error: ') and 'missing.pth: no such file' in proc.stderr
     assert not (tmp_path / 'out.pth').exists()

@@ -185,9 +185,10 @@ def test_seed_yolo_refusals(conv, seed_yolo, yolo_expected):
     assert len(str(err.value).splitlines()) < 40
 
 
-def test_pickled_objects_are_not_loaded(conv, tmp_path, capsys):
+def test_pickled_objects_are_not_loaded(conv, tmp_path):
     """weights_only=True: a checkpoint that needs arbitrary unpickling is refused in one line."""
     src = tmp_path / 'evil.pth'
     torch.save({'model_state': {}, 'cfg': Path('x')}, src)
-    assert conv.main([str(src), str(tmp_path / 'o.pth'), '--config', DLA_CONFIG]) == 1
-    assert 'weights_only=True' in capsys.readouterr().err
+    with pytest.raises(conv.ConversionError, match='weights_only=True') as err:
+        conv.main([str(src), str(tmp_path / 'o.pth'), '--config', DLA_CONFIG])
+    assert '\n' not in str(err.value)

@@ -6,6 +6,7 @@ import pytest
 from tool_helpers import run_tool
 
 from monodle_plugin.utils import dp_ddp_equivalence as calc
+from monodle_plugin.utils.cli import UserError
 from monodle_plugin.utils.dp_ddp_equivalence import equivalent_settings, gpu_table
 
 
@@ -93,10 +94,11 @@ def test_cli_output_and_errors(capsys):
     assert 'tools/dist_train.sh CONFIG 4' in out
     assert calc.main(['--dp-batch', '2', '--ddp-gpus', '4']) == 0
     assert '1 sample per GPU' in capsys.readouterr().out
-    assert calc.main(['--dp-batch', '0']) == 2
-    assert '--dp-batch must be >= 1' in capsys.readouterr().err
-    assert calc.main(['--ddp-per-gpu-batch', '0']) == 2
-    assert '--ddp-per-gpu-batch must be >= 1' in capsys.readouterr().err
+    # user errors: the entry point (run_cli) prints one line and exits 2
+    with pytest.raises(UserError, match='--dp-batch must be >= 1'):
+        calc.main(['--dp-batch', '0'])
+    with pytest.raises(UserError, match='--ddp-per-gpu-batch must be >= 1'):
+        calc.main(['--ddp-per-gpu-batch', '0'])
 
 
 @pytest.mark.slow

@@ -261,6 +261,39 @@ def test_test_py_missing_checkpoint_one_line(tmp_path, capsys, monkeypatch):
     one_line_error(proc, tmp_path / 'nope.pth')
 
 
+#: tools beyond train / test / demo / kitti_eval / misc that go through run_cli: (script, its
+#: arguments with MISSING for the input that does not exist)
+MISSING_INPUT_CASES = {
+    'per_sample_eval': ['tools/analysis_tools/per_sample_eval.py', '--gt', 'MISSING', '--split',
+                        'demo/kitti_mini/KITTI/ImageSets/val.txt', '--pred', 'MISSING'],
+    'format_results': ['tools/analysis_tools/format_results.py', 'MISSING'],
+    'check_official_parity': ['tools/analysis_tools/check_official_parity.py',
+                              '--official-root', 'MISSING'],
+    'convert_checkpoint': ['tools/convert_monodle_checkpoint.py', 'MISSING', 'out.pth'],
+    'export_onnx': ['tools/deployment/export_onnx.py', 'MISSING', 'none', 'out.onnx'],
+    'ort_infer': ['tools/deployment/ort_infer.py', 'MISSING',
+                  'demo/kitti_mini/KITTI/training/image_2', '--out-dir', 'out'],
+}
+
+
+@pytest.mark.parametrize('tool', list(MISSING_INPUT_CASES))
+def test_tools_missing_input_exit_2_one_line(tool, tmp_path, monkeypatch):
+    """A missing input file / folder: exit status 2 and stderr is the one line ``error: ...``
+    naming it; with ``--debug`` Python's traceback instead (ort_infer: no torch import)."""
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    missing = tmp_path / f'no_{tool}_input'
+    args = [missing if a == 'MISSING' else a for a in MISSING_INPUT_CASES[tool]]
+    args = [tmp_path / a if a in ('out.pth', 'out.onnx', 'out') else a for a in args]
+    proc = run(*args)
+    last = one_line_error(proc, missing)
+    assert proc.stderr.strip() == last, proc.stderr[-3000:]  # nothing else on stderr
+    assert not (tmp_path / 'out.pth').exists() and not (tmp_path / 'out.onnx').exists()
+    if tool == 'ort_infer':  # the torch-free tool: --debug gives the traceback (status 1)
+        proc = run(*args, '--debug')
+        assert proc.returncode == 1 and 'Traceback' in proc.stderr, proc.stderr[-3000:]
+        assert str(missing) in proc.stderr.strip().splitlines()[-1]
+
+
 # ---------------------------------------------------------------- switches
 def test_resume_with_nothing_to_resume_is_an_error(tmp_path):
     train = load_tool('train')

@@ -15,7 +15,8 @@ With ``--targets-data-root demo/kitti_mini/KITTI`` it also runs the official
 ``KITTI_Dataset.__getitem__`` (train split, flip 0.5 / crop 0.5) and this plugin's pipeline +
 ``CenterNet3DHead.get_targets`` on every frame with the same numpy seeds (both draw the
 augmentation in the same order) and compares all training targets and the input image.
-Exit code 1 when a tolerance is exceeded.
+Exit code 1 when a tolerance is exceeded; 2 with one line ``error: ...`` for a wrong
+``--official-root`` / ``--calib`` (``--debug``: the traceback).
 """
 from __future__ import annotations
 
@@ -27,13 +28,19 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(REPO))
+
+from monodle_plugin.utils.cli import UserError, run_cli  # noqa: E402
+
 BRANCHES = ('heatmap', 'offset_2d', 'size_2d', 'depth', 'offset_3d', 'size_3d', 'heading')
 
 
 def build_official(root: Path) -> tuple[torch.nn.Module, dict]:
     """Official CenterNet3D (DLA-34) without the ImageNet download, plus its helpers."""
     if not (root / 'lib' / 'models' / 'centernet3d.py').is_file():
-        raise SystemExit(f'{root}: not a MonoDLE checkout (lib/models/centernet3d.py missing)')
+        raise UserError(f'{root}: not a MonoDLE checkout (lib/models/centernet3d.py missing); '
+                        'give --official-root, a clone of https://github.com/xinzhuma/monodle')
     sys.path.insert(0, str(root))
     import lib.backbones.dla as dla
     from lib.datasets.kitti.kitti_utils import Calibration
@@ -86,7 +93,7 @@ def read_p2(calib_file: Path) -> np.ndarray:
         if line.startswith('P2:'):
             p2 = np.array(line.split()[1:], dtype=np.float64).reshape(3, 4)
             return pad_cam2img(p2)
-    raise SystemExit(f'{calib_file}: no P2 line')
+    raise UserError(f'{calib_file}: no P2 line (give --calib, a KITTI calibration file)')
 
 
 def check_targets(root: Path, data_root: Path, seeds: list[int], writelist: list[str],
@@ -188,7 +195,7 @@ def check_targets(root: Path, data_root: Path, seeds: list[int], writelist: list
             and worst['loss'] < 1e-4)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--official-root', required=True, type=Path)
     parser.add_argument('--config', default='configs/monodle/monodle_dla34_kitti.py')
@@ -205,7 +212,9 @@ def main() -> int:
                         help='raw KITTI folder: also compare training targets with the '
                         "official dataset's (e.g. demo/kitti_mini/KITTI)")
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2, 3])
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if not args.calib.is_file():
+        raise UserError(f'calibration file not found: {args.calib} (give --calib)')
     torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(args.seed)
 
@@ -277,4 +286,4 @@ def main() -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_cli(main)

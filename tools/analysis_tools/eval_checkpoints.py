@@ -37,6 +37,7 @@ from monodle_plugin.utils.checkpoint_loading import (  # noqa: E402
     load_weights_strict,
     skip_backbone_pretrained,
 )
+from monodle_plugin.utils.cli import UserError, run_cli  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -64,17 +65,17 @@ def _epoch_of(path: str) -> int:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     if not osp.isfile(args.config):
-        sys.exit(f'error: config file not found: {args.config}')
+        raise UserError(f'config file not found: {args.config}')
     if args.checkpoints:
         missing = [c for c in args.checkpoints if not osp.isfile(c)]
         if missing:
-            sys.exit(f'error: checkpoint not found: {missing[0]}')
+            raise UserError(f'checkpoint not found: {missing[0]} (check --checkpoints)')
         ckpts = sorted((_epoch_of(c), c) for c in args.checkpoints)
     else:
         ckpts = [(e, p) for e, p in find_checkpoints(args.work_dir) if e % args.every == 0]
     if len({e for e, _ in ckpts}) != len(ckpts):
-        sys.exit(f'error: several checkpoints with the same epoch under {args.work_dir} '
-                 '(several runs?): pass one run folder or --checkpoints')
+        raise UserError(f'several checkpoints with the same epoch under {args.work_dir} '
+                        '(several runs?): pass one run folder or --checkpoints')
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -111,4 +112,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -17,6 +17,7 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 from monodle_plugin.evaluation.analysis.runs import collect_runs, write_summary  # noqa: E402
+from monodle_plugin.utils.cli import UserError, run_cli  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -34,8 +35,8 @@ def main(argv=None) -> list:
     args = parse_args(argv)
     rows = collect_runs(args.work_dirs, args.epochs)
     if not rows:
-        sys.exit(f'error: no KITTI metrics found under {args.work_dirs} (runs need '
-                 'vis_data/scalars.json from validation or metrics.json from tools/test.py)')
+        raise UserError(f'no KITTI metrics found under {args.work_dirs} (runs need '
+                        'vis_data/scalars.json from validation or metrics.json from tools/test.py)')
     csv_path, md_path = write_summary(rows, args.out_dir)
     print(open(md_path).read())
     print(f'{len(rows)} row(s) written to {csv_path} and {md_path}')
@@ -43,4 +44,4 @@ def main(argv=None) -> list:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -25,6 +25,7 @@ from monodle_plugin.evaluation.analysis.data_distribution import (  # noqa: E402
     plot_distribution,
     summarize,
 )
+from monodle_plugin.utils.cli import UserError, run_cli  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -47,12 +48,13 @@ def main(argv=None) -> dict:
     split = args.split if osp.isfile(args.split) else osp.join(args.root_dir, 'ImageSets',
                                                                 f'{args.split}.txt')
     if args.split == 'test':
-        sys.exit('error: the test split has no labels; choose train, val or trainval')
+        raise UserError('--split test: the test split has no labels; choose train, val or '
+                        'trainval')
     ids = read_split_file(split)
     label_dir = osp.join(args.root_dir, 'training', 'label_2')
     if not osp.isdir(label_dir):
-        sys.exit(f'error: label folder not found: {label_dir} (set --root-dir to the KITTI '
-                 'folder holding training/label_2)')
+        raise UserError(f'label folder not found: {label_dir} (set --root-dir to the KITTI '
+                        'folder holding training/label_2)')
     stats = collect_object_stats(label_dir, ids, args.classes)
     summary = summarize(stats)
     print(f'{len(ids)} images of {split}')
@@ -69,4 +71,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -33,6 +33,7 @@ from monodle_plugin.evaluation.analysis.shifting import (  # noqa: E402
     shift_annos,
 )
 from monodle_plugin.evaluation.functional import kitti_eval  # noqa: E402
+from monodle_plugin.utils.cli import UserError, run_cli  # noqa: E402
 
 DIFFS = ('easy', 'moderate', 'hard')
 
@@ -79,7 +80,8 @@ def main(argv=None) -> dict:
                 for i in ids]
     if args.pred:
         if not osp.isdir(args.pred):
-            sys.exit(f'error: result folder not found: {args.pred}')
+            raise UserError(f'result folder not found: {args.pred} (give --pred, a folder of '
+                            'KITTI result files <id>.txt, or leave it out to shift the labels)')
         dt_annos = load_kitti_dir(args.pred, ids, True)
     else:
         dt_annos = gt_as_detections(gt_annos, args.classes)
@@ -121,4 +123,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -41,6 +41,7 @@ from monodle_plugin.evaluation.analysis.oracle import (  # noqa: E402
     parse_variant,
     variant_name,
 )
+from monodle_plugin.utils.cli import UserError, run_cli  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -80,7 +81,7 @@ def run_one(config: str, checkpoint: str, args, variants, bins) -> tuple:
     """(results, match counts) of one model."""
     for path, what in ((config, 'config file'), (checkpoint, 'checkpoint')):
         if not osp.isfile(path):
-            sys.exit(f'error: {what} not found: {path}')
+            raise UserError(f'{what} not found: {path}')
     cfg = Config.fromfile(config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -105,7 +106,7 @@ def main(argv=None) -> dict:
         try:
             variants = [()] + [parse_variant(s) for s in args.replace]
         except ValueError as e:
-            sys.exit(f'error: {e}')
+            raise UserError(f'--replace: {e}') from None
     else:
         variants = list(STANDARD_VARIANTS)
     seen, unique = set(), []
@@ -116,13 +117,14 @@ def main(argv=None) -> dict:
     try:
         bins = depth_bins_from_edges(args.depth_bins)
     except ValueError as e:
-        sys.exit(f'error: --depth-bins: {e}')
+        raise UserError(f'--depth-bins: {e}') from None
     models = [(args.config, args.checkpoint)]
     if args.compare_configs:
         models += list(zip(args.compare_configs[::2], args.compare_configs[1::2]))
     labels = args.compare_labels or [osp.splitext(osp.basename(c))[0] for c, _ in models]
     if len(labels) != len(models):
-        sys.exit(f'error: {len(labels)} --compare-labels for {len(models)} models')
+        raise UserError(f'{len(labels)} --compare-labels for {len(models)} models: give one '
+                        'name per model (the first model included) or none')
     all_results = {}
     with torch.no_grad():
         for label, (config, ckpt) in zip(labels, models):
@@ -163,4 +165,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -20,6 +20,10 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(REPO))
+
+from monodle_plugin.utils.cli import UserError, run_cli  # noqa: E402
 
 
 def build(args):
@@ -45,7 +49,7 @@ def build(args):
     return model, samples
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--config', default='configs/monodle/monodle_dla34_kitti.py')
     parser.add_argument('--data-root', default=str(REPO / 'demo/kitti_mini/KITTI') + '/')
@@ -56,7 +60,13 @@ def main() -> int:
     parser.add_argument('--lr', type=float, default=1.25e-3)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--seed', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if not (REPO / args.config).is_file():
+        raise UserError(f'config file not found: {args.config} (give --config, relative to the '
+                        'repository or absolute)')
+    if not (Path(args.data_root) / 'training' / 'image_2').is_dir():
+        raise UserError(f'{args.data_root}: no training/image_2 (give --data-root, a KITTI '
+                        'folder such as demo/kitti_mini/KITTI/)')
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -126,4 +136,4 @@ def main() -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_cli(main)

@@ -26,6 +26,7 @@ from monodle_plugin.evaluation.analysis.per_sample import (  # noqa: E402
     per_sample_counts,
     per_sample_table,
 )
+from monodle_plugin.utils.cli import UserError, run_cli  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -55,7 +56,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def _load(folder: str, ids, args, is_result: bool):
     if not osp.isdir(folder):
-        sys.exit(f'error: folder not found: {folder} (give a folder of KITTI <id>.txt files)')
+        raise UserError(f'folder not found: {folder} (give a folder of KITTI <id>.txt files)')
     return load_kitti_dir(folder, ids, is_result=is_result,
                           missing_ok=is_result and args.missing_as_empty)
 
@@ -103,4 +104,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

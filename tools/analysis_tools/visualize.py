@@ -46,6 +46,7 @@ from monodle_plugin.utils.analysis_drawing import (  # noqa: E402
     draw_teacher,
     draw_uncertainty,
 )
+from monodle_plugin.utils.cli import UserError, run_cli  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -221,10 +222,11 @@ def run_model_mode(args, ids) -> list:
 def main(argv=None) -> list:
     args = parse_args(argv)
     if not osp.isdir(args.data_dir):
-        sys.exit(f'error: data folder not found: {args.data_dir} (give --data-dir, the KITTI '
-                 'folder holding training/image_2)')
+        raise UserError(f'data folder not found: {args.data_dir} (give --data-dir, the KITTI '
+                        'folder holding training/image_2)')
     if args.pred_dir is not None and not osp.isdir(args.pred_dir):
-        sys.exit(f'error: result folder not found: {args.pred_dir}')
+        raise UserError(f'result folder not found: {args.pred_dir} (give --pred-dir, a folder '
+                        'of KITTI result files <id>.txt)')
     ids = select_ids(args)
     os.makedirs(args.output_dir, exist_ok=True)
     if args.pred_dir is not None:
@@ -233,4 +235,4 @@ def main(argv=None) -> list:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -11,7 +11,8 @@ import sys
 
 if __name__ == '__main__':
     sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    from monodle_plugin.utils.cli import run_cli
     from monodle_plugin.utils.env_check import check_environment
     from monodle_plugin.utils.generate_da3_depth import main
     check_environment()
-    main()
+    run_cli(main)

@@ -13,12 +13,14 @@ The graph takes the normalised image ``img`` (B, 3, H, W) and returns the seven 
 its parameters are stored in the file's metadata (key ``monodle``). ``--verify`` runs PyTorch
 and onnxruntime on the same inputs (a random image and, when it exists, a real KITTI frame
 through the numpy pre-processing) and fails unless every branch agrees within
-``--tolerance`` (max |ort - torch| / max |torch|, default 1e-4). CKPT ``none`` exports random
-weights (for speed measurements only).
+``--tolerance`` (max |ort - torch| / max |torch|, default 1e-4): then it exits 1. CKPT ``none``
+exports random weights (for speed measurements only). A missing or unusable config / checkpoint /
+file ends with one line ``error: ...`` and exit status 2 (``--debug``: the traceback).
 """
 import argparse
 import os.path as osp
 import sys
+from typing import Union
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
@@ -51,7 +53,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> Union[dict, int]:
+    """Returns ``{'meta': ..., 'errors': ...}``, or 1 when ``--verify`` finds a difference."""
     args = parse_args(argv)
     import cv2
     import numpy as np
@@ -74,7 +77,11 @@ def main(argv=None) -> dict:
         if args.image and osp.isfile(args.image):
             img = cv2.imread(args.image, cv2.IMREAD_COLOR)
             inputs.append(preprocess(img, meta)[0])
-        errs = onnx_export.verify_onnx(model, args.out, inputs, args.tolerance)
+        try:
+            errs = onnx_export.verify_onnx(model, args.out, inputs, args.tolerance)
+        except AssertionError as e:  # a finding, not a user error: exit status 1
+            print(f'export_onnx: {e}', file=sys.stderr)
+            return 1
         print('onnxruntime vs PyTorch, max relative error per branch: ' +
               ', '.join(f'{k} {v:.2e}' for k, v in errs.items()) +
               f' (all <= {args.tolerance:g}, {len(inputs)} inputs)')
@@ -83,8 +90,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except (FileNotFoundError, ValueError, AssertionError, KeyError) as e:
-        print(f'export_onnx: {e}', file=sys.stderr)
-        sys.exit(1)
+    from monodle_plugin.utils.cli import run_cli
+    run_cli(main)

@@ -12,35 +12,47 @@ writes (``type -1 -1 alpha x1 y1 x2 y2 h w l x y z ry score``), and prints a sum
 image. The calibration is read from the KITTI sibling folder (``../calib/<id>.txt``) unless
 ``--calib`` names a file. Neither torch nor the OpenMMLab packages are imported: the pre- and
 post-processing is ``monodle_plugin/deployment/numpy_runtime.py``, loaded as a plain file (copy it
-next to this script on a machine without the package).
+next to this script on a machine without the package). A missing or unreadable model, image or
+calibration ends with one line ``error: ...`` and exit status 2 (``--debug``: the traceback):
+``monodle_plugin/utils/cli.py`` (standard library only) is loaded as a plain file too (copy it
+next to this script as well; without it errors keep Python's traceback).
 """
 import argparse
 import importlib.util
 import os
 import os.path as osp
-import sys
 import time
 
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp')
 
 
-def load_runtime():
-    """numpy_runtime.py without importing the monodle_plugin package (no torch needed)."""
+def _load_plain(subdir: str, filename: str, name: str):
+    """``monodle_plugin/<subdir>/<filename>`` as a plain module, without importing the
+    monodle_plugin package (whose ``__init__`` imports torch); None if not found. Looked up next
+    to this script, in the checkout, then where ``monodle_plugin`` is installed."""
     here = osp.dirname(osp.abspath(__file__))
-    candidates = [osp.join(here, 'numpy_runtime.py'),
-                  osp.join(here, '..', '..', 'monodle_plugin', 'deployment', 'numpy_runtime.py')]
+    candidates = [osp.join(here, filename),
+                  osp.join(here, '..', '..', 'monodle_plugin', subdir, filename)]
     spec = importlib.util.find_spec('monodle_plugin')  # locates, does not import
     if spec is not None and spec.submodule_search_locations:
         for loc in spec.submodule_search_locations:
-            candidates.append(osp.join(loc, 'deployment', 'numpy_runtime.py'))
+            candidates.append(osp.join(loc, subdir, filename))
     for path in candidates:
         if osp.isfile(path):
-            mod_spec = importlib.util.spec_from_file_location('monodle_numpy_runtime', path)
+            mod_spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(mod_spec)
             mod_spec.loader.exec_module(module)
             return module
-    raise FileNotFoundError('numpy_runtime.py not found: copy monodle_plugin/deployment/'
-                            f'numpy_runtime.py next to {osp.abspath(__file__)}')
+    return None
+
+
+def load_runtime():
+    """numpy_runtime.py without importing the monodle_plugin package (no torch needed)."""
+    module = _load_plain('deployment', 'numpy_runtime.py', 'monodle_numpy_runtime')
+    if module is None:
+        raise FileNotFoundError('numpy_runtime.py not found: copy monodle_plugin/deployment/'
+                                f'numpy_runtime.py next to {osp.abspath(__file__)}')
+    return module
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -125,8 +137,10 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    try:
+    # utils/cli.py imports only the standard library; `from monodle_plugin.utils.cli import`
+    # would run the package's __init__ (torch, mmdet3d): load the file instead
+    cli = _load_plain('utils', 'cli.py', 'monodle_cli')
+    if cli is None:  # copied without cli.py: plain Python errors
         main()
-    except (FileNotFoundError, OSError, KeyError, ValueError) as e:
-        print(f'ort_infer: {e}', file=sys.stderr)
-        sys.exit(1)
+    else:
+        cli.run_cli(main)
