@@ -26,7 +26,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
 
 import monodle_plugin  # noqa: E402,F401  (registers every component)
 from monodle_plugin.datasets.kitti_io import read_calib, read_label  # noqa: E402
@@ -97,8 +96,16 @@ def calib_path_for(img_path: str, calib: str = None) -> str:
 
 def build_detector(config: str, checkpoint: str, device: str, cfg_options=None,
                    allow_partial_load: bool = False):
-    """(model in eval mode, test pipeline) from a config and a checkpoint."""
-    from mmdet3d.registry import MODELS
+    """(model in eval mode, test pipeline) from a config and a checkpoint.
+
+    The model is built by ``mmdet3d.apis.init_model`` (SyncBN -> BN, ``model.cfg``, device,
+    eval mode) without its checkpoint loading, which is not strict (a missing or mis-shaped
+    tensor would leave random weights silently); the weights are loaded by
+    ``load_weights_strict`` instead.
+    """
+    import warnings
+
+    from mmdet3d.apis import init_model
     for path, what in ((config, 'config file'), (checkpoint, 'checkpoint')):
         if not osp.isfile(path):
             raise FileNotFoundError(f'{what} not found: {path}')
@@ -106,10 +113,10 @@ def build_detector(config: str, checkpoint: str, device: str, cfg_options=None,
     if cfg_options:
         check_cfg_option_keys(cfg, cfg_options, config)
         cfg.merge_from_dict(cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmdet3d'))
-    model_cfg = cfg.model.copy()
-    skip_backbone_pretrained(model_cfg)  # the checkpoint holds every weight
-    model = MODELS.build(model_cfg)
+    skip_backbone_pretrained(cfg.model)  # the checkpoint holds every weight
+    with warnings.catch_warnings():  # init_model's "Don't suggest using CPU device"
+        warnings.filterwarnings('ignore', message="Don't suggest using CPU")
+        model = init_model(cfg, None, device=device)
     load_weights_strict(model, checkpoint, config, allow_partial_load)
     model.to(device).eval()
     pipeline = Compose(cfg.test_dataloader.dataset.pipeline)

@@ -56,6 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--allow-partial-load', action='store_true',
                         help='load only the checkpoint tensors that match the model (default: '
                         'any missing/unexpected key or shape mismatch is an error)')
+    parser.add_argument('--no-progress', action='store_true',
+                        help='no progress bar (on stderr) over the test images')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -84,12 +86,14 @@ def build_cfg(args: argparse.Namespace) -> Config:
     cfg.resume = False
     skip_backbone_pretrained(cfg.model)
 
+    hooks = [h for h in (cfg.get('custom_hooks', None) or [])
+             if h.get('type') not in ('MonoDLEVisualizationHook', 'EvalProgressBarHook')]
     if args.show or args.show_dir:
-        hooks = [h for h in (cfg.get('custom_hooks', None) or [])
-                 if h.get('type') != 'MonoDLEVisualizationHook']
         hooks.append(dict(type='MonoDLEVisualizationHook', out_dir=args.show_dir or 'show',
                           score_thr=args.score_thr))
-        cfg.custom_hooks = hooks
+    if not args.no_progress:
+        hooks.append(dict(type='EvalProgressBarHook'))
+    cfg.custom_hooks = hooks
     return cfg
 
 

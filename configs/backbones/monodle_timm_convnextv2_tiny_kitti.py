@@ -7,18 +7,17 @@
 # checkpoints/timm/convnextv2_tiny.safetensors; a missing file stops the build saying so; --cfg-
 # options model.backbone.pretrained=False trains from random weights (pretrained=True without a
 # local file, i.e. a hub download, is refused).
-_base_ = ['../monodle/monodle_dla34_kitti.py']
+_base_ = [
+    '../_base_/models/monodle_timm.py',
+    '../_base_/datasets/kitti_mono3d_monodle.py',
+    '../_base_/schedules/monodle_140e.py',
+    '../_base_/default_runtime.py',
+]
 
 custom_imports = dict(imports=['monodle_plugin', 'mmpretrain.models'], allow_failed_imports=False)
 
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='mmpretrain.TIMMBackbone',
-        model_name='convnextv2_tiny',
-        features_only=True,
-        out_indices=(0, 1, 2, 3),
-        pretrained=True,
-        pretrained_cfg_overlay=dict(file='checkpoints/timm/convnextv2_tiny.safetensors')),
-    neck=dict(in_channels=[96, 192, 384, 768], strides=[4, 8, 16, 32]),
+    backbone=dict(model_name='convnextv2_tiny',
+                  pretrained_cfg_overlay=dict(file='checkpoints/timm/convnextv2_tiny.safetensors')),
+    neck=dict(in_channels=[96, 192, 384, 768]),
     bbox_head=dict(in_channels=96))

@@ -48,6 +48,8 @@ def test_test_py_prints_ap40_table_and_paints(checkpoint):
                 'Pedestrian  strict   0.50/0.50/0.50  BEV    AP40',
                 'Overall     strict   (class mean)    3D     AP40'):
         assert row in out, row
+    # EvalProgressBarHook: mmengine's ProgressBar over the 2 test images, on stderr only
+    assert '2/2' in proc.stderr and 'ETA' not in proc.stdout
     metrics = glob.glob(str(tmp / 'test' / '*' / 'metrics.json'))
     assert len(metrics) == 1
     assert 'KITTI/Car_3D_AP40_moderate_strict' in json.load(open(metrics[0]))

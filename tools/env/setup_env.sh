@@ -32,6 +32,31 @@ else
   PY="$root/.venv/bin/python"
 fi
 export PYTHON="$PY"
+
+# 0. fast path: a stamp written by the last complete run of this script in this environment
+#    holds a hash of everything that decides its outcome (this checkout's path, the
+#    requirements, constraints and extras files, setup.py / pyproject.toml, this script and
+#    build_mmcv.sh) and the extras it installed. When the hash matches, the extras asked for now
+#    were installed then, and the one-line self-check passes, nothing is reinstalled (seconds
+#    instead of a minute of pip). FORCE_ENV=1 (or deleting the stamp) forces the full run.
+stamp="$("$PY" -c 'import sys; print(sys.prefix)')/.monodle_plugin_env_stamp"
+want_extras=$(echo "${EXTRAS:-}" | tr ', ' '\n\n' | sed '/^$/d' | sort -u | tr '\n' ' ')
+env_hash=$( { echo "$root"; cat requirements/*.txt requirements/extras/*.txt setup.py \
+  pyproject.toml tools/env/setup_env.sh tools/env/build_mmcv.sh 2>/dev/null; } \
+  | sha256sum | cut -c1-16)
+if [ -z "${FORCE_ENV:-}" ] && [ -f "$stamp" ] && [ "$(sed -n 1p "$stamp")" = "$env_hash" ]; then
+  have_extras=" $(sed -n 2p "$stamp") "
+  missing=""
+  for extra in $want_extras; do
+    case "$have_extras" in *" $extra "*) ;; *) missing="$missing $extra" ;; esac
+  done
+  if [ -z "$missing" ] && "$PY" -c "from monodle_plugin.utils.env_check import main; main()" \
+      >/dev/null; then
+    log "environment up to date ($stamp; FORCE_ENV=1 make env reinstalls)"
+    exit 0
+  fi
+fi
+rm -f "$stamp"
 # pip, minus this machine's noise about absent local indexes; pip's exit status is kept (pipefail).
 pipq() { "$PY" -m pip "$@" 2>&1 | { grep -v -E "is ignored: it is neither|^\s*$" || true; }; }
 "$PY" -m pip --version >/dev/null
@@ -96,5 +121,8 @@ pipq install -q --no-deps --no-build-isolation -e .
 
 # 5. self-check: one clear line if anything is wrong.
 "$PY" -c "from monodle_plugin.utils.env_check import main; main()"
-"$PY" -c "import mmdet3d.evaluation, mmcv.ops, ultralytics, monodle_plugin" \
-  && log "OK: mmdet3d.evaluation, mmcv.ops, ultralytics, monodle_plugin import"
+"$PY" -c "import mmdet3d.evaluation, mmcv.ops, ultralytics, monodle_plugin"
+log "OK: mmdet3d.evaluation, mmcv.ops, ultralytics, monodle_plugin import"
+# the extras of this run and of the previous complete one (if the hash is the same) stay listed
+printf '%s\n%s\n' "$env_hash" "$want_extras" > "$stamp"
+

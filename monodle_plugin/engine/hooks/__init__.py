@@ -2,9 +2,10 @@ from .distill_weight_hook import DistillWeightHook
 from .global_loss_log_hook import GlobalLossLogHook
 from .model_complexity_hook import ModelComplexityHook
 from .monodle_visualization_hook import MonoDLEVisualizationHook
+from .progress_bar_hook import EvalProgressBarHook
 from .resumable_checkpoint_hook import ResumableCheckpointHook
 
 __all__ = [
-    'DistillWeightHook', 'GlobalLossLogHook', 'ModelComplexityHook',
+    'DistillWeightHook', 'EvalProgressBarHook', 'GlobalLossLogHook', 'ModelComplexityHook',
     'MonoDLEVisualizationHook', 'ResumableCheckpointHook'
 ]
