@@ -9,9 +9,10 @@
 #   CONFIG=configs/demo/monodle_dla34_kitti_mini.py bash tools/run_demo.sh   # the DLA-34 recipe
 #   bash tools/run_demo.sh --cfg-options train_cfg.max_epochs=5             # extra train.py args
 #
-# Outputs: $WORK_DIR (default work_dirs/demo/<config name>): <timestamp>/ with the training log
-# and the last checkpoint, test/<timestamp>/ with the evaluation log, metrics.json and vis/*.png,
-# and demo/*.png. The YOLOv8 config fits its 13 frames (depth included) in a few CPU minutes;
+# Outputs: $WORK_DIR (default work_dirs/demo/<config name>): train.log and test.log (each tool's
+# stdout; the terminal shows progress bars and the summary, VERBOSE=1 shows the logs too),
+# <timestamp>/ with mmengine's training log and the last checkpoint, test/<timestamp>/ with the
+# evaluation log, metrics.json and vis/*.png, and demo/*.png. The YOLOv8 config fits its 13 frames (depth included) in a few CPU minutes;
 # the AP40 summary printed at the end is measured on the frames it trained on: a fit check that
 # dataset, targets, decoding, result files and metric agree, not accuracy (README, "Demo").
 set -euo pipefail
@@ -25,19 +26,34 @@ DEMO_IMAGE=${DEMO_IMAGE:-demo/kitti_mini/KITTI/training/image_2/000008.png}
 SCORE_THR=${SCORE_THR:-0.1}  # painted boxes (the demo config evaluates at score >= 0.1 too)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
-echo "==> [1/3] training $CONFIG (work dir $WORK_DIR)"
+mkdir -p "$WORK_DIR"
+# The terminal shows progress bars (stderr), errors and the summary; each tool's whole log (the
+# config dump, a line per epoch, the full AP table) goes to a file. VERBOSE=1: logs on screen too.
+run_logged() {  # run_logged LOG COMMAND...: the command's stdout into LOG (and on screen if VERBOSE)
+    local log=$1
+    shift
+    if [ -n "${VERBOSE:-}" ]; then
+        "$@" | tee "$log"
+    elif ! "$@" > "$log"; then
+        echo "run_demo: '$*' failed; the end of its log $log:" >&2
+        tail -n 20 "$log" >&2
+        return 1
+    fi
+}
+
+echo "==> [1/3] training $CONFIG (log: $WORK_DIR/train.log)"
 # evaluation is step 2: skip the validation the train loop would run after the last epoch
-"$PYTHON" tools/train.py "$CONFIG" --work-dir "$WORK_DIR" \
-    --cfg-options train_cfg.val_begin=1000000 "$@"
+run_logged "$WORK_DIR/train.log" "$PYTHON" tools/train.py "$CONFIG" --work-dir "$WORK_DIR" \
+    --progress --cfg-options train_cfg.val_begin=1000000 "$@"
 CKPT=$(cat "$WORK_DIR/last_checkpoint")
 if [ ! -f "$CKPT" ]; then
     echo "run_demo: training finished but the checkpoint $CKPT is missing" >&2
     exit 1
 fi
 
-echo "==> [2/3] evaluating $CKPT (KITTI AP40)"
-"$PYTHON" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK_DIR/test" --show-dir vis \
-    --score-thr "$SCORE_THR"
+echo "==> [2/3] evaluating $CKPT (KITTI AP40; log: $WORK_DIR/test.log)"
+run_logged "$WORK_DIR/test.log" "$PYTHON" tools/test.py "$CONFIG" "$CKPT" \
+    --work-dir "$WORK_DIR/test" --show-dir vis --score-thr "$SCORE_THR"
 
 echo "==> [3/3] demo PNG of $DEMO_IMAGE"
 "$PYTHON" tools/demo.py "$DEMO_IMAGE" "$CONFIG" "$CKPT" --out-dir "$WORK_DIR/demo" --show-gt \
@@ -60,6 +76,7 @@ for name, kind, iou in rows:
     print(f'  {name:12s}' + ''.join(f'{v:{w}.1f}' for v, w in zip(vals, (8, 10, 8))))
 print('  (so few labelled cars that KITTI AP40 tops out at 50.0 / 77.5 / 82.5 on kitti_mini)')
 PY
+echo "  logs       : $WORK_DIR/train.log, $WORK_DIR/test.log (whole AP table)"
 echo "  checkpoint : $CKPT"
 echo "  metrics    : $METRICS"
 echo "  test PNGs  : $(dirname "$METRICS")/vis/  (predictions in colour, ground truth green)"

@@ -87,12 +87,12 @@ def build_cfg(args: argparse.Namespace) -> Config:
     skip_backbone_pretrained(cfg.model)
 
     hooks = [h for h in (cfg.get('custom_hooks', None) or [])
-             if h.get('type') not in ('MonoDLEVisualizationHook', 'EvalProgressBarHook')]
+             if h.get('type') not in ('MonoDLEVisualizationHook', 'ProgressBarHook')]
     if args.show or args.show_dir:
         hooks.append(dict(type='MonoDLEVisualizationHook', out_dir=args.show_dir or 'show',
                           score_thr=args.score_thr))
     if not args.no_progress:
-        hooks.append(dict(type='EvalProgressBarHook'))
+        hooks.append(dict(type='ProgressBarHook'))
     cfg.custom_hooks = hooks
     return cfg
 

@@ -62,6 +62,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from this checkpoint, or without a path from the latest '
                         'checkpoint of the work dir (its last_checkpoint file)')
+    parser.add_argument('--progress', action='store_true',
+                        help='a progress bar (stderr) over the training iterations and the '
+                        'validation images; with stdout sent to a file, the terminal shows '
+                        'only the bar and errors (tools/run_demo.sh does that)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, xxx=yyy format, e.g. '
                         'train_dataloader.batch_size=4 randomness.seed=1')
@@ -108,6 +112,11 @@ def build_cfg(args: argparse.Namespace):
 
     if args.sync_bn != 'none':
         cfg.sync_bn = args.sync_bn
+
+    if args.progress:
+        cfg.custom_hooks = [h for h in (cfg.get('custom_hooks', None) or [])
+                            if h.get('type') != 'ProgressBarHook']
+        cfg.custom_hooks.append(dict(type='ProgressBarHook', phases=['train', 'val', 'test']))
 
     if args.auto_scale_lr:
         if not ('auto_scale_lr' in cfg and 'enable' in cfg.auto_scale_lr

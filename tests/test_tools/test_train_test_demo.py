@@ -18,9 +18,11 @@ IMAGE = 'demo/kitti_mini/KITTI/training/image_2/000000.png'
 def checkpoint(tmp_path_factory):
     """One epoch of the tiny YOLOv8 config (3 steps of 2 images); returns (ckpt, log text)."""
     tmp = tmp_path_factory.mktemp('train')
-    proc = run_tool(['tools/train.py', TINY_CONFIG, '--work-dir', tmp / 'wd', '--cfg-options',
-                     'train_cfg.max_epochs=1', 'train_cfg.val_begin=1000'], tmp)
+    proc = run_tool(['tools/train.py', TINY_CONFIG, '--work-dir', tmp / 'wd', '--progress',
+                     '--cfg-options', 'train_cfg.max_epochs=1', 'train_cfg.val_begin=1000'], tmp)
     last = (tmp / 'wd' / 'last_checkpoint').read_text()
+    # --progress: ProgressBarHook over the 3 training iterations, on stderr only
+    assert '3/3' in proc.stderr and 'ETA' not in proc.stdout
     return last, proc.stdout + proc.stderr, tmp
 
 
@@ -48,7 +50,7 @@ def test_test_py_prints_ap40_table_and_paints(checkpoint):
                 'Pedestrian  strict   0.50/0.50/0.50  BEV    AP40',
                 'Overall     strict   (class mean)    3D     AP40'):
         assert row in out, row
-    # EvalProgressBarHook: mmengine's ProgressBar over the 2 test images, on stderr only
+    # ProgressBarHook (tools/test.py adds it): the 2 test images, on stderr only
     assert '2/2' in proc.stderr and 'ETA' not in proc.stdout
     metrics = glob.glob(str(tmp / 'test' / '*' / 'metrics.json'))
     assert len(metrics) == 1
