@@ -187,3 +187,11 @@ def test_loc_error_and_distribution_tools(tmp_path, capsys):
     summary = json.loads((tmp_path / 'dist' / 'distribution.json').read_text())
     assert summary['Car']['count'] == 47
     assert (tmp_path / 'dist' / 'depth.png').is_file() and (tmp_path / 'dist' / 'bev.png').is_file()
+
+
+def test_data_distribution_names_a_missing_split_file(tmp_path):
+    """A --split path that does not exist is named as given (not turned into <path>.txt.txt)."""
+    missing = tmp_path / 'splits' / 'mine.txt'
+    with pytest.raises(FileNotFoundError, match=f'{missing}: split file not found'):
+        _tool('get_data_distribution').main(['--root-dir', str(KITTI), '--split', str(missing),
+                                             '--out-dir', str(tmp_path / 'dist'), '--no-plots'])

@@ -18,7 +18,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from monodle_plugin.datasets.kitti_io import read_split_file  # noqa: E402
+from monodle_plugin.datasets.kitti_io import read_split_file, split_file_path  # noqa: E402
 from monodle_plugin.evaluation.analysis.data_distribution import (  # noqa: E402
     collect_object_stats,
     format_summary,
@@ -45,8 +45,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    split = args.split if osp.isfile(args.split) else osp.join(args.root_dir, 'ImageSets',
-                                                                f'{args.split}.txt')
+    # a name (train, val, ...) -> <root>/ImageSets/<name>.txt; anything file-like is a path
+    is_path = osp.isfile(args.split) or args.split.endswith('.txt') or os.sep in args.split
+    split = args.split if is_path else split_file_path(args.root_dir, args.split)
     if args.split == 'test':
         raise UserError('--split test: the test split has no labels; choose train, val or '
                         'trainval')
