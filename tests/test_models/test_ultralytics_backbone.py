@@ -219,3 +219,19 @@ def test_yaml_builds_random_init_and_says_so():
     assert backbone.out_channels == [64, 128, 256, 512]
     with pytest.raises(FileNotFoundError, match='not found'):
         UltralyticsBackbone('no_such_model.yaml', pretrained=False)
+
+
+def test_ultralytics_process_wide_patches_are_undone():
+    """Building a YOLO backbone leaves PIL.Image.open and torch.save as PIL / torch define them:
+    ultralytics' replacements pip-install pi-heif on an unidentifiable image (network at run
+    time) and retry saves with sleeps."""
+    import io
+
+    import PIL.Image
+    from ultralytics.utils import patches  # applies the patches (if not done yet)
+
+    UltralyticsBackbone(ultralytics_model='yolov8n.yaml', pretrained=False)
+    assert PIL.Image.open is patches._image_open and PIL.Image.open.__module__ == 'PIL.Image'
+    assert torch.save is patches._torch_save
+    with pytest.raises(PIL.UnidentifiedImageError):  # PIL's own error, no install attempt
+        PIL.Image.open(io.BytesIO(b'not an image at all'))

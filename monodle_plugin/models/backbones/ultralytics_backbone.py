@@ -61,12 +61,25 @@ _YAML_SUFFIXES = ('.yaml', '.yml')
 
 
 def _offline_ultralytics() -> None:
-    """``YOLO_OFFLINE=1`` (unless set) before ultralytics is imported: no DNS probe.
+    """``YOLO_OFFLINE=1`` (unless set) before ultralytics is imported: no DNS probe; then undo
+    the process-wide patches ultralytics applies when imported.
 
     Called where this module imports ultralytics, so that importing the package changes no
-    environment variable.
+    environment variable. Ultralytics replaces ``PIL.Image.open`` (on an unidentifiable image
+    it pip-installs ``pi-heif`` at run time) and ``torch.save`` (retries with sleeps) for the
+    whole process; both go back to the originals it keeps, so that our data checks, other
+    libraries and checkpoint saving behave as without it (its own modules call their copies).
     """
     os.environ.setdefault('YOLO_OFFLINE', '1')
+    import PIL.Image
+    import torch
+    from ultralytics.utils import patches
+    for owner, name, patched, original in (
+            (PIL.Image, 'open', 'image_open', '_image_open'),
+            (torch, 'save', 'torch_save', '_torch_save')):
+        if (getattr(owner, name) is getattr(patches, patched, None)
+                and getattr(patches, original, None) is not None):
+            setattr(owner, name, getattr(patches, original))
 
 
 def resolve_weights_file(name: str | os.PathLike, weights_dir: str | os.PathLike | None
