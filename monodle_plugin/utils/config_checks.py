@@ -79,4 +79,24 @@ def check_resume_target(work_dir: str, explicit: str | None = None) -> str:
     return path
 
 
-__all__ = ['RUNNER_KEYS', 'check_cfg_option_keys', 'check_resume_target']
+def check_load_from(path: str) -> str:
+    """``load_from`` (fine-tuning; mmdet3d's stock ``tools/test.py`` puts its checkpoint there):
+    a local, non-empty torch archive, checked before the runner is built.
+
+    mmengine would download a URL (``https://``, ``open-mmlab://``, ...) and reports a missing,
+    zero-byte or truncated file deep inside ``torch.load`` without its name; here each is one
+    line naming the file and the fix.
+    """
+    if '://' in str(path):
+        raise CheckpointError(f'load_from={path}: a URL; nothing is downloaded at run time: '
+                              'download the file yourself and set load_from to its local path')
+    if not osp.isfile(path):
+        raise CheckpointError(f'load_from={path}: file not found; give an existing checkpoint '
+                              '(or load_from=None to start from the config\'s initialisation)')
+    if osp.getsize(path) == 0 or not zipfile.is_zipfile(path):
+        raise CheckpointError(f'{path} (load_from): checkpoint is empty or truncated '
+                              '(interrupted save or download?); copy it again')
+    return path
+
+
+__all__ = ['RUNNER_KEYS', 'check_cfg_option_keys', 'check_load_from', 'check_resume_target']

@@ -308,6 +308,18 @@ def test_resume_with_nothing_to_resume_is_an_error(tmp_path):
         train.build_cfg(args)
 
 
+def test_bad_load_from_is_one_line_naming_the_file(tmp_path, capsys):
+    """load_from (fine-tuning) zero-byte, missing or a URL: exit 2, one line naming it, before
+    the runner downloads or torch.load fails without the file name."""
+    zero = tmp_path / 'zero.pth'
+    zero.write_bytes(b'')
+    for value, words in ((zero, 'empty or truncated'), (tmp_path / 'none.pth', 'not found'),
+                         ('https://example.org/x.pth', 'nothing is downloaded')):
+        proc = run_in_process('train', [TINY_CONFIG, '--work-dir', tmp_path / 'wd',
+                                        '--cfg-options', f'load_from={value}'], capsys)
+        assert words in one_line_error(proc, value)
+
+
 def test_unknown_top_level_cfg_option_is_an_error(tmp_path):
     train = load_tool('train')
     args = train.parse_args([TINY_CONFIG, '--work-dir', str(tmp_path), '--cfg-options',

@@ -57,6 +57,9 @@ class MonoDLERunner(Runner):
         if cfg.get('train_dataloader', None) is not None:  # test-only configs have none
             plan = plan_batch(cfg, world_size)
             apply_batch_plan(cfg, plan)
+        if cfg.get('load_from', None):  # one line naming the file (no download, no traceback)
+            from ...utils.config_checks import check_load_from
+            check_load_from(cfg.load_from)
         backend = prepare_distributed(cfg, launcher)
         from ...utils.checkpoint_loading import allow_checkpoint_globals
         allow_checkpoint_globals()  # resume / load_from under any tool: weights_only + allow-list
