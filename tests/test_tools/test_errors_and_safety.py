@@ -130,14 +130,14 @@ def test_eval_never_needs_pretrained_backbone_files(tmp_path):
 
 
 def test_demo_builds_yolo_detector_without_pt_file(tiny_ckpt, tmp_path, monkeypatch):
-    """demo.build_detector on a pretrained=True YOLO config with no yolov8n.pt anywhere."""
+    """apis.build_detector (tools/demo.py): a pretrained=True YOLO config, no yolov8n.pt."""
     from monodle_plugin.models.backbones import ultralytics_backbone as ub
     monkeypatch.chdir(tmp_path)  # no checkpoints/ folder here
     monkeypatch.setenv(ub.WEIGHTS_DIR_ENV, str(tmp_path))
     assert ub.resolve_weights_file('yolov8n.pt', 'checkpoints') is None
-    demo = load_tool('demo')
-    model, _ = demo.build_detector(str(REPO / TINY_CONFIG), str(tiny_ckpt), 'cpu',
-                                   {'model.backbone.pretrained': True})
+    from monodle_plugin.apis import build_detector
+    model, _ = build_detector(str(REPO / TINY_CONFIG), str(tiny_ckpt), 'cpu',
+                              {'model.backbone.pretrained': True})
     assert not model.training
 
 

@@ -7,7 +7,7 @@ import sys
 
 import cv2
 import pytest
-from tool_helpers import REPO, TINY_CONFIG, load_tool, run_tool, tool_env
+from tool_helpers import REPO, TINY_CONFIG, run_tool, tool_env
 
 from monodle_plugin.engine.cpu_distributed import prepare_distributed
 
@@ -73,12 +73,12 @@ def test_demo_writes_png(checkpoint):
 
 
 def test_demo_errors_name_the_file(tmp_path):
-    demo = load_tool('demo')
+    from monodle_plugin.apis import calib_path_for, list_images
     with pytest.raises(FileNotFoundError, match='calibration .*missing.txt not found'):
-        demo.calib_path_for(IMAGE, str(tmp_path / 'missing.txt'))
-    assert demo.calib_path_for(IMAGE).endswith('calib/000000.txt')
+        calib_path_for(IMAGE, str(tmp_path / 'missing.txt'))
+    assert calib_path_for(IMAGE).endswith('calib/000000.txt')
     with pytest.raises(FileNotFoundError, match='no image'):
-        demo.list_images(str(tmp_path))
+        list_images(str(tmp_path))
 
 
 def test_cpu_launch_picks_gloo_without_device_ids(monkeypatch):

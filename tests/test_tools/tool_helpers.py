@@ -12,11 +12,9 @@ TINY_CONFIG = 'tests/test_tools/configs/tiny_yolo8_kitti_mini.py'
 
 
 def load_tool(name: str):
-    """Import ``tools/<name>.py`` as a module (tools/ is not a package).
-
-    Only ``tools/demo.py`` is still loaded this way (its helpers move into the package with the
-    demo's ``mmdet3d.apis`` rewrite); other tools' logic lives in ``monodle_plugin`` and the
-    tests import it from there.
+    """Import ``tools/<name>.py`` as a module (tools/ is not a package), to run its ``main`` /
+    ``build_cfg`` in-process: the command-line layer only. Logic the tests check lives in
+    ``monodle_plugin`` (the demo's in ``monodle_plugin.apis``) and is imported from there.
     """
     spec = importlib.util.spec_from_file_location(f'tool_{name}', REPO / 'tools' / f'{name}.py')
     module = importlib.util.module_from_spec(spec)

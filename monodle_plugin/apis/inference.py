@@ -1,0 +1,103 @@
+"""Build a detector from a config + checkpoint and run it on image files (``tools/demo.py``).
+
+mmdet3d's ``inference_mono_3d_detector`` needs an info ``.pkl`` per image; the demo reads plain
+KITTI files instead (an image and its ``calib/<id>.txt``), so :func:`detect_image` runs the test
+pipeline itself on ``{img_path, cam2img}``. The model is built by ``mmdet3d.apis.init_model``.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+import warnings
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose, pseudo_collate
+
+from ..utils.checkpoint_loading import load_weights_strict, skip_backbone_pretrained
+from ..utils.config_checks import check_cfg_option_keys
+
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp')
+
+
+def list_images(path: str) -> list[str]:
+    """Sorted image files of ``path`` (a file or a folder); a clear error when there is none."""
+    if osp.isfile(path):
+        return [path]
+    if osp.isdir(path):
+        files = sorted(osp.join(path, f) for f in os.listdir(path)
+                       if f.lower().endswith(IMAGE_EXTS))
+        if not files:
+            raise FileNotFoundError(f'{path}: folder holds no image ({", ".join(IMAGE_EXTS)})')
+        return files
+    raise FileNotFoundError(f'image file or folder not found: {path}')
+
+
+def kitti_sibling(img_path: str, folder: str, ext: str) -> str:
+    """``.../<folder>/<stem><ext>`` next to ``.../image_2/<stem>.png`` (KITTI layout)."""
+    stem = osp.splitext(osp.basename(img_path))[0]
+    return osp.join(osp.dirname(osp.dirname(osp.abspath(img_path))), folder, stem + ext)
+
+
+def calib_path_for(img_path: str, calib: Optional[str] = None) -> str:
+    """The calibration file of ``img_path``: ``calib`` (a file for every image, or a folder of
+    ``<stem>.txt``), else ``../calib/<stem>.txt`` next to ``image_2/``; a clear error if none."""
+    stem = osp.splitext(osp.basename(img_path))[0]
+    if calib is None:
+        path = kitti_sibling(img_path, 'calib', '.txt')
+        hint = 'give --calib FILE_OR_FOLDER'
+    elif osp.isdir(calib):
+        path, hint = osp.join(calib, stem + '.txt'), f'--calib folder {calib}'
+    else:
+        path, hint = calib, '--calib'
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{img_path}: calibration {path} not found ({hint})')
+    return path
+
+
+def build_detector(config: str, checkpoint: str, device: str = 'cpu',
+                   cfg_options: Optional[dict] = None, allow_partial_load: bool = False
+                   ) -> tuple[torch.nn.Module, Compose]:
+    """(model in eval mode, test pipeline) from a config file and a checkpoint.
+
+    The model is built by ``mmdet3d.apis.init_model`` (SyncBN -> BN, ``model.cfg``, device,
+    eval mode) without its checkpoint loading, which is not strict (a missing or mis-shaped
+    tensor would silently keep random weights); ``load_weights_strict`` loads the weights
+    (``weights_only``; ``allow_partial_load`` to accept a partial match). The backbone's
+    pretrained files are never needed: the checkpoint holds every weight.
+    """
+    from mmdet3d.apis import init_model
+    for path, what in ((config, 'config file'), (checkpoint, 'checkpoint')):
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{what} not found: {path}')
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        check_cfg_option_keys(cfg, cfg_options, config)
+        cfg.merge_from_dict(cfg_options)
+    skip_backbone_pretrained(cfg.model)
+    with warnings.catch_warnings():  # init_model's "Don't suggest using CPU device"
+        warnings.filterwarnings('ignore', message="Don't suggest using CPU")
+        model = init_model(cfg, None, device=device)
+    load_weights_strict(model, checkpoint, config, allow_partial_load)
+    model.to(device).eval()
+    return model, Compose(cfg.test_dataloader.dataset.pipeline)
+
+
+@torch.no_grad()
+def detect_image(model: torch.nn.Module, pipeline: Compose, img_path: str,
+                 cam2img: np.ndarray, index: int = 0) -> Any:
+    """Run the test pipeline and the model on one image.
+
+    Args:
+        cam2img: the image's P2, (3, 4) or (4, 4), pixels.
+        index: ``sample_idx`` of the sample.
+
+    Returns:
+        The ``Det3DDataSample``: ``pred_instances_3d`` (camera-frame boxes, bottom centre,
+        metres / radians; scores; labels) and ``pred_instances`` (2D boxes, raw pixels).
+    """
+    stem = osp.splitext(osp.basename(img_path))[0]
+    info = dict(img_path=img_path, cam2img=cam2img, sample_idx=index, sample_id=stem)
+    return model.test_step(pseudo_collate([pipeline(info)]))[0]
