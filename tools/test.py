@@ -113,7 +113,7 @@ def main(argv=None) -> dict:
             json.dump({k: float(v) if hasattr(v, '__float__') else v
                        for k, v in (metrics or {}).items()}, f, indent=2)
         runner.logger.info(f'Metrics written to {path}')
-    finish_distributed()
+    finish_distributed(exit_process=True)  # a distributed run ends here (see its docstring)
     return metrics
 
 

@@ -148,7 +148,7 @@ def main(argv=None) -> None:
     if cfg.get('sync_bn') and getattr(runner, 'dist_backend', None) == 'gloo':
         raise RuntimeError('--sync_bn needs GPUs (torch SyncBatchNorm has no CPU kernel)')
     runner.train()
-    finish_distributed()
+    finish_distributed(exit_process=True)  # a distributed run ends here (see its docstring)
 
 
 if __name__ == '__main__':

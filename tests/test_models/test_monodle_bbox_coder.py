@@ -71,12 +71,17 @@ def flatten(res3d, res2d):
 @pytest.mark.parametrize('seed', [0, 1])
 def test_decode_equals_the_head_before_the_split_bit_for_bit(mode, seed):
     """Golden rows written by ``CenterNet3DHead.predict_by_feat`` of commit c480796 (the decode
-    before the head/coder split) on these maps; float32 results must be identical."""
+    before the head/coder split) on these maps; float32 results equal to within 4 ulp.
+
+    The file was written on another CPU: torch's vectorised exp / sigmoid kernels round the
+    last bit differently per instruction set (AVX2 / AVX-512, Intel / AMD: 6 of 1683 values
+    one ulp apart, measured), while any change to the decoding moves values by far more."""
     res3d, res2d = decode_all(coder(), random_maps(seed), mode)
     got = flatten(res3d, res2d)
     golden = np.load(GOLDEN)[f'{mode}_{seed}']
     assert got.shape == golden.shape and len(got) > 10
-    np.testing.assert_array_equal(got, golden)
+    # float32 results stored as float64 (exactly): compare in float32 ulps
+    np.testing.assert_array_max_ulp(got.astype(np.float32), golden.astype(np.float32), maxulp=4)
 
 
 def test_decode_rejects_unknown_mode_and_missing_affine():
