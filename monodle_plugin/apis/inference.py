@@ -6,7 +6,6 @@ pipeline itself on ``{img_path, cam2img}``. The model is built by ``mmdet3d.apis
 """
 from __future__ import annotations
 
-import os
 import os.path as osp
 import warnings
 from typing import Any, Optional
@@ -16,45 +15,13 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 
+from ..deployment.numpy_runtime import (  # torch-free: shared with tools/deployment/ort_infer
+    calib_path_for,
+    kitti_sibling,
+    list_images,
+)
 from ..utils.checkpoint_loading import load_weights_strict, skip_backbone_pretrained
 from ..utils.config_checks import check_cfg_option_keys
-
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp')
-
-
-def list_images(path: str) -> list[str]:
-    """Sorted image files of ``path`` (a file or a folder); a clear error when there is none."""
-    if osp.isfile(path):
-        return [path]
-    if osp.isdir(path):
-        files = sorted(osp.join(path, f) for f in os.listdir(path)
-                       if f.lower().endswith(IMAGE_EXTS))
-        if not files:
-            raise FileNotFoundError(f'{path}: folder holds no image ({", ".join(IMAGE_EXTS)})')
-        return files
-    raise FileNotFoundError(f'image file or folder not found: {path}')
-
-
-def kitti_sibling(img_path: str, folder: str, ext: str) -> str:
-    """``.../<folder>/<stem><ext>`` next to ``.../image_2/<stem>.png`` (KITTI layout)."""
-    stem = osp.splitext(osp.basename(img_path))[0]
-    return osp.join(osp.dirname(osp.dirname(osp.abspath(img_path))), folder, stem + ext)
-
-
-def calib_path_for(img_path: str, calib: Optional[str] = None) -> str:
-    """The calibration file of ``img_path``: ``calib`` (a file for every image, or a folder of
-    ``<stem>.txt``), else ``../calib/<stem>.txt`` next to ``image_2/``; a clear error if none."""
-    stem = osp.splitext(osp.basename(img_path))[0]
-    if calib is None:
-        path = kitti_sibling(img_path, 'calib', '.txt')
-        hint = 'give --calib FILE_OR_FOLDER'
-    elif osp.isdir(calib):
-        path, hint = osp.join(calib, stem + '.txt'), f'--calib folder {calib}'
-    else:
-        path, hint = calib, '--calib'
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{img_path}: calibration {path} not found ({hint})')
-    return path
 
 
 def build_detector(config: str, checkpoint: str, device: str = 'cpu',
@@ -101,3 +68,6 @@ def detect_image(model: torch.nn.Module, pipeline: Compose, img_path: str,
     stem = osp.splitext(osp.basename(img_path))[0]
     info = dict(img_path=img_path, cam2img=cam2img, sample_idx=index, sample_id=stem)
     return model.test_step(pseudo_collate([pipeline(info)]))[0]
+
+
+__all__ = ['build_detector', 'calib_path_for', 'detect_image', 'kitti_sibling', 'list_images']

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import os.path as osp
 
 import cv2
 import numpy as np
@@ -32,6 +34,47 @@ META_KEYS = ('input_size', 'mean', 'std', 'bgr_to_rgb', 'class_names', 'mean_siz
              'outputs')
 #: Output order of the exported graph (the head's seven raw branch maps).
 OUTPUT_NAMES = ('heatmap', 'offset_2d', 'size_2d', 'depth', 'offset_3d', 'size_3d', 'heading')
+
+
+#: Image file extensions listed by :func:`list_images`.
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp')
+
+
+def list_images(path: str) -> list[str]:
+    """Sorted image files of ``path`` (a file or a folder); a clear error when there is none.
+    (Here, not in the torch side, so that ``tools/deployment/ort_infer.py`` and
+    ``monodle_plugin.apis`` share one copy.)"""
+    if osp.isfile(path):
+        return [path]
+    if osp.isdir(path):
+        files = sorted(osp.join(path, f) for f in os.listdir(path)
+                       if f.lower().endswith(IMAGE_EXTS))
+        if not files:
+            raise FileNotFoundError(f'{path}: folder holds no image ({", ".join(IMAGE_EXTS)})')
+        return files
+    raise FileNotFoundError(f'image file or folder not found: {path}')
+
+
+def kitti_sibling(img_path: str, folder: str, ext: str) -> str:
+    """``.../<folder>/<stem><ext>`` next to ``.../image_2/<stem>.png`` (KITTI layout)."""
+    stem = osp.splitext(osp.basename(img_path))[0]
+    return osp.join(osp.dirname(osp.dirname(osp.abspath(img_path))), folder, stem + ext)
+
+
+def calib_path_for(img_path: str, calib: str | None = None) -> str:
+    """The calibration file of ``img_path``: ``calib`` (a file for every image, or a folder of
+    ``<stem>.txt``), else ``../calib/<stem>.txt`` next to ``image_2/``; a clear error if none."""
+    stem = osp.splitext(osp.basename(img_path))[0]
+    if calib is None:
+        path = kitti_sibling(img_path, 'calib', '.txt')
+        hint = 'give --calib FILE_OR_FOLDER'
+    elif osp.isdir(calib):
+        path, hint = osp.join(calib, stem + '.txt'), f'--calib folder {calib}'
+    else:
+        path, hint = calib, '--calib'
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{img_path}: calibration {path} not found ({hint})')
+    return path
 
 
 def parse_meta(text: str) -> dict:

@@ -10,9 +10,10 @@ Examples::
 Writes one ``<image id>.txt`` per image with the same KITTI result lines ``tools/test.py``
 writes (``type -1 -1 alpha x1 y1 x2 y2 h w l x y z ry score``), and prints a summary line per
 image. The calibration is read from the KITTI sibling folder (``../calib/<id>.txt``) unless
-``--calib`` names a file. Neither torch nor the OpenMMLab packages are imported: the pre- and
-post-processing is ``monodle_plugin/deployment/numpy_runtime.py``, loaded as a plain file (copy it
-next to this script on a machine without the package). A missing or unreadable model, image or
+``--calib`` names a file or a folder. Neither torch nor the OpenMMLab packages are imported:
+image listing, calibration lookup, pre- and post-processing are
+``monodle_plugin/deployment/numpy_runtime.py``, loaded as a plain file (copy it next to this
+script on a machine without the package). A missing or unreadable model, image or
 calibration ends with one line ``error: ...`` and exit status 2 (``--debug``: the traceback):
 ``monodle_plugin/utils/cli.py`` (standard library only) is loaded as a plain file too (copy it
 next to this script as well; without it errors keep Python's traceback).
@@ -22,8 +23,6 @@ import importlib.util
 import os
 import os.path as osp
 import time
-
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp')
 
 
 def _load_plain(subdir: str, filename: str, name: str):
@@ -60,34 +59,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('model', help='.onnx file written by tools/deployment/export_onnx.py')
     parser.add_argument('img', help='an image file or a folder of images (KITTI image_2)')
-    parser.add_argument('--calib', help='calibration file (default: ../calib/<id>.txt)')
+    parser.add_argument('--calib', help='calibration file (for all images) or folder of '
+                        '<id>.txt (default: ../calib/<id>.txt next to image_2/)')
     parser.add_argument('--out-dir', required=True, help='folder for the <id>.txt result files')
     parser.add_argument('--threads', type=int, default=0,
                         help='onnxruntime intra-op threads (0: onnxruntime default)')
     parser.add_argument('--score-thr', type=float,
                         help='override the exported score threshold')
     return parser.parse_args(argv)
-
-
-def list_images(path: str) -> list:
-    if osp.isdir(path):
-        files = sorted(osp.join(path, f) for f in os.listdir(path)
-                       if f.lower().endswith(IMAGE_EXTS))
-        if not files:
-            raise FileNotFoundError(f'{path}: no images ({", ".join(IMAGE_EXTS)})')
-        return files
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'image not found: {path}')
-    return [path]
-
-
-def calib_for(img_path: str, calib: str = None) -> str:
-    stem = osp.splitext(osp.basename(img_path))[0]
-    path = calib or osp.join(osp.dirname(osp.dirname(osp.abspath(img_path))), 'calib',
-                             f'{stem}.txt')
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{img_path}: calibration {path} not found (give --calib)')
-    return path
 
 
 def main(argv=None) -> dict:
@@ -117,12 +96,12 @@ def main(argv=None) -> dict:
         meta['score_thr'] = args.score_thr
     os.makedirs(args.out_dir, exist_ok=True)
     results = {}
-    for img_path in list_images(args.img):
+    for img_path in rt.list_images(args.img):
         stem = osp.splitext(osp.basename(img_path))[0]
         img = cv2.imread(img_path, cv2.IMREAD_COLOR)
         if img is None:
             raise OSError(f'{img_path}: image could not be read or decoded')
-        cam2img = rt.read_p2(calib_for(img_path, args.calib))
+        cam2img = rt.read_p2(rt.calib_path_for(img_path, args.calib))
         start = time.perf_counter()
         blob, affine = rt.preprocess(img, meta)
         outs = dict(zip(meta['outputs'], sess.run(meta['outputs'], {'img': blob})))
