@@ -12,9 +12,10 @@
 # Outputs: $WORK_DIR (default work_dirs/demo/<config name>): train.log and test.log (each tool's
 # stdout; the terminal shows progress bars and the summary, VERBOSE=1 shows the logs too),
 # <timestamp>/ with mmengine's training log and the last checkpoint, test/<timestamp>/ with the
-# evaluation log, metrics.json and vis/*.png, and demo/*.png. The YOLOv8 config fits its 13 frames (depth included) in a few CPU minutes;
-# the AP40 summary printed at the end is measured on the frames it trained on: a fit check that
-# dataset, targets, decoding, result files and metric agree, not accuracy (README, "Demo").
+# evaluation log, metrics.json and vis/*.png, and demo/*.png. The YOLOv8 config fits its 13
+# frames (depth included) in a few CPU minutes; the AP40 summary printed at the end is measured
+# on the frames it trained on: a fit check that dataset, targets, decoding, result files and
+# metric agree, not accuracy (README, "Quick start").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

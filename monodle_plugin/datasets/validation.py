@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import os.path as osp
+from functools import partial
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
@@ -141,6 +142,30 @@ def _one_frame(frame: dict, depth_loader, max_invalid_fraction: float) -> list[s
     return problems
 
 
+def _map_in_threads(fn, items: Sequence, num_threads: int | None = None,
+                    progress: bool = False) -> list:
+    """``[fn(item) for item in items]`` in a thread pool (PNG and zlib decoding release the GIL;
+    default ``min(8, cpu count)`` threads), in input order; ``progress``: mmengine's
+    ``ProgressBar`` on stderr (the report on stdout stays clean)."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+    items = list(items)
+    bar = None
+    if progress and items:
+        from mmengine.utils import ProgressBar
+        bar = ProgressBar(len(items), file=sys.stderr)
+    results = []
+    workers = num_threads or min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for result in pool.map(fn, items):
+            results.append(result)
+            if bar is not None:
+                bar.update()
+    if bar is not None:
+        sys.stderr.write('\n')
+    return results
+
+
 def validate_frames(frames: Iterable[dict], depth_loader=None,
                     max_invalid_fraction: float = 0.99, num_threads: int | None = None
                     ) -> list[str]:
@@ -151,16 +176,11 @@ def validate_frames(frames: Iterable[dict], depth_loader=None,
             ``instances`` (and ``sample_id`` for the depth file).
         depth_loader: a ``LoadDA3Depth`` to check each frame's depth file too (None: no depth).
         max_invalid_fraction: see :func:`check_depth_file`.
-        num_threads: decoding threads (PNG and zlib decoding release the GIL); default
-            ``min(8, cpu count)``.
+        num_threads: decoding threads; default ``min(8, cpu count)``.
     """
-    from concurrent.futures import ThreadPoolExecutor
-    frames = list(frames)
-    workers = num_threads or min(8, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        per_frame = pool.map(lambda f: _one_frame(f, depth_loader, max_invalid_fraction),
-                             frames)
-        return [p for problems in per_frame for p in problems]
+    per_frame = _map_in_threads(lambda f: _one_frame(f, depth_loader, max_invalid_fraction),
+                                frames, num_threads)
+    return [p for problems in per_frame for p in problems]
 
 
 def _frame_problems(base: str, sample_id: str, labelled: bool, depth_loader,
@@ -176,27 +196,6 @@ def _frame_problems(base: str, sample_id: str, labelled: bool, depth_loader,
     except KittiFormatError as err:
         return [str(err)]
     return _one_frame(frame, depth_loader, max_invalid_fraction)
-
-
-def _check_frames_with_progress(base: str, ids: Sequence[str], labelled: bool, depth_loader,
-                                max_invalid_fraction: float) -> list[list[str]]:
-    """:func:`_frame_problems` of every id (threads, input order) under a progress bar on
-    stderr (mmengine's ``ProgressBar``: KITTI's 7481 frames take minutes)."""
-    import sys
-    from concurrent.futures import ThreadPoolExecutor
-
-    from mmengine.utils import ProgressBar
-    if not ids:
-        return []
-    bar = ProgressBar(len(ids), file=sys.stderr)
-    results = []
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        for problems in pool.map(lambda i: _frame_problems(base, i, labelled, depth_loader,
-                                                           max_invalid_fraction), ids):
-            results.append(problems)
-            bar.update()
-    sys.stderr.write('\n')
-    return results
 
 
 def check_kitti_layout(root: str, depth_dir: str | None = None, content: bool = True,
@@ -261,9 +260,11 @@ def check_kitti_layout(root: str, depth_dir: str | None = None, content: bool = 
         bad_files = 0
         if content:
             todo = [i for i in ids if i not in incomplete and (subset, i) not in checked]
-            for sample_id, lines in zip(todo, _check_frames_with_progress(
-                    base, todo, subset == 'training',
-                    depth_loader if subset == 'training' else None, max_invalid_fraction)):
+            labelled = subset == 'training'
+            check = partial(_frame_problems, base, labelled=labelled,
+                            depth_loader=depth_loader if labelled else None,
+                            max_invalid_fraction=max_invalid_fraction)
+            for sample_id, lines in zip(todo, _map_in_threads(check, todo, progress=True)):
                 checked[(subset, sample_id)] = lines
                 for line in lines:
                     print(f'  BAD {line}')

@@ -73,10 +73,16 @@ def check_resume_target(work_dir: str, explicit: str | None = None) -> str:
         path, source = explicit, f'--resume {explicit}:'
     if not osp.isfile(path):
         raise CheckpointError(f'{source} does not exist; give --resume PATH/TO/epoch_N.pth')
-    if osp.getsize(path) == 0 or not zipfile.is_zipfile(path):
-        raise CheckpointError(f'{path}: checkpoint is empty or truncated (interrupted save?); '
-                              'resume from an earlier epoch_N.pth with --resume PATH')
+    _check_archive(path, '', 'interrupted save?',
+                   'resume from an earlier epoch_N.pth with --resume PATH')
     return path
+
+
+def _check_archive(path: str, role: str, cause: str, fix: str) -> None:
+    """A zero-byte or non-zip file (torch saves zip archives) is a truncated checkpoint:
+    ``<path><role>: checkpoint is empty or truncated (<cause>); <fix>``."""
+    if osp.getsize(path) == 0 or not zipfile.is_zipfile(path):
+        raise CheckpointError(f'{path}{role}: checkpoint is empty or truncated ({cause}); {fix}')
 
 
 def check_load_from(path: str) -> str:
@@ -93,9 +99,7 @@ def check_load_from(path: str) -> str:
     if not osp.isfile(path):
         raise CheckpointError(f'load_from={path}: file not found; give an existing checkpoint '
                               '(or load_from=None to start from the config\'s initialisation)')
-    if osp.getsize(path) == 0 or not zipfile.is_zipfile(path):
-        raise CheckpointError(f'{path} (load_from): checkpoint is empty or truncated '
-                              '(interrupted save or download?); copy it again')
+    _check_archive(path, ' (load_from)', 'interrupted save or download?', 'copy it again')
     return path
 
 

@@ -43,6 +43,7 @@ class ProgressBarHook(Hook):
         self.file = file
         self.bar_width = bar_width
         self._bar: Optional[ProgressBar] = None
+        self._train_bar: Optional[ProgressBar] = None  # held while a validation runs
 
     def _start(self, phase: str, total: int) -> None:
         self._bar = None
@@ -84,7 +85,7 @@ class ProgressBarHook(Hook):
 
     # validation inside training pauses the training bar: its own bar, then a fresh line
     def before_val_epoch(self, runner) -> None:
-        if self._bar is not None and 'train' in self.phases:
+        if self._bar is not None:  # the training bar: continue below the validation one
             self._bar.file.write('\n')
         self._train_bar, self._bar = self._bar, None
         self._start('val', self._dataset_len(runner.val_loop))
@@ -94,7 +95,7 @@ class ProgressBarHook(Hook):
 
     def after_val_epoch(self, runner, metrics=None) -> None:
         self._end()
-        self._bar = getattr(self, '_train_bar', None)
+        self._bar, self._train_bar = self._train_bar, None
 
     def before_test_epoch(self, runner) -> None:
         self._start('test', self._dataset_len(runner.test_loop))
