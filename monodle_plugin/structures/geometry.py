@@ -133,6 +133,15 @@ def decode_depth(depth_logit: Tensor, eps: float = 1e-6) -> Tensor:
     return 1.0 / (torch.sigmoid(depth_logit) + eps) - 1.0
 
 
+def encode_depth(depth: float, eps: float = 1e-6) -> float:
+    """The depth logit that :func:`decode_depth` maps to ``depth`` metres (> 0): its inverse,
+    ``logit(1 / (depth + 1) - eps)``."""
+    if not depth > 0:
+        raise ValueError(f'encode_depth: depth must be > 0 metres, got {depth!r}')
+    s = 1.0 / (depth + 1.0) - eps
+    return math.log(s / (1.0 - s))
+
+
 def camera_box_corners(boxes: np.ndarray) -> np.ndarray:
     """Corners of bottom-centre camera boxes, by mmdet3d's ``CameraInstance3DBoxes.corners``.
 

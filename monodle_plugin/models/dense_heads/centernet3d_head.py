@@ -19,6 +19,7 @@ from mmdet3d.registry import MODELS, TASK_UTILS
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
+from ...structures.geometry import encode_depth
 from ..losses.depth_distill_loss import teacher_valid_stats, valid_fraction
 from ..task_modules.coders.monodle_bbox_coder import gather_at
 from ..utils import dist_utils
@@ -67,6 +68,10 @@ class CenterNet3DHead(BaseMono3DDenseHead):
             heading bins, mean sizes, stride... ``num_classes`` defaults to the head's.
         heatmap_bias: initial bias of the heatmap output. Defaults to -2.19.
         init_std: std of the normal init of the other branches. Defaults to 0.001.
+        depth_init: initial decoded depth in metres of the depth branch: the bias of its
+            depth-logit output is set to the logit that ``decode_depth`` maps to this depth
+            (the log-variance channel keeps bias 0). None keeps MonoDLE's bias 0, i.e. every
+            pixel starts at 1 m and the depth has to climb to ~20-40 m first. Defaults to None.
         fuse_branches: run the seven 3x3 convolutions as one. Defaults to False (see above).
         use_distill_uncertainty: add the seed system's dense depth-uncertainty branch
             ``dense_depth_uncertainty`` (``Conv3x3(in, feat) -> ReLU -> Conv1x1(feat, 1)``, normal
@@ -88,6 +93,7 @@ class CenterNet3DHead(BaseMono3DDenseHead):
                  bbox_coder: dict | None = None,
                  heatmap_bias: float = -2.19,
                  init_std: float = 0.001,
+                 depth_init: float | None = None,
                  fuse_branches: bool = False,
                  use_distill_uncertainty: bool = False,
                  loss_heatmap: dict | None = None,
@@ -142,6 +148,8 @@ class CenterNet3DHead(BaseMono3DDenseHead):
                     if isinstance(m, nn.Conv2d):
                         nn.init.normal_(m.weight, std=init_std)
                         nn.init.constant_(m.bias, 0)
+            if name == 'depth' and depth_init is not None:
+                branch[-1].bias.data[0] = encode_depth(depth_init, self.bbox_coder.depth_eps)
             self.add_module(name, branch)
         self.use_distill_uncertainty = bool(use_distill_uncertainty)
         if self.use_distill_uncertainty:
