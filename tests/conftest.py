@@ -1,6 +1,27 @@
-"""Suite-wide fixtures."""
+"""Suite-wide fixtures.
+
+The suite tests the CPU route, on a GPU machine as on a CPU one: the GPUs are hidden
+(``CUDA_VISIBLE_DEVICES=``) for this process and everything it starts (tool subprocesses,
+torchrun, ``mp.spawn``), before anything initialises CUDA. Otherwise the 2-process runs would
+pick nccl (one GPU: "invalid device ordinal"; two: not the gloo run they check).
+"""
+import os
+
 import pytest
-import torch
+
+
+def hide_gpus(env) -> None:
+    """Make CUDA see no device in the processes that use ``env`` (``os.environ`` or a dict)."""
+    env['CUDA_VISIBLE_DEVICES'] = ''
+
+
+hide_gpus(os.environ)
+
+import torch  # noqa: E402
+
+if torch.cuda.is_available():  # CUDA was initialised before this file ran
+    raise pytest.UsageError('tests/conftest.py: CUDA was initialised before the GPUs could be '
+                            'hidden; run the suite as CUDA_VISIBLE_DEVICES= python -m pytest')
 
 
 @pytest.fixture(autouse=True)

@@ -92,6 +92,19 @@ def test_cpu_launch_picks_gloo_without_device_ids(monkeypatch):
     assert prepare_distributed(Config(), 'none') == 'none'
 
 
+def test_the_suite_hides_the_gpus_from_tests_and_the_processes_they_start():
+    """On a GPU machine as on a CPU one the tests run the CPU route (gloo, no device ids):
+    tests/conftest.py sets CUDA_VISIBLE_DEVICES= for the suite, tool subprocesses (tool_env),
+    torchrun and mp.spawn children inherit it."""
+    import torch
+    assert os.environ['CUDA_VISIBLE_DEVICES'] == '' and not torch.cuda.is_available()
+    assert tool_env()['CUDA_VISIBLE_DEVICES'] == ''
+    proc = subprocess.run([sys.executable, '-c', 'import os, torch; print(repr(os.environ['
+                           '"CUDA_VISIBLE_DEVICES"]), torch.cuda.device_count())'],
+                          env=tool_env(), capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["''", '0'], proc.stdout + proc.stderr
+
+
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes(tmp_path):
     """tools/dist_train.sh CONFIG 2 (torchrun, --launcher pytorch) on a CPU machine: gloo."""
