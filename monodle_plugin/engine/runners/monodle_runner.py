@@ -16,6 +16,7 @@ from mmengine.runner import Runner
 
 from ..batch_lr_scaling import apply_batch_plan, plan_batch, world_size_from_env
 from ..cpu_distributed import prepare_distributed
+from ..dataloader_settings import resolve_dataloader_settings
 from ..distill_switches import apply_distill_switches
 
 
@@ -61,6 +62,7 @@ class MonoDLERunner(Runner):
             from ...utils.config_checks import check_load_from
             check_load_from(cfg.load_from)
         backend = prepare_distributed(cfg, launcher)
+        loader_line = resolve_dataloader_settings(cfg, launcher)  # 'auto' workers / pin_memory
         from ...utils.checkpoint_loading import allow_checkpoint_globals
         allow_checkpoint_globals()  # resume / load_from under any tool: weights_only + allow-list
         runner = super().from_cfg(cfg)
@@ -70,6 +72,8 @@ class MonoDLERunner(Runner):
         runner.batch_plan, runner.dist_backend = plan, backend
         for line in changes:
             runner.logger.info(f'distill switches: {line}')
+        if loader_line:
+            runner.logger.info(loader_line)
         from ..hooks import GlobalLossLogHook
         if runner.world_size > 1 and not any(isinstance(h, GlobalLossLogHook)
                                              for h in runner.hooks):
