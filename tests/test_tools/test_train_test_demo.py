@@ -57,7 +57,7 @@ def test_test_py_prints_ap40_table_and_paints(checkpoint):
     assert 'KITTI/Car_3D_AP40_moderate_strict' in json.load(open(metrics[0]))
     # the run record MonoDLERunner wrote, batch plan included, is not overwritten by test.py
     info = json.load(open(os.path.join(os.path.dirname(metrics[0]), 'run_info.json')))
-    assert info['total_batch'] == 2 and info['dist_backend'] is None
+    assert info['total_batch'] == 2 and info['per_process_batch'] == 2
     assert out.count('Run info: ') == 1
     pngs = glob.glob(os.path.join(os.path.dirname(metrics[0]), 'vis', '*.png'))
     assert len(pngs) == 2  # the tiny config tests 2 frames
