@@ -26,9 +26,9 @@ class MonoDLE(SingleStageMono3DDetector):
         freeze_backbone: freeze any backbone, whatever its own options. True: no backbone
             parameter requires a gradient (none is computed, none is all-reduced by DDP) and
             every backbone BatchNorm (torch's BatchNorm / SyncBatchNorm, mmcv's SyncBatchNorm)
-            stays in eval mode; ``'weights'``: no gradient, BatchNorm statistics follow the model's mode (the
-            seed system's frozen backbones); False (default): the backbone's own settings
-            (e.g. ``frozen_stages``) decide.
+            stays in eval mode; ``'weights'``: no gradient, BatchNorm statistics follow the
+            model's mode (the seed system's frozen backbones); False (default): the backbone's
+            own settings (e.g. ``frozen_stages``) decide.
         **kwargs: ``backbone``, ``neck``, ``bbox_head``, ``train_cfg``, ``test_cfg``,
             ``data_preprocessor``, ``init_cfg`` as for ``SingleStageMono3DDetector``.
     """
