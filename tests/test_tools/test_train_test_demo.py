@@ -55,6 +55,10 @@ def test_test_py_prints_ap40_table_and_paints(checkpoint):
     metrics = glob.glob(str(tmp / 'test' / '*' / 'metrics.json'))
     assert len(metrics) == 1
     assert 'KITTI/Car_3D_AP40_moderate_strict' in json.load(open(metrics[0]))
+    # the run record MonoDLERunner wrote, batch plan included, is not overwritten by test.py
+    info = json.load(open(os.path.join(os.path.dirname(metrics[0]), 'run_info.json')))
+    assert info['total_batch'] == 2 and info['per_process_batch'] == 2
+    assert out.count('Run info: ') == 1
     pngs = glob.glob(os.path.join(os.path.dirname(metrics[0]), 'vis', '*.png'))
     assert len(pngs) == 2  # the tiny config tests 2 frames
     raw_w = cv2.imread(IMAGE).shape[1]
@@ -121,6 +125,10 @@ def test_torchrun_two_cpu_processes(tmp_path):
     assert proc.returncode == 0, out[-4000:]
     assert 'Effective total batch 2 = 2 process(es) x 1 per process' in out
     assert 'GlobalLossLogHook registered' in out
+    # one line on per-process BatchNorm statistics, naming the option; no DDP FutureWarning
+    assert "BatchNorm statistics come from each process's batch of 1 image(s)" in out
+    assert '--sync_bn torch' in out
+    assert 'broadcast_buffers' not in proc.stderr
     run_dir = os.path.dirname((tmp_path / 'wd' / 'last_checkpoint').read_text())
     info = json.load(open(os.path.join(run_dir, 'run_info.json')))
     assert (info['world_size'], info['dist_backend'], info['per_process_batch']) == (2, 'gloo', 1)
