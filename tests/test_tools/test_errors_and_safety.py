@@ -350,3 +350,48 @@ def test_allow_list_reads_message_hub_in_a_fresh_process(tmp_path):
             "ck['message_hub']['runtime_info']['np_scalar'])")
     proc = run('-c', code, path)
     assert proc.returncode == 0 and proc.stdout.strip() == '1.5 2.5', proc.stderr[-2000:]
+
+
+# ---------------------------------------------------------------- issue 25
+def test_changed_config_variable_is_an_error_under_any_tool(tiny_ckpt, tmp_path, capsys,
+                                                            monkeypatch):
+    """`--cfg-options data_root=X` / `max_epochs=1` changed a variable the config had already
+    copied into its components (mmengine evaluates a file once): an error naming the keys to
+    set, under our train / test tools and mmdet3d's stock tools/train.py alike, before a
+    work dir is made; the suggested options pass the check and do what was asked."""
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    wd = tmp_path / 'wd'
+    proc = run_in_process('train', [TINY_CONFIG, '--work-dir', wd, '--cfg-options',
+                                    'data_root=/nonexistent/'], capsys)
+    last = one_line_error(proc, TINY_CONFIG, 'data_root', 'train_dataloader.dataset.data_root='
+                          '/nonexistent/', 'val_evaluator.data_root=/nonexistent/')
+    proc = run_in_process('train', [TINY_CONFIG, '--work-dir', wd, '--cfg-options',
+                                    'max_epochs=1'], capsys)
+    one_line_error(proc, 'max_epochs', '--cfg-options train_cfg.max_epochs=1 ')
+    proc = run_in_process('test', [TINY_CONFIG, tiny_ckpt, '--work-dir', wd, '--cfg-options',
+                                   'class_names=[Car]'], capsys)
+    one_line_error(proc, 'class_names', 'train_dataloader.dataset.metainfo.classes=[Car]')
+    import runpy
+    from pathlib import Path
+
+    import mmdet3d
+    stock = Path(mmdet3d.__file__).parent / '.mim' / 'tools' / 'train.py'
+    monkeypatch.setattr(sys, 'argv', [str(stock), TINY_CONFIG, '--work-dir', str(wd),
+                                      '--cfg-options', 'input_size=(100,50)'])
+    monkeypatch.chdir(REPO)
+    with pytest.raises(UserError, match=r'pipeline\.2\.output_size=\(100,50\)'):
+        runpy.run_path(str(stock), run_name='__main__')
+    assert not wd.exists()
+    # the fix the message gives: those options reach the dataset and pass the check
+    from mmengine.config import Config
+
+    from monodle_plugin.utils.config_checks import check_top_level_overrides
+    options = last.split('--cfg-options ')[1].split(' (traceback')[0].split()
+    cfg = Config.fromfile(str(REPO / TINY_CONFIG))
+    cfg.merge_from_dict(dict(o.split('=', 1) for o in options))
+    check_top_level_overrides(cfg)
+    assert cfg.train_dataloader.dataset.data_root == '/nonexistent/'
+    assert cfg.test_evaluator.data_root == '/nonexistent/'
+    cfg.merge_from_dict({'foo': 1})  # a key nothing reads, under any tool
+    with pytest.raises(UserError, match='foo=1 is not in the config and nothing reads it'):
+        check_top_level_overrides(cfg)

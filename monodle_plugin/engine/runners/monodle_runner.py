@@ -50,6 +50,8 @@ class MonoDLERunner(Runner):
         cfg = copy.deepcopy(cfg)
         if not isinstance(cfg, (Config, ConfigDict)):  # RUNNERS.build passes a ConfigDict
             cfg = Config(cfg)
+        from ...utils.config_checks import check_top_level_overrides
+        check_top_level_overrides(cfg)  # a changed config variable reaches nothing: an error
         changes = apply_distill_switches(cfg)
         launcher = cfg.get('launcher', 'none') or 'none'
         world_size = world_size_from_env(launcher)
