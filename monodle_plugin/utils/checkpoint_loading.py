@@ -170,8 +170,8 @@ def load_weights_strict(model: nn.Module, checkpoint: str, config: str | None = 
         strict).
 
     Raises:
-        CheckpointError: the file cannot be read safely, holds no weights, or (unless
-            ``allow_partial``) does not match the model.
+        CheckpointError: the file cannot be read safely, holds no weights, holds NaN /
+            infinite weights, or (unless ``allow_partial``) does not match the model.
     """
     state = extract_state_dict(load_checkpoint_file(checkpoint), checkpoint)
     module = _unwrap(model)
@@ -181,6 +181,13 @@ def load_weights_strict(model: nn.Module, checkpoint: str, config: str | None = 
     if not state:
         raise CheckpointError(f'{checkpoint}: holds no weights (empty state_dict); evaluating '
                               'it would use random weights. Give the trained checkpoint')
+    nonfinite = [k for k, v in state.items() if v.is_floating_point() and k in model_state
+                 and not bool(torch.isfinite(v).all())]
+    if nonfinite:
+        raise CheckpointError(
+            f'{checkpoint}: {len(nonfinite)} weight tensor(s) hold NaN / infinite values '
+            f'({_first(nonfinite)}): the training diverged before this checkpoint was saved '
+            'and its predictions would be meaningless; evaluate an earlier checkpoint')
     if (missing or unexpected or shapes) and not allow_partial:
         parts = []
         if missing:

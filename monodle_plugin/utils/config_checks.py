@@ -22,7 +22,8 @@ RUNNER_KEYS = frozenset((
     'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from', 'resume',
     'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope',
     'randomness', 'experiment_name', 'runner_type', 'model_wrapper_cfg', 'find_unused_parameters',
-    'compile', 'strategy', 'sync_bn', 'cfg', 'total_batch_size'))
+    'compile', 'strategy', 'sync_bn', 'cfg', 'total_batch_size', 'activation_checkpointing',
+    'efficient_conv_bn_eval'))
 
 
 def check_cfg_option_keys(cfg: Any, options: dict | None, config_path: str) -> None:

@@ -395,3 +395,26 @@ def test_changed_config_variable_is_an_error_under_any_tool(tiny_ckpt, tmp_path,
     cfg.merge_from_dict({'foo': 1})  # a key nothing reads, under any tool
     with pytest.raises(UserError, match='foo=1 is not in the config and nothing reads it'):
         check_top_level_overrides(cfg)
+
+
+def test_non_finite_loss_stops_training_before_a_checkpoint(tiny_model, tmp_path, capsys,
+                                                            monkeypatch):
+    """An infinite loss weight (as distill.lambda=inf did) trains to NaN weights: training
+    stops at the first iteration naming it and the loss terms, before any checkpoint is
+    written; tools/test.py refuses a checkpoint with NaN weights (it evaluated AP 0)."""
+    wd = tmp_path / 'wd'
+    proc = run('tools/train.py', TINY_CONFIG, '--work-dir', wd, '--cfg-options',
+               'model.bbox_head.loss_size_3d.loss_weight=inf', 'train_cfg.max_epochs=1',
+               'default_hooks.checkpoint.interval=1', timeout=900)
+    last = one_line_error(proc, 'epoch 1, iteration 1', 'non-finite loss in', 'loss_size_3d=',
+                          '.png')
+    assert 'loss_heatmap=' in last  # every term's value is given
+    assert not list(wd.rglob('*.pth')) and not list(wd.rglob('last_checkpoint'))
+    state = {k: torch.full_like(v, float('nan')) if v.is_floating_point() else v
+             for k, v in tiny_model.state_dict().items()}
+    nan_ckpt = tmp_path / 'nan.pth'
+    torch.save({'state_dict': state, 'meta': dict(epoch=1)}, nan_ckpt)
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    proc = run_in_process('test', [TINY_CONFIG, nan_ckpt, '--work-dir', wd], capsys)
+    one_line_error(proc, nan_ckpt, 'NaN / infinite values', 'earlier checkpoint')
+    assert not list(wd.rglob('metrics.json'))

@@ -1,4 +1,5 @@
 from .distill_weight_hook import DistillWeightHook
+from .finite_loss_hook import FiniteLossHook
 from .global_loss_log_hook import GlobalLossLogHook
 from .model_complexity_hook import ModelComplexityHook
 from .monodle_visualization_hook import MonoDLEVisualizationHook
@@ -6,6 +7,6 @@ from .progress_bar_hook import ProgressBarHook
 from .resumable_checkpoint_hook import ResumableCheckpointHook
 
 __all__ = [
-    'DistillWeightHook', 'GlobalLossLogHook', 'ModelComplexityHook',
+    'DistillWeightHook', 'FiniteLossHook', 'GlobalLossLogHook', 'ModelComplexityHook',
     'MonoDLEVisualizationHook', 'ProgressBarHook', 'ResumableCheckpointHook'
 ]

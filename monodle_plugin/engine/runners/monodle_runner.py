@@ -17,6 +17,7 @@ from mmengine.runner import Runner
 from ..batch_lr_scaling import apply_batch_plan, plan_batch, world_size_from_env
 from ..cpu_distributed import prepare_distributed
 from ..distill_switches import apply_distill_switches
+from ..run_guards import guard_config, guard_runner
 
 
 # Registered in mmengine's root RUNNERS: the tools build the runner before any default scope
@@ -50,8 +51,7 @@ class MonoDLERunner(Runner):
         cfg = copy.deepcopy(cfg)
         if not isinstance(cfg, (Config, ConfigDict)):  # RUNNERS.build passes a ConfigDict
             cfg = Config(cfg)
-        from ...utils.config_checks import check_top_level_overrides
-        check_top_level_overrides(cfg)  # a changed config variable reaches nothing: an error
+        guard_config(cfg)  # a config variable changed after parsing reaches nothing: an error
         changes = apply_distill_switches(cfg)
         launcher = cfg.get('launcher', 'none') or 'none'
         world_size = world_size_from_env(launcher)
@@ -78,6 +78,7 @@ class MonoDLERunner(Runner):
             runner.register_hook(GlobalLossLogHook())
             runner.logger.info('GlobalLossLogHook registered: logged losses are the mean over '
                                f'{runner.world_size} ranks (the loss of the total batch).')
+        guard_runner(runner)  # FiniteLossHook (engine/run_guards.py)
         from ..run_info import log_run_info
         log_run_info(runner, plan, backend)
         return runner
