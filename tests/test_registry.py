@@ -29,7 +29,7 @@ EXPECTED = {
     DATASETS: ['MonoDLEKittiDataset'],
     METRICS: ['KittiAP40Metric'],
     HOOKS: ['DistillWeightHook', 'FiniteLossHook', 'GlobalLossLogHook',
-            'MonoDLEVisualizationHook', 'ResumableCheckpointHook'],
+            'MonoDLEVisualizationHook', 'ResumableCheckpointHook', 'ResumeCheckHook'],
     PARAM_SCHEDULERS: ['MonoDLECosineWarmupLR', 'MonoDLECosineWarmupParamScheduler'],
     # mmengine's root registry: the train tools build the runner before a default scope exists
     RUNNERS: ['MonoDLERunner'],

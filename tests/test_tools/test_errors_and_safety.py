@@ -3,6 +3,7 @@
 Each case: the exact command or call, its exit status and the file named in the message.
 """
 import builtins
+import os.path as osp
 import subprocess
 import sys
 
@@ -418,3 +419,70 @@ def test_non_finite_loss_stops_training_before_a_checkpoint(tiny_model, tmp_path
     proc = run_in_process('test', [TINY_CONFIG, nan_ckpt, '--work-dir', wd], capsys)
     one_line_error(proc, nan_ckpt, 'NaN / infinite values', 'earlier checkpoint')
     assert not list(wd.rglob('metrics.json'))
+
+
+@pytest.fixture(scope='module')
+def tiny_run(tmp_path_factory):
+    """One real 1-iteration training of the tiny config (2 frames, total batch 2): its work
+    dir and epoch_1.pth, shared by the --resume cases below."""
+    wd = tmp_path_factory.mktemp('tiny_run') / 'wd'
+    proc = run('tools/train.py', TINY_CONFIG, '--work-dir', wd, '--cfg-options',
+               'train_dataloader.dataset.indices=2', 'train_cfg.max_epochs=1',
+               'train_cfg.val_begin=1000', timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ckpt = (wd / 'last_checkpoint').read_text().strip()
+    return wd, ckpt
+
+
+def test_resume_with_another_batch_lr_or_model_is_refused(tiny_run, tmp_path, capsys,
+                                                         monkeypatch):
+    """--resume with another total batch or lr logged the new lr while the optimizer kept the
+    checkpoint's (ETA negative); into another head width or backbone it failed at the first
+    optimizer step with a tensor-size / parameter-group error. Now one line before the
+    weights are loaded, naming the checkpoint, what differs and the fix."""
+    from monodle_plugin.utils.checkpoint_loading import load_checkpoint_file
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    wd, ckpt = tiny_run
+    assert load_checkpoint_file(ckpt)['meta']['batch_plan']['total'] == 2
+    base = ['--work-dir', wd, '--resume', ckpt, '--cfg-options',
+            'train_dataloader.dataset.indices=2', 'train_cfg.max_epochs=2',
+            'train_cfg.val_begin=1000']
+    proc = run_in_process('train', [TINY_CONFIG, *base, 'total_batch_size=1'], capsys)
+    one_line_error(proc, f'--resume {ckpt}', 'total batch 2 (1 x 2)', 'total batch 1 (1 x 1)',
+                   'total_batch_size=2', f'load_from={ckpt}')
+    proc = run_in_process('train', [TINY_CONFIG, *base, 'optim_wrapper.optimizer.lr=0.01'],
+                          capsys)
+    one_line_error(proc, f'--resume {ckpt}', 'lr 0.00015625', 'lr 0.00125')  # x 2/16
+    proc = run_in_process('train', [TINY_CONFIG, *base, 'model.bbox_head.feat_channels=8'],
+                          capsys)
+    one_line_error(proc, f'--resume {ckpt}', 'another model than', TINY_CONFIG,
+                   'shape mismatch', 'bbox_head.heatmap.0.weight')
+    dla = 'configs/demo/monodle_dla34_kitti_mini.py'  # a YOLO checkpoint into DLA-34
+    proc = run_in_process('train', [dla, '--work-dir', wd, '--resume', ckpt], capsys)
+    one_line_error(proc, f'--resume {ckpt}', dla, 'missing key', 'unexpected key')
+    assert sorted(p.name for p in wd.rglob('*.pth')) == ['epoch_1.pth']  # nothing trained
+
+
+def test_runs_started_at_once_get_their_own_run_folders(tmp_path):
+    """Two runs into one --work-dir started in the same second shared <timestamp>/ (one log
+    with both runs, one run's checkpoint beside the other's config). Another run's folders
+    for this second and the next four exist: the runner waits for a free second instead."""
+    import time
+
+    from mmengine.config import Config
+    from mmengine.registry import RUNNERS
+    wd = tmp_path / 'wd'
+    now = time.time()
+    taken = [time.strftime('%Y%m%d_%H%M%S', time.localtime(now + k)) for k in range(5)]
+    for name in taken:  # "the other run": its config dump and log
+        (wd / name).mkdir(parents=True)
+        (wd / name / 'other.log').write_text('other run\n')
+    cfg = Config.fromfile(str(REPO / TINY_CONFIG))
+    cfg.work_dir = str(wd)
+    runner = RUNNERS.build(cfg)
+    assert osp.basename(runner.log_dir) not in taken, (runner.log_dir, taken)
+    for name in taken:
+        assert sorted(p.name for p in (wd / name).iterdir()) == ['other.log']
+        assert (wd / name / 'other.log').read_text() == 'other run\n'
+    assert (wd / '.run_start.lock').is_file()
+

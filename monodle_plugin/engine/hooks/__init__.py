@@ -5,8 +5,9 @@ from .model_complexity_hook import ModelComplexityHook
 from .monodle_visualization_hook import MonoDLEVisualizationHook
 from .progress_bar_hook import ProgressBarHook
 from .resumable_checkpoint_hook import ResumableCheckpointHook
+from .resume_check_hook import ResumeCheckHook
 
 __all__ = [
     'DistillWeightHook', 'FiniteLossHook', 'GlobalLossLogHook', 'ModelComplexityHook',
-    'MonoDLEVisualizationHook', 'ProgressBarHook', 'ResumableCheckpointHook'
+    'MonoDLEVisualizationHook', 'ProgressBarHook', 'ResumableCheckpointHook', 'ResumeCheckHook'
 ]

@@ -17,7 +17,7 @@ from mmengine.runner import Runner
 from ..batch_lr_scaling import apply_batch_plan, plan_batch, world_size_from_env
 from ..cpu_distributed import prepare_distributed
 from ..distill_switches import apply_distill_switches
-from ..run_guards import guard_config, guard_runner
+from ..run_guards import guard_config, guard_runner, own_run_folder
 
 
 # Registered in mmengine's root RUNNERS: the tools build the runner before any default scope
@@ -65,7 +65,8 @@ class MonoDLERunner(Runner):
         backend = prepare_distributed(cfg, launcher)
         from ...utils.checkpoint_loading import allow_checkpoint_globals
         allow_checkpoint_globals()  # resume / load_from under any tool: weights_only + allow-list
-        runner = super().from_cfg(cfg)
+        with own_run_folder(cfg.work_dir, launcher):  # runs started at once: own folders
+            runner = super().from_cfg(cfg)
         if runner.world_size != world_size:
             raise RuntimeError(f'the launcher reported {world_size} processes but the '
                                f'process group has {runner.world_size}')
@@ -78,7 +79,7 @@ class MonoDLERunner(Runner):
             runner.register_hook(GlobalLossLogHook())
             runner.logger.info('GlobalLossLogHook registered: logged losses are the mean over '
                                f'{runner.world_size} ranks (the loss of the total batch).')
-        guard_runner(runner)  # FiniteLossHook (engine/run_guards.py)
+        guard_runner(runner)  # FiniteLossHook, ResumeCheckHook (engine/run_guards.py)
         from ..run_info import log_run_info
         log_run_info(runner, plan, backend)
         return runner
