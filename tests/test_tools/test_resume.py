@@ -118,6 +118,11 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     out = resumed.communicate(timeout=600)[0]
     assert resumed.returncode == 0, out[-3000:]
     assert 'resumed epoch: 1, iter: 3' in out  # counters restored
+    import json  # run_info.json of the resumed run says what it continued (issue 25)
+    infos = [json.loads(p.read_text()) for p in (tmp_path / 'run').glob('*/run_info.json')]
+    resumed_info = [i for i in infos if i.get('resumed_from')]
+    assert len(infos) == 2 and len(resumed_info) == 1, infos
+    assert resumed_info[0]['resumed_from'] == last and resumed_info[0]['resumed_iter'] == 3
     assert 'Restored the Python / NumPy / torch random states' in out
 
     a = _load(glob.glob(str(tmp_path / 'ref' / '*' / 'epoch_3.pth'))[0])

@@ -18,6 +18,7 @@ from ..batch_lr_scaling import apply_batch_plan, plan_batch, world_size_from_env
 from ..cpu_distributed import prepare_distributed
 from ..dataloader_settings import resolve_dataloader_settings
 from ..distill_switches import apply_distill_switches
+from ..run_guards import guard_config, guard_runner, own_run_folder
 
 
 # Registered in mmengine's root RUNNERS: the tools build the runner before any default scope
@@ -51,6 +52,7 @@ class MonoDLERunner(Runner):
         cfg = copy.deepcopy(cfg)
         if not isinstance(cfg, (Config, ConfigDict)):  # RUNNERS.build passes a ConfigDict
             cfg = Config(cfg)
+        guard_config(cfg)  # a config variable changed after parsing reaches nothing: an error
         changes = apply_distill_switches(cfg)
         launcher = cfg.get('launcher', 'none') or 'none'
         world_size = world_size_from_env(launcher)
@@ -65,7 +67,8 @@ class MonoDLERunner(Runner):
         loader_line = resolve_dataloader_settings(cfg, launcher)  # 'auto' workers / pin_memory
         from ...utils.checkpoint_loading import allow_checkpoint_globals
         allow_checkpoint_globals()  # resume / load_from under any tool: weights_only + allow-list
-        runner = super().from_cfg(cfg)
+        with own_run_folder(cfg.work_dir, launcher):  # runs started at once: own folders
+            runner = super().from_cfg(cfg)
         if runner.world_size != world_size:
             raise RuntimeError(f'the launcher reported {world_size} processes but the '
                                f'process group has {runner.world_size}')
@@ -80,6 +83,7 @@ class MonoDLERunner(Runner):
             runner.register_hook(GlobalLossLogHook())
             runner.logger.info('GlobalLossLogHook registered: logged losses are the mean over '
                                f'{runner.world_size} ranks (the loss of the total batch).')
+        guard_runner(runner)  # FiniteLossHook, ResumeCheckHook (engine/run_guards.py)
         from ..run_info import log_run_info
         log_run_info(runner, plan, backend)
         return runner
