@@ -378,8 +378,20 @@ def test_metric_options_and_errors(tmp_path):
     metric.process({}, samples)
     assert metric.evaluate(2) == {}
     assert (tmp_path / 'sub' / '000076.txt').is_file()
-    with pytest.raises(ValueError, match='submission_prefix'):
-        METRICS.build(dict(type='KittiAP40Metric', format_only=True))
+    # format_only without submission_prefix: the run dir's results/test, none here -> error
+    from mmengine.logging import MMLogger
+    MMLogger.get_instance('format_only_without_log_file')  # current logger: no file handler
+    metric = METRICS.build(dict(type='KittiAP40Metric', format_only=True))
+    metric.process({}, samples)
+    with pytest.raises(ValueError, match='no submission_prefix and no run directory'):
+        metric.evaluate(2)
+    # images of testing/ (no labels) evaluated without format_only: an error, not AP40 against
+    # the training labels of the same ids
+    metric = METRICS.build(dict(type='KittiAP40Metric', data_root=KITTI_MINI))
+    metric.process({}, [dict(s, img_path=f"data/KITTI/testing/image_2/{s['sample_idx']:06d}.png")
+                        for s in samples])
+    with pytest.raises(ValueError, match='testing/.*format_only=True'):
+        metric.evaluate(2)
 
     # prediction for an image without label file
     metric = METRICS.build(dict(type='KittiAP40Metric', data_root=KITTI_MINI))

@@ -14,6 +14,8 @@ import os.path as osp
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from .training_logs import load_scalars
+
 #: (column title, metric key): Car 3D AP40 easy / moderate / hard is the README's table
 SUMMARY_COLUMNS: Tuple[Tuple[str, str], ...] = (
     ('Car 3D E', 'KITTI/Car_3D_AP40_easy_strict'),
@@ -57,18 +59,11 @@ def read_val_metrics(run_dir: str) -> List[dict]:
     if not osp.isfile(path):
         return []
     out = []
-    with open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f'{path}:{lineno}: not JSON ({e})') from None
-            if any(k.startswith('KITTI/') for k in rec):
-                rec = dict(rec)
-                rec['epoch'] = rec.pop('step', None)
-                out.append(rec)
+    for rec in load_scalars(path).val:
+        if any(k.startswith('KITTI/') for k in rec):
+            rec = dict(rec)
+            rec['epoch'] = rec.pop('step', None)
+            out.append(rec)
     return out
 
 

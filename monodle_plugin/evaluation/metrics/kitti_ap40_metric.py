@@ -62,7 +62,10 @@ class KittiAP40Metric(BaseMetric):
         eval_types: overlap types, subset of ('bbox', 'bev', '3d'); 'aos' (orientation
             similarity) is added when present in the list and the predictions carry alphas.
         ap_types: which APs go into the returned dict, subset of ('AP40', 'AP11').
-        format_only: only write result files to ``submission_prefix`` (test split, no labels).
+        format_only: only write the result files (test split, no labels): to
+            ``submission_prefix``, else to ``<run dir>/results/test/`` (see ``save_results``);
+            without either it is an error. Evaluating images of ``testing/`` without it is an
+            error too (their ids would be scored against ``training`` labels).
         submission_prefix: folder for KITTI result files, one ``<sample_id>.txt`` per image
             (an empty file for an image without detections).
         depth_bins: edges in metres (e.g. ``[0, 20, 40]``: 0-20, 20-40, 40+ m) for an extra
@@ -114,8 +117,6 @@ class KittiAP40Metric(BaseMetric):
         if bad or not ap_types:
             raise ValueError(f"ap_types {list(ap_types)}: choose from ('AP40', 'AP11')")
         self.ap_types = list(ap_types)
-        if format_only and submission_prefix is None:
-            raise ValueError('format_only=True needs submission_prefix (the result folder)')
         self.format_only = format_only
         self.submission_prefix = submission_prefix
         self.depth_bins = None if depth_bins is None else depth_bins_from_edges(depth_bins)
@@ -205,7 +206,10 @@ class KittiAP40Metric(BaseMetric):
         """Convert each sample's predictions to a KITTI annotation dict (numpy, CPU)."""
         for data_sample in data_samples:
             sid = self._sample_id(data_sample)
-            self.results.append(dict(sample_id=sid, anno=self._to_kitti_anno(data_sample, sid)))
+            img_path = str(_field(data_sample, 'img_path', '') or '')
+            testing = osp.basename(osp.dirname(osp.dirname(img_path))) == 'testing'
+            self.results.append(dict(sample_id=sid, anno=self._to_kitti_anno(data_sample, sid),
+                                     testing=testing))
 
     # ------------------------------------------------------------------ compute
     @staticmethod
@@ -252,9 +256,17 @@ class KittiAP40Metric(BaseMetric):
             by_id.setdefault(r['sample_id'], r['anno'])
         ids = sorted(by_id)
         dt_annos = [by_id[i] for i in ids]
+        if not self.format_only and any(r.get('testing') for r in results):
+            raise ValueError('KittiAP40Metric: the evaluated images are in testing/ (the test '
+                             'split has no labels); set test_evaluator.format_only=True to '
+                             'write the result files only (the *_trainval.py configs do)')
         out_dir = self.submission_prefix
-        if out_dir is None and self.save_results:
+        if out_dir is None and (self.save_results or self.format_only):
             out_dir = self.auto_results_dir(logger)
+        if out_dir is None and self.format_only:
+            raise ValueError('KittiAP40Metric(format_only=True): no submission_prefix and no '
+                             'run directory to write the result files into; set '
+                             'test_evaluator.submission_prefix=<folder>')
         if out_dir is not None:
             write_kitti_results(out_dir, ids, dt_annos)
             print_log(f'KITTI result files ({len(ids)} images) written to {out_dir}',
