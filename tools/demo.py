@@ -68,8 +68,9 @@ def main(argv=None) -> list:
     os.makedirs(args.out_dir, exist_ok=True)
     written = []
     for i, img_path in enumerate(images):
-        cam2img = read_calib(calib_path_for(img_path, args.calib))['cam2img']
-        sample = detect_image(model, pipeline, img_path, cam2img, i)
+        calib_path = calib_path_for(img_path, args.calib)
+        cam2img = read_calib(calib_path)['cam2img']
+        sample = detect_image(model, pipeline, img_path, cam2img, i, calib_path)
         pred = sample.pred_instances_3d
         scores = pred.scores_3d.cpu().numpy()
         keep = scores >= args.score_thr

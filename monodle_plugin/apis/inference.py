@@ -19,6 +19,7 @@ from ..deployment.numpy_runtime import (  # torch-free: shared with tools/deploy
     calib_path_for,
     kitti_sibling,
     list_images,
+    p2_problems,
 )
 from ..utils.checkpoint_loading import load_weights_strict, skip_backbone_pretrained
 from ..utils.config_checks import check_cfg_option_keys
@@ -54,12 +55,14 @@ def build_detector(config: str, checkpoint: str, device: str = 'cpu',
 
 @torch.no_grad()
 def detect_image(model: torch.nn.Module, pipeline: Compose, img_path: str,
-                 cam2img: np.ndarray, index: int = 0) -> Any:
+                 cam2img: np.ndarray, index: int = 0, calib_path: str | None = None) -> Any:
     """Run the test pipeline and the model on one image.
 
     Args:
-        cam2img: the image's P2, (3, 4) or (4, 4), pixels.
+        cam2img: the image's P2, (3, 4) or (4, 4), pixels; checked against the image
+            (:func:`~monodle_plugin.deployment.numpy_runtime.p2_problems`, ``ValueError``).
         index: ``sample_idx`` of the sample.
+        calib_path: where ``cam2img`` was read (named in the error).
 
     Returns:
         The ``Det3DDataSample``: ``pred_instances_3d`` (camera-frame boxes, bottom centre,
@@ -67,7 +70,12 @@ def detect_image(model: torch.nn.Module, pipeline: Compose, img_path: str,
     """
     stem = osp.splitext(osp.basename(img_path))[0]
     info = dict(img_path=img_path, cam2img=cam2img, sample_idx=index, sample_id=stem)
-    return model.test_step(pseudo_collate([pipeline(info)]))[0]
+    data = pipeline(info)
+    problems = p2_problems(cam2img, data['data_samples'].metainfo['ori_shape'][:2],
+                           calib_path or 'the calibration', img_path)
+    if problems:  # an all-zero P2 crashed OpenCV, a resized image ran silently
+        raise ValueError(problems[0])
+    return model.test_step(pseudo_collate([data]))[0]
 
 
 __all__ = ['build_detector', 'calib_path_for', 'detect_image', 'kitti_sibling', 'list_images']

@@ -155,7 +155,7 @@ def read_calib(calib_path: str) -> Dict[str, np.ndarray]:
     if not osp.isfile(calib_path):
         raise FileNotFoundError(f'{calib_path}: calibration file not found')
     calib: Dict[str, np.ndarray] = {}
-    with open(calib_path) as f:
+    with open(calib_path, encoding='utf-8-sig') as f:
         for line_no, line in enumerate(f, 1):
             if ':' not in line:
                 continue
@@ -182,6 +182,15 @@ def read_calib(calib_path: str) -> Dict[str, np.ndarray]:
         raise KittiFormatError(f'{calib_path}: P2 contains NaN or inf')
     calib['cam2img'] = pad_cam2img(calib['P2'])
     return calib
+
+
+def check_depth(name: str, z: float, where: str) -> None:
+    """A labelled object must lie in front of the camera (``z > 0`` m; DontCare lines carry
+    the placeholder -1000)."""
+    if name != 'DontCare' and z <= 0:
+        raise KittiFormatError(f'{where}: location z = {z} m <= 0 for a {name}: the object is '
+                               'not in front of the camera (KITTI labels have z > 0); fix or '
+                               'remove the line')
 
 
 def check_dimensions(name: str, hwl, where: str) -> None:
@@ -234,7 +243,7 @@ def _read_lines(path: str, what: str) -> List[Tuple[str, List[float]]]:
     """``parse_label_fields`` of every non-blank line of ``path``, in file order."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: {what} file not found')
-    with open(path) as f:
+    with open(path, encoding='utf-8-sig') as f:  # a UTF-8 BOM is not part of the class name
         return [parse_label_fields(line, f'{path}:{line_no}')
                 for line_no, line in enumerate(f, 1) if line.strip()]
 
@@ -259,6 +268,7 @@ def _instance(name: str, values: List[float], where: str) -> dict:
     h, w, l_ = values[7:10]
     check_dimensions(name, (h, w, l_), where)  # training labels too, not only result files
     x, y, z = values[10:13]
+    check_depth(name, z, where)
     ry = values[13]
     return dict(
         name=name,
@@ -322,8 +332,13 @@ def empty_kitti_anno() -> Dict[str, np.ndarray]:
     }
 
 
-def read_kitti_file(path: str) -> Dict[str, np.ndarray]:
+def read_kitti_file(path: str, need_score: bool = False) -> Dict[str, np.ndarray]:
     """A KITTI label or result file as the devkit's column arrays (see the module docstring).
+
+    Args:
+        path: the ``<id>.txt`` file.
+        need_score: a result file: every line must carry the score (16th field); a line
+            without it would be ranked with score 0.
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -332,6 +347,13 @@ def read_kitti_file(path: str) -> Dict[str, np.ndarray]:
     rows = _read_lines(path, 'KITTI label / result')
     if not rows:
         return empty_kitti_anno()
+    if need_score:
+        no_score = [k for k, (_, values) in enumerate(rows) if len(values) != 15]
+        if no_score:
+            raise KittiFormatError(
+                f'{path} (object {no_score[0]}): result line has 15 fields, no score (the 16th '
+                f'field; {len(no_score)} such line(s)): evaluation ranks detections by score, '
+                'write it (a label file given as results? pass the result folder as --pred)')
     v = np.asarray([values if len(values) == 15 else values + [0.0] for _, values in rows],
                    dtype=np.float64)
     return {
@@ -351,7 +373,7 @@ def check_kitti_anno(anno: Dict[str, np.ndarray], source: str, is_result: bool) 
     """Raise ``ValueError`` naming ``source`` (a file or image id) for unusable values.
 
     Checks: all keys present with matching lengths, finite numbers, non-negative dimensions
-    of every non-DontCare object, finite scores for results.
+    of every non-DontCare object, ``z > 0`` for labels, finite scores for results.
     """
     missing = [k for k in ANNO_KEYS if k not in anno]
     if missing:
@@ -377,6 +399,10 @@ def check_kitti_anno(anno: Dict[str, np.ndarray], source: str, is_result: bool) 
     if neg.any():
         raise ValueError(f'{source}: negative dimensions for object(s) '
                          f'{np.flatnonzero(neg).tolist()}')
+    behind = (np.asarray(anno['location'], dtype=np.float64)[:, 2] <= 0) & care
+    if behind.any() and not is_result:
+        raise ValueError(f'{source}: location z <= 0 (not in front of the camera) for '
+                         f'object(s) {np.flatnonzero(behind).tolist()}; fix or remove them')
 
 
 def load_kitti_dir(folder: str, ids: Iterable[str], is_result: bool,
@@ -392,7 +418,7 @@ def load_kitti_dir(folder: str, ids: Iterable[str], is_result: bool,
         if missing_ok and not osp.isfile(path):
             annos.append(empty_kitti_anno())
             continue
-        anno = read_kitti_file(path)
+        anno = read_kitti_file(path, need_score=is_result)
         check_kitti_anno(anno, path, is_result)
         annos.append(anno)
     return annos

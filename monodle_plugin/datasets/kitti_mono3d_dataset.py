@@ -59,11 +59,15 @@ class MonoDLEKittiDataset(Det3DDataset):
         filter_empty_gt: drop frames without a labelled object; False (MonoDLE keeps them).
         check_files: check at construction that every listed id has its image, calibration
             and (not for ``test``) label file.
-        validate: also decode every image at construction, check its size against its
-            calibration and 2D boxes, and read every teacher depth file of a ``LoadDA3Depth``
-            in the pipeline (:mod:`.validation`); all bad files are named in one
-            :class:`KittiFormatError`. Costs one full image decode per frame (README "Errors
-            and safety"). Default False.
+        validate: checks of every frame at construction (:mod:`.validation`), all bad files
+            named in one :class:`KittiFormatError`, before the first iteration:
+            ``'quick'`` (default): images non-empty and complete (PNG IEND chunk / JPEG EOI
+            marker), image size from the header against the calibration and the 2D boxes,
+            teacher depth files of a ``LoadDA3Depth`` in the pipeline open with their key and
+            a usable shape; headers and trailers only, about a millisecond per frame.
+            ``True`` (or ``'full'``): the same with every image decoded and every depth map
+            read and judged (one full decode per frame; README "Errors and safety").
+            ``False``: none of it.
         allow_pickle: read a ``.pkl`` ``ann_file`` (unpickling can run code from the file:
             only for info files you trust). Default False: a ``.pkl`` ann_file is an error.
         **kwargs: passed to :class:`mmdet3d.datasets.Det3DDataset`.
@@ -83,7 +87,7 @@ class MonoDLEKittiDataset(Det3DDataset):
                  test_mode: bool = False,
                  filter_empty_gt: bool = False,
                  check_files: bool = True,
-                 validate: bool = False,
+                 validate: Union[bool, str] = 'quick',
                  allow_pickle: bool = False,
                  box_type_3d: str = 'Camera',
                  modality: Optional[dict] = None,
@@ -92,6 +96,9 @@ class MonoDLEKittiDataset(Det3DDataset):
             raise ValueError(f'split must be one of {sorted(SPLIT_FOLDERS)}, got {split!r}')
         self.split = split
         self.check_files = check_files
+        if validate not in (False, True, 'quick', 'full'):
+            raise ValueError(f"validate must be 'quick', True / 'full' or False, got "
+                             f'{validate!r}')
         self.validate = validate
         self.allow_pickle = allow_pickle
         super().__init__(
@@ -178,14 +185,17 @@ class MonoDLEKittiDataset(Det3DDataset):
         return data_list
 
     def _validate(self, data_list: List[dict], source: str) -> None:
-        """``validate=True``: every image, size and depth file checked (see the class doc)."""
+        """``validate``: every image, size and depth file checked (see the class doc)."""
         from .transforms.load_da3_depth import LoadDA3Depth
         from .validation import format_problems, validate_frames
         depth = next((t for t in getattr(self.pipeline, 'transforms', [])
                       if isinstance(t, LoadDA3Depth)), None)
-        problems = validate_frames(data_list, depth)
+        full = self.validate in (True, 'full')
+        problems = validate_frames(data_list, depth, full=full)
         if problems:
-            raise KittiFormatError(format_problems(problems, f'{source} (validate=True)'))
+            how = 'validate=True' if full else (
+                "validate='quick', the default; validate=False skips the check")
+            raise KittiFormatError(format_problems(problems, f'{source} ({how})'))
 
     # ------------------------------------------------------------------ parsing
     def parse_data_info(self, info: dict) -> dict:

@@ -1,8 +1,17 @@
 """Frame checks run before training: images decode, sizes fit calib and boxes, depth files read.
 
-Used by ``tools/misc/check_kitti_layout.py`` (every frame, every problem listed) and by
-``MonoDLEKittiDataset(validate=True)`` (stops at construction with every bad file named), so a
-truncated PNG or a resized image stops the run before the first iteration, not hours in.
+Two depths, both run over every frame in a thread pool:
+
+- **quick** (``MonoDLEKittiDataset``'s default, ``validate='quick'``): each file exists and is
+  non-empty; a PNG ends with its IEND chunk and a JPEG with its EOI marker (a truncated copy
+  does not); the image size read from its header fits its calibration (P2, principal point)
+  and its 2D boxes; a teacher ``.npz`` opens as a zip archive, holds the key ``depth`` and its
+  array header gives a usable shape. Headers and trailers only: about a millisecond per frame
+  (README "Errors and safety").
+- **full** (``tools/misc/check_kitti_layout.py``, ``validate=True``): the whole image decoded
+  and every depth map read and judged (all NaN, no valid pixel, mostly invalid).
+
+So a truncated PNG or a resized image stops the run before the first iteration, not hours in.
 
 Each ``check_*`` function returns a list of problem strings, each naming its file (empty: ok).
 """
@@ -10,16 +19,16 @@ from __future__ import annotations
 
 import os
 import os.path as osp
+import struct
+import zipfile
 from functools import partial
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
+from ..deployment.numpy_runtime import PRINCIPAL_POINT_TOLERANCE, p2_problems
 from .kitti_io import SPLIT_FOLDERS, KittiFormatError, read_split_file, split_file_path
 
-#: Largest accepted distance of the principal point from the image centre, as a fraction of
-#: the image side (KITTI: about 2 % horizontally, 8 % vertically; a 2x-resized image: > 45 %).
-PRINCIPAL_POINT_TOLERANCE = 0.25
 #: Pixels a 2D box may reach past the image border (KITTI clips boxes to [0, W-1]).
 BOX_MARGIN_PX = 2.0
 
@@ -46,10 +55,102 @@ def decode_image(path: str) -> tuple[Optional[tuple[int, int]], Optional[str]]:
     return img.shape[:2], None
 
 
+#: the 8-byte PNG signature and the 12-byte IEND chunk every complete PNG ends with
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+PNG_IEND = b'\x00\x00\x00\x00IEND\xaeB`\x82'
+#: JPEG start-of-frame markers (they carry the image size); C4 / C8 / CC are not frames
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def image_header(path: str) -> tuple[Optional[tuple[int, int]], Optional[str]]:
+    """``((H, W), None)`` from a PNG / JPEG header, or ``(None, problem)``, without decoding.
+
+    A problem: missing or empty file, a PNG not ending with its IEND chunk or a JPEG without
+    its EOI marker in the last 32 bytes (a truncated copy), an unreadable header, another
+    format. Reads the first 32 bytes, the last 32 and (JPEG) the segment headers up to the
+    frame header.
+    """
+    if not osp.isfile(path):
+        return None, f'{path}: image not found'
+    size = osp.getsize(path)
+    if size == 0:
+        return None, f'{path}: image is empty (0 bytes)'
+    truncated = f'{path}: image is truncated ({size} bytes: '
+    with open(path, 'rb') as f:
+        head = f.read(32)
+        f.seek(max(0, size - 32))
+        tail = f.read(32)
+        if head.startswith(PNG_SIGNATURE):
+            if len(head) < 24 or head[12:16] != b'IHDR':
+                return None, f'{path}: PNG header unreadable (no IHDR chunk)'
+            w, h = struct.unpack('>II', head[16:24])
+            if not tail.endswith(PNG_IEND):
+                return None, truncated + 'no IEND chunk at the end); copy it again'
+            return (h, w), None
+        if head[:2] == b'\xff\xd8':
+            if b'\xff\xd9' not in tail:
+                return None, truncated + 'no JPEG EOI marker at the end); copy it again'
+            pos = 2
+            while pos + 4 <= size:
+                f.seek(pos)
+                seg = f.read(9)
+                if len(seg) < 4 or seg[0] != 0xFF:
+                    break
+                marker = seg[1]
+                if marker == 0xFF:  # fill byte
+                    pos += 1
+                    continue
+                if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # no length
+                    pos += 2
+                    continue
+                if marker in _JPEG_SOF and len(seg) == 9:
+                    h, w = struct.unpack('>HH', seg[5:9])
+                    return (h, w), None
+                pos += 2 + ((seg[2] << 8) | seg[3])
+            return None, f'{path}: JPEG header unreadable (no frame header)'
+    return None, f'{path}: not a PNG or JPEG image'
+
+
+def depth_header_problems(loader, path: str, raw_hw: tuple[int, int]) -> list[str]:
+    """Quick check of one teacher ``.npz`` (no array read): a complete zip archive (its
+    directory sits at the end: a truncated file has none) holding ``loader.key`` with a 2D
+    numeric array whose shape ``LoadDA3Depth`` accepts for an image of ``raw_hw``."""
+    if not osp.isfile(path):
+        return [f'{path}: depth file not found']
+    if osp.getsize(path) == 0:
+        return [f'{path}: depth file is empty (0 bytes)']
+    name = f'{loader.key}.npy'
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if name not in archive.namelist():
+                keys = sorted(n[:-4] for n in archive.namelist() if n.endswith('.npy'))
+                return [f'{path}: depth file has no key {loader.key!r} (keys: {keys})']
+            with archive.open(name) as f:
+                version = np.lib.format.read_magic(f)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read(f)
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        return [f'{path}: depth file unreadable (truncated or not an .npz archive: '
+                f'{" ".join(str(err).split())})']
+    if len(shape) == 3 and 1 in (shape[0], shape[-1]):
+        shape = shape[:2] if shape[-1] == 1 else shape[1:]
+    if len(shape) != 2 or not np.issubdtype(dtype, np.number):
+        return [f'{path}[{loader.key!r}] must be a 2D numeric (H, W) array, got shape {shape} '
+                f'dtype {dtype}']
+    try:
+        loader.check_size(shape, raw_hw, path)
+    except ValueError as err:
+        return [' '.join(str(err).split())]
+    return []
+
+
 def check_image_geometry(img_path: str, hw: tuple[int, int], cam2img: np.ndarray,
                          calib_path: str, instances: Sequence[dict] = (),
                          label_path: Optional[str] = None) -> list[str]:
-    """Image size against its calibration (principal point near the centre) and 2D boxes.
+    """Image size against its calibration (:func:`~monodle_plugin.deployment.numpy_runtime.
+    p2_problems`: finite P2, positive focal lengths, principal point near the centre) and 2D
+    boxes.
 
     Args:
         img_path: named in the messages.
@@ -59,13 +160,7 @@ def check_image_geometry(img_path: str, hw: tuple[int, int], cam2img: np.ndarray
         instances: label instances (``name``, ``bbox`` [x1, y1, x2, y2] raw pixels).
     """
     h, w = hw
-    problems = []
-    cx, cy = float(cam2img[0][2]), float(cam2img[1][2])
-    if (abs(cx - w / 2) > PRINCIPAL_POINT_TOLERANCE * w
-            or abs(cy - h / 2) > PRINCIPAL_POINT_TOLERANCE * h):
-        problems.append(f'{img_path}: image is {w}x{h} but the principal point of {calib_path} '
-                        f'is ({cx:.1f}, {cy:.1f}), far from its centre: image resized or '
-                        'calibration of another camera/frame')
+    problems = p2_problems(cam2img, hw, calib_path, img_path)
     for k, ins in enumerate(instances):
         if ins.get('name') == 'DontCare':
             continue
@@ -127,8 +222,9 @@ def check_depth_file(loader, path: str, raw_hw: tuple[int, int],
     return problems, stats
 
 
-def _one_frame(frame: dict, depth_loader, max_invalid_fraction: float) -> list[str]:
-    hw, problem = decode_image(frame['img_path'])
+def _one_frame(frame: dict, depth_loader, max_invalid_fraction: float,
+               full: bool = True) -> list[str]:
+    hw, problem = (decode_image if full else image_header)(frame['img_path'])
     if problem:
         return [problem]
     problems = check_image_geometry(frame['img_path'], hw, np.asarray(frame['cam2img']),
@@ -138,7 +234,8 @@ def _one_frame(frame: dict, depth_loader, max_invalid_fraction: float) -> list[s
         path = depth_loader.depth_path(dict(sample_id=frame.get('sample_id'),
                                             img_path=frame['img_path']))
         if not (depth_loader.on_missing == 'skip' and not osp.isfile(path)):
-            problems += check_depth_file(depth_loader, path, hw, max_invalid_fraction)[0]
+            problems += (check_depth_file(depth_loader, path, hw, max_invalid_fraction)[0]
+                         if full else depth_header_problems(depth_loader, path, hw))
     return problems
 
 
@@ -167,8 +264,8 @@ def _map_in_threads(fn, items: Sequence, num_threads: int | None = None,
 
 
 def validate_frames(frames: Iterable[dict], depth_loader=None,
-                    max_invalid_fraction: float = 0.99, num_threads: int | None = None
-                    ) -> list[str]:
+                    max_invalid_fraction: float = 0.99, num_threads: int | None = None,
+                    full: bool = True) -> list[str]:
     """Every problem of the frames (the dataset's ``data_info`` dicts), in frame order.
 
     Args:
@@ -177,9 +274,11 @@ def validate_frames(frames: Iterable[dict], depth_loader=None,
         depth_loader: a ``LoadDA3Depth`` to check each frame's depth file too (None: no depth).
         max_invalid_fraction: see :func:`check_depth_file`.
         num_threads: decoding threads; default ``min(8, cpu count)``.
+        full: decode every image and read every depth map (False: the quick check of the
+            module docstring, headers and trailers only).
     """
-    per_frame = _map_in_threads(lambda f: _one_frame(f, depth_loader, max_invalid_fraction),
-                                frames, num_threads)
+    per_frame = _map_in_threads(
+        lambda f: _one_frame(f, depth_loader, max_invalid_fraction, full), frames, num_threads)
     return [p for problems in per_frame for p in problems]
 
 
@@ -284,5 +383,5 @@ def format_problems(problems: Sequence[str], source: str, shown: int = 20) -> st
 
 
 __all__ = ['BOX_MARGIN_PX', 'PRINCIPAL_POINT_TOLERANCE', 'check_depth_file',
-           'check_image_geometry', 'check_kitti_layout', 'decode_image', 'format_problems',
-           'validate_frames']
+           'check_image_geometry', 'check_kitti_layout', 'decode_image',
+           'depth_header_problems', 'format_problems', 'image_header', 'validate_frames']

@@ -75,8 +75,12 @@ def test_negative_dimensions_in_training_labels(kitti, capsys):
 
 
 def test_dataset_validate_true_stops_before_training(kitti):
-    img(kitti, '000005').write_bytes(b'')
-    MonoDLEKittiDataset(data_root=str(kitti), split='train')  # default: not decoded
+    """A PNG damaged inside (its IEND chunk intact) passes the default quick check (headers
+    and trailers) and is caught by validate=True (full decode)."""
+    data = bytearray(img(kitti, '000005').read_bytes())
+    data[len(data) // 2:len(data) // 2 + 4096] = bytes(4096)
+    img(kitti, '000005').write_bytes(bytes(data))
+    MonoDLEKittiDataset(data_root=str(kitti), split='train')  # default quick: not decoded
     with pytest.raises(KittiFormatError, match='validate=True') as err:
         MonoDLEKittiDataset(data_root=str(kitti), split='train', validate=True)
     assert str(img(kitti, '000005')) in str(err.value)
@@ -92,13 +96,59 @@ def test_dataset_validate_checks_depth_files_of_the_pipeline(kitti):
 
 
 def test_validate_cost_on_kitti_mini():
-    """The number quoted in the README (per frame, extrapolated to KITTI's 7481 frames)."""
-    t0 = time.perf_counter()
-    ds = MonoDLEKittiDataset(data_root=str(MINI), split='trainval', validate=True,
-                             pipeline=[dict(type='LoadDA3Depth', depth_dir='lidar_depth')])
-    per_frame = (time.perf_counter() - t0) / len(ds)
-    print(f'validate=True: {1000 * per_frame:.1f} ms/frame, ~{7481 * per_frame:.0f} s for 7481')
-    assert len(ds) == 13
+    """The numbers quoted in the README (per frame, extrapolated to KITTI's 7481 frames):
+    construction with the default quick check, with validate=True, and without checks."""
+    pipeline = [dict(type='LoadDA3Depth', depth_dir='lidar_depth')]
+    for validate in (False, 'quick', True):
+        t0 = time.perf_counter()
+        ds = MonoDLEKittiDataset(data_root=str(MINI), split='trainval', validate=validate,
+                                 pipeline=pipeline)
+        per_frame = (time.perf_counter() - t0) / len(ds)
+        print(f'validate={validate!r}: {1000 * per_frame:.1f} ms/frame, '
+              f'~{7481 * per_frame:.0f} s for 7481')
+        assert len(ds) == 13
+
+
+def test_default_quick_check_stops_before_training(kitti):
+    """A truncated PNG stopped training after 2 of 7 iterations, a bad depth file the first
+    time its frame was drawn, an image resized without its calibration trained silently
+    (issue 25): the default check (headers and trailers, no decode) names them all at
+    construction, before the first iteration."""
+    data = img(kitti, '000001').read_bytes()
+    img(kitti, '000001').write_bytes(data[:len(data) * 2 // 3])            # truncated PNG
+    im = cv2.imread(str(img(kitti, '000002')))
+    cv2.imwrite(str(img(kitti, '000002')), cv2.resize(im, None, fx=0.5, fy=0.5))  # resized
+    img(kitti, '000004').write_bytes(b'')                                   # empty
+    depth = kitti / 'lidar_depth'
+    cut = (depth / '000005.npz').read_bytes()
+    (depth / '000005.npz').write_bytes(cut[:len(cut) // 2])                 # truncated npz
+    np.savez(depth / '000006.npz', disparity=np.ones((370, 1224), np.float32))  # wrong key
+    np.savez(depth / '000008.npz', depth=np.ones((100, 100), np.float32))   # wrong shape
+    with pytest.raises(KittiFormatError, match="validate='quick', the default") as err:
+        MonoDLEKittiDataset(data_root=str(kitti), split='trainval',
+                            pipeline=[dict(type='LoadDA3Depth', depth_dir='lidar_depth')])
+    msg = str(err.value)
+    assert '7 bad file(s)' in msg, msg  # 000002: principal point and a box outside
+    for sid, words in (('000001', 'no IEND chunk'), ('000002', 'principal point'),
+                       ('000004', '0 bytes')):
+        assert f'{img(kitti, sid)}: ' in msg and words in msg, (sid, msg)
+    for sid, words in (('000005', 'truncated or not an .npz'), ('000006', "no key 'depth'"),
+                       ('000008', 'aspect ratios differ')):
+        assert f'{depth / sid}.npz' in msg and words in msg, (sid, msg)
+    MonoDLEKittiDataset(data_root=str(kitti), split='trainval', validate=False,
+                        pipeline=[dict(type='LoadDA3Depth', depth_dir='lidar_depth')])
+
+
+def test_image_header_reads_png_and_jpeg_sizes(tmp_path):
+    from monodle_plugin.datasets.validation import image_header
+    assert image_header(str(img(MINI, '000000'))) == ((370, 1224), None)
+    jpg = tmp_path / 'a.jpg'
+    cv2.imwrite(str(jpg), np.zeros((37, 53, 3), np.uint8))
+    assert image_header(str(jpg)) == ((37, 53), None)
+    jpg.write_bytes(jpg.read_bytes()[:-40])
+    assert 'no JPEG EOI marker' in image_header(str(jpg))[1]
+    (tmp_path / 'b.png').write_bytes(b'GIF89a' + bytes(40))
+    assert 'not a PNG or JPEG' in image_header(str(tmp_path / 'b.png'))[1]
 
 
 # ---------------------------------------------------------------- check_depth_labels

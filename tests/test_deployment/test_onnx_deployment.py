@@ -190,6 +190,8 @@ def test_export_verify_dynamic_and_ort_infer(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len(list(out_dir.glob('*.txt'))) == len(list((MINI / 'image_2').glob('*.png')))
 
+    _ort_infer_refuses_bad_calibrations(onnx_path, tmp_path)
+
     from monodle_plugin.datasets.kitti_io import format_kitti_lines
     from monodle_plugin.evaluation.metrics.kitti_ap40_metric import KittiAP40Metric
     metric = KittiAP40Metric(data_root=str(ROOT / 'demo' / 'kitti_mini' / 'KITTI'))
@@ -208,6 +210,33 @@ def test_export_verify_dynamic_and_ort_infer(tmp_path):
             assert fa[:3] == fb[:3]
             np.testing.assert_allclose(np.float64(fa[3:]), np.float64(fb[3:]), rtol=1e-3,
                                        atol=2e-3)
+
+
+def _ort_infer_refuses_bad_calibrations(onnx_path, tmp_path):
+    """An all-zero or NaN P2 wrote `nan` coordinates with exit 0; an image resized without
+    its calibration ran silently (issue 25): now exit 2, one line naming the file."""
+    import cv2
+    calib = (MINI / 'calib' / '000000.txt').read_text()
+    p2 = next(line for line in calib.splitlines() if line.startswith('P2:'))
+    cases = {'zero': calib.replace(p2, 'P2: ' + ' '.join(['0'] * 12)),
+             'nan': calib.replace(p2, 'P2: ' + ' '.join(['nan'] * 12))}
+    small = tmp_path / 'small'
+    small.mkdir()
+    img = cv2.imread(str(MINI / 'image_2' / '000000.png'))
+    cv2.imwrite(str(small / '000000.png'), cv2.resize(img, None, fx=0.5, fy=0.5))
+    for name, text in [*cases.items(), ('resized', calib)]:
+        path = tmp_path / f'calib_{name}.txt'
+        path.write_text(text)
+        image = small / '000000.png' if name == 'resized' else MINI / 'image_2' / '000000.png'
+        proc = subprocess.run([sys.executable, str(ROOT / 'tools/deployment/ort_infer.py'),
+                               str(onnx_path), str(image), '--calib', str(path), '--out-dir',
+                               str(tmp_path / f'out_{name}')],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2, (name, proc.stderr[-2000:])
+        last = proc.stderr.strip().splitlines()[-1]
+        words = {'zero': 'focal lengths', 'nan': 'NaN or inf', 'resized': 'principal point'}
+        assert last.startswith('error: ') and words[name] in last and str(path) in last, last
+        assert not list((tmp_path / f'out_{name}').glob('*.txt'))
 
 
 @needs_ort

@@ -13,12 +13,14 @@ from mmdet3d_reference import run_mmdet3d_kitti_eval  # tests/test_evaluation (t
 from synthetic_kitti import make_synthetic_kitti
 
 import monodle_plugin  # noqa: F401  (registers)
+from monodle_plugin.datasets.kitti_io import read_label
 from monodle_plugin.evaluation.functional import (
     check_kitti_anno,
     compute_kitti_ap,
     evaluate_kitti_files,
     frame_overlaps,
     kitti_eval,
+    load_kitti_dir,
     read_kitti_file,
     read_split_file,
     rotated_iou_bev,
@@ -277,6 +279,15 @@ def test_bad_input_errors(tmp_path):
     p.write_text(good.replace('1.65 1.67 3.64', '1.65 -1.67 3.64') + '\n')
     with pytest.raises(ValueError, match=r'000001.txt.*negative dimensions'):
         check_kitti_anno(read_kitti_file(str(p)), str(p), is_result=False)
+    p.write_text(good + '\n')  # a result line without its score (issue 25)
+    with pytest.raises(ValueError, match=r'000001.txt \(object 0\): result line has 15 '
+                       r'fields, no score'):
+        load_kitti_dir(str(tmp_path), ['000001'], is_result=True)
+    p.write_text(good.replace('46.70', '-2.0') + '\n')  # behind the camera
+    with pytest.raises(ValueError, match=r'000001.txt.*location z <= 0'):
+        check_kitti_anno(read_kitti_file(str(p)), str(p), is_result=False)
+    with pytest.raises(ValueError, match=r'000001.txt \(object 0\): location z = -2.0 m'):
+        read_label(str(p))
     p.write_text('Car 0.0 0 1.0 2.0\n')
     with pytest.raises(ValueError, match=r'000001.txt:1: expected 15 or 16 fields'):
         read_kitti_file(str(p))
@@ -450,6 +461,16 @@ def test_cli_subprocess_and_missing_label(tmp_path):
     out_json = tmp_path / 'out' / 'ap.json'
     cmd = [sys.executable, osp.join(ROOT, 'tools', 'kitti_eval.py'), '--gt', label_dir,
            '--pred', label_dir, '--split', str(split), '--out-json', str(out_json)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    # label files (15 fields) as results: no score, an error (they were ranked with score 0)
+    assert proc.returncode == 2 and 'no score' in proc.stderr, proc.stderr
+    assert osp.join(label_dir, '000000.txt') in proc.stderr
+    scored = tmp_path / 'scored'
+    scored.mkdir()
+    for sid in ('000000', '000076'):
+        lines = open(osp.join(label_dir, f'{sid}.txt')).read().split('\n')
+        (scored / f'{sid}.txt').write_text(''.join(f'{ln} 1.0\n' for ln in lines if ln.strip()))
+    cmd[cmd.index('--pred') + 1] = str(scored)
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert 'AP40' in proc.stdout

@@ -486,3 +486,25 @@ def test_runs_started_at_once_get_their_own_run_folders(tmp_path):
         assert (wd / name / 'other.log').read_text() == 'other run\n'
     assert (wd / '.run_start.lock').is_file()
 
+
+def test_demo_refuses_a_bad_calibration(tiny_ckpt, tmp_path, capsys, monkeypatch):
+    """tools/demo.py with an all-zero P2 crashed inside OpenCV; an image resized without its
+    calibration ran silently (issue 25): exit 2, one line naming the file, nothing drawn."""
+    import cv2
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    mini = REPO / 'demo' / 'kitti_mini' / 'KITTI' / 'training'
+    calib = (mini / 'calib' / '000000.txt').read_text()
+    p2 = next(line for line in calib.splitlines() if line.startswith('P2:'))
+    zero = tmp_path / 'zero.txt'
+    zero.write_text(calib.replace(p2, 'P2: ' + ' '.join(['0'] * 12)))
+    image = str(mini / 'image_2' / '000000.png')
+    proc = run_in_process('demo', [image, TINY_CONFIG, tiny_ckpt, '--calib', zero,
+                                   '--out-dir', tmp_path / 'out'], capsys)
+    one_line_error(proc, zero, 'focal lengths (fu, fv) = (0, 0) must be > 0')
+    small = tmp_path / '000000.png'
+    cv2.imwrite(str(small), cv2.resize(cv2.imread(image), None, fx=0.5, fy=0.5))
+    proc = run_in_process('demo', [small, TINY_CONFIG, tiny_ckpt, '--calib',
+                                   mini / 'calib' / '000000.txt', '--out-dir', tmp_path / 'out'],
+                          capsys)
+    one_line_error(proc, small, 'principal point', 'far from its centre')
+    assert not list((tmp_path / 'out').glob('*.png'))

@@ -144,7 +144,8 @@ def run_results_mode(args, ids) -> list:
         if not osp.isfile(pred_path):
             raise FileNotFoundError(f'result file not found: {pred_path} (is --pred-dir the '
                                     'folder of <id>.txt files?)')
-        pred = anno_to_boxes(read_kitti_file(pred_path), score_thr=args.score_thr)
+        pred = anno_to_boxes(read_kitti_file(pred_path, need_score=True),
+                             score_thr=args.score_thr)
         canvas = draw_gt_vs_pred(_read_image(p['img']), read_calib(p['calib'])['cam2img'],
                                  _gt(p['label']), pred, args.layout, not args.no_2d,
                                  not args.no_3d, args.thickness, sid)

@@ -101,7 +101,11 @@ def main(argv=None) -> dict:
         img = cv2.imread(img_path, cv2.IMREAD_COLOR)
         if img is None:
             raise OSError(f'{img_path}: image could not be read or decoded')
-        cam2img = rt.read_p2(rt.calib_path_for(img_path, args.calib))
+        calib_path = rt.calib_path_for(img_path, args.calib)
+        cam2img = rt.read_p2(calib_path)
+        problems = rt.p2_problems(cam2img, img.shape[:2], calib_path, img_path)
+        if problems:  # NaN coordinates written with exit 0 otherwise
+            raise ValueError(problems[0])
         start = time.perf_counter()
         blob, affine = rt.preprocess(img, meta)
         outs = dict(zip(meta['outputs'], sess.run(meta['outputs'], {'img': blob})))

@@ -260,12 +260,12 @@ class LoadDA3Depth(BaseTransform):
                              f'array, got shape {depth.shape} dtype {depth.dtype}')
         return depth.astype(np.float32, copy=False)
 
-    def to_raw_size(self, depth: np.ndarray, valid: np.ndarray, raw_hw: Tuple[int, int],
-                     path: str) -> Tuple[np.ndarray, np.ndarray]:
-        """Resize a map of another size (DA3 processing resolution) to the raw image size."""
-        if depth.shape == tuple(raw_hw):
-            return depth, valid
-        h, w = depth.shape
+    def check_size(self, hw: Tuple[int, int], raw_hw: Tuple[int, int], path: str) -> None:
+        """``ValueError`` unless a (H, W) depth map can serve an image of ``raw_hw`` (same size,
+        or resized as :attr:`resize` allows)."""
+        if tuple(hw) == tuple(raw_hw):
+            return
+        h, w = hw
         raw_h, raw_w = raw_hw
         aspect_diff = abs((w / h) / (raw_w / raw_h) - 1.0)
         if self.resize == 'never' or (self.resize == 'auto'
@@ -275,6 +275,14 @@ class LoadDA3Depth(BaseTransform):
             raise ValueError(
                 f'LoadDA3Depth: depth map {path} is {h}x{w} (HxW) but the image is '
                 f'{raw_h}x{raw_w}; aspect ratios differ by {100 * aspect_diff:.1f}% ({hint})')
+
+    def to_raw_size(self, depth: np.ndarray, valid: np.ndarray, raw_hw: Tuple[int, int],
+                     path: str) -> Tuple[np.ndarray, np.ndarray]:
+        """Resize a map of another size (DA3 processing resolution) to the raw image size."""
+        if depth.shape == tuple(raw_hw):
+            return depth, valid
+        self.check_size(depth.shape, raw_hw, path)
+        raw_h, raw_w = raw_hw
         return resample_depth(depth, valid, (raw_w, raw_h), self.resize_interpolation)
 
     # ------------------------------------------------------------------ transform
