@@ -34,6 +34,29 @@ def test_mmcv_without_ops_is_reported(monkeypatch):
     assert len(problems) == 1 and 'without its compiled ops' in problems[0]
 
 
+def test_mmcv_ops_without_cuda_are_reported_and_a_problem_under_force_cuda(monkeypatch, capsys):
+    """`make env`'s self-check says whether mmcv's ops have CUDA when CUDA is available, and
+    fails with one line when FORCE_CUDA=1 asked for them and they lack it."""
+    import mmcv.ops
+    import torch
+    monkeypatch.setattr(mmcv.ops, 'get_compiling_cuda_version', lambda: 'not available')
+    assert env_check.mmcv_cuda_ops(False) == ('mmcv ops     CPU only', None)  # GPUs hidden
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    line, problem = env_check.mmcv_cuda_ops(False)
+    assert problem is None and 'CPU only, although CUDA is available' in line
+    assert '--sync_bn mmcv' in line and 'FORCE_CUDA=1 make env' in line
+    monkeypatch.setenv('FORCE_CUDA', '1')
+    with pytest.raises(SystemExit) as exit_:
+        env_check.main()
+    assert exit_.value.code == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "FORCE_CUDA=1 but mmcv's ops were compiled without CUDA "
+        '(mmcv.ops.get_compiling_cuda_version(): not available); FORCE_CUDA=1 make env '
+        'installs them']
+    monkeypatch.setattr(mmcv.ops, 'get_compiling_cuda_version', lambda: '12.8')
+    assert env_check.mmcv_cuda_ops(True) == ('mmcv ops     compiled with CUDA 12.8', None)
+
+
 def test_missing_mmdet3d_is_reported_and_raises(monkeypatch):
     real_find_spec = importlib.util.find_spec
 

@@ -28,8 +28,8 @@ EXPECTED = {
                  'LoadDA3Depth', 'PackMonoDLEInputs'],
     DATASETS: ['MonoDLEKittiDataset'],
     METRICS: ['KittiAP40Metric'],
-    HOOKS: ['DistillWeightHook', 'GlobalLossLogHook', 'MonoDLEVisualizationHook',
-            'ResumableCheckpointHook'],
+    HOOKS: ['DistillWeightHook', 'FiniteLossHook', 'GlobalLossLogHook',
+            'MonoDLEVisualizationHook', 'ResumableCheckpointHook', 'ResumeCheckHook'],
     PARAM_SCHEDULERS: ['MonoDLECosineWarmupLR', 'MonoDLECosineWarmupParamScheduler'],
     # mmengine's root registry: the train tools build the runner before a default scope exists
     RUNNERS: ['MonoDLERunner'],

@@ -321,6 +321,7 @@ def train_images_per_s(spec: str, model: nn.Module, args: argparse.Namespace) ->
         cfg.train_dataloader.batch_size = args.batch_size
         cfg.train_dataloader.num_workers = 0
         cfg.train_dataloader.persistent_workers = False
+        cfg.train_dataloader.pin_memory = False  # one batch, read once before timing
         loader = Runner.build_dataloader(cfg.train_dataloader, seed=0)
         data = next(iter(loader))
         optim_cfg = dict(cfg.optim_wrapper)

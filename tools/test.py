@@ -12,7 +12,6 @@ relative paths are put there too). The metric (``KittiAP40Metric``) prints the A
 """
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 
@@ -26,8 +25,13 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import monodle_plugin  # noqa: E402,F401  (registers every component)
-from monodle_plugin.engine.cpu_distributed import finish_distributed, prepare_distributed  # noqa: E402
+from monodle_plugin.engine.cpu_distributed import (  # noqa: E402
+    export_launcher_env,
+    finish_distributed,
+    prepare_distributed,
+)
 from monodle_plugin.engine.run_info import log_run_info  # noqa: E402
+from monodle_plugin.engine.runners import MonoDLERunner  # noqa: E402
 from monodle_plugin.utils.checkpoint_loading import (  # noqa: E402
     load_weights_strict,
     skip_backbone_pretrained,
@@ -62,8 +66,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    # LOCAL_RANK (the GPU of DDP's device_ids) and friends from torchrun / slurm / OpenMPI
+    export_launcher_env(args.launcher, args.local_rank)
     return args
 
 
@@ -102,7 +106,8 @@ def main(argv=None) -> dict:
     cfg = build_cfg(args)
     backend = prepare_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    log_run_info(runner, None, backend)
+    if not isinstance(runner, MonoDLERunner):  # MonoDLERunner wrote run_info.json (batch plan)
+        log_run_info(runner, None, backend)
     load_weights_strict(runner.model, args.checkpoint, args.config, args.allow_partial_load,
                         runner.logger)
     runner.logger.info(f'Loaded {args.checkpoint}')

@@ -21,7 +21,6 @@ the per-process batch, and the lr follows ``auto_scale_lr`` (x total / 16;
 and lr are logged at start (design.md, "Batch and lr").
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -35,7 +34,10 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import monodle_plugin  # noqa: E402,F401  (registers every component)
-from monodle_plugin.engine.cpu_distributed import finish_distributed  # noqa: E402
+from monodle_plugin.engine.cpu_distributed import (  # noqa: E402
+    export_launcher_env,
+    finish_distributed,
+)
 from monodle_plugin.utils.checkpoint_loading import allow_checkpoint_globals  # noqa: E402
 from monodle_plugin.utils.cli import run_cli  # noqa: E402
 from monodle_plugin.utils.config_checks import (  # noqa: E402
@@ -74,8 +76,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    # LOCAL_RANK (the GPU of DDP's device_ids) and friends from torchrun / slurm / OpenMPI
+    export_launcher_env(args.launcher, args.local_rank)
     return args
 
 

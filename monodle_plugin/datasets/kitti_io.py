@@ -82,19 +82,28 @@ def read_split_file(path: str) -> List[str]:
 
     Raises:
         FileNotFoundError: the file does not exist (the message names it).
-        KittiFormatError: an id is not numeric, or the file lists no id.
+        KittiFormatError: an id is not numeric or repeated (line named), or the file lists
+            no id.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: split file not found (expected one KITTI id per '
                                 f'line, e.g. data/KITTI/ImageSets/val.txt of this repository)')
-    with open(path) as f:
-        ids = [line.strip() for line in f if line.strip()]
-    for sample_id in ids:
+    with open(path, encoding='utf-8-sig') as f:  # a UTF-8 BOM (Windows editors) is accepted
+        lines = [(no, line.strip()) for no, line in enumerate(f, 1) if line.strip()]
+    first_line: Dict[str, int] = {}
+    for line_no, sample_id in lines:
         if not sample_id.isdigit():
-            raise KittiFormatError(f'{path}: {sample_id!r} is not a numeric KITTI id')
-    if not ids:
+            raise KittiFormatError(f'{path}: line {line_no}: {sample_id!r} is not a numeric '
+                                   'KITTI id')
+        if sample_id in first_line:
+            raise KittiFormatError(
+                f'{path}: line {line_no} repeats id {sample_id} (first on line '
+                f'{first_line[sample_id]}): a repeated frame is drawn twice in training and '
+                'counted twice in evaluation; list each id once')
+        first_line[sample_id] = line_no
+    if not lines:
         raise KittiFormatError(f'{path}: split file lists no image ids')
-    return ids
+    return [sample_id for _, sample_id in lines]
 
 
 def read_split(data_root: str, split: str) -> List[str]:

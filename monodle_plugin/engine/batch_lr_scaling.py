@@ -116,8 +116,9 @@ def plan_batch(cfg, world_size: int) -> BatchPlan:
         world_size: number of processes.
 
     Raises:
-        ValueError: more processes than the total batch, a non-positive or non-integer batch,
-            ``'auto'`` without ``total_batch_size``, scaling without ``base_batch_size``.
+        ValueError: more processes than the total batch, a total the processes do not divide
+            (``'auto'``), a non-positive or non-integer batch, ``'auto'`` without
+            ``total_batch_size``, scaling without ``base_batch_size``.
     """
     if world_size < 1:
         raise ValueError(f'world size must be >= 1, got {world_size}')
@@ -136,6 +137,8 @@ def plan_batch(cfg, world_size: int) -> BatchPlan:
             raise ValueError(f'total_batch_size {reference_total} is smaller than the number of '
                              f'processes {world_size}: set train_dataloader.batch_size '
                              f'(per process) or a larger total_batch_size via --cfg-options')
+        if reference_total % world_size:
+            raise ValueError(indivisible_total_message(cfg, reference_total, world_size))
     elif isinstance(requested, bool) or not isinstance(requested, int):
         raise ValueError("train_dataloader.batch_size must be 'auto' (total_batch_size // "
                          f'world size) or an integer per-process batch, got {requested!r}')
@@ -156,6 +159,24 @@ def plan_batch(cfg, world_size: int) -> BatchPlan:
                      base_batch_size=None if base is None else int(base),
                      config_lr=None if config_lr is None else float(config_lr),
                      scale_lr=scale_lr, batch_from_user=batch_from_user)
+
+
+def indivisible_total_message(cfg, total: int, world_size: int) -> str:
+    """Why ``total`` cannot be split over ``world_size`` processes, and the ways out: the
+    nearest totals the processes divide, the process counts that divide ``total``, and the
+    per-process batch that accepts the other total (README: the same total on any GPU count)."""
+    source = getattr(cfg, 'filename', None) or 'the config'
+    low, high = (total // world_size) * world_size, -(-total // world_size) * world_size
+    totals = ' or '.join(str(t) for t in sorted({low, high}) if t >= world_size)
+    counts = [n for n in range(1, total + 1) if total % n == 0 and n != world_size]
+    near = sorted(counts, key=lambda n: (abs(n - world_size), n))[:3]
+    return (f'{source}: total_batch_size {total} is not divisible by the {world_size} '
+            f'processes: each would take {total // world_size} and the run would train at a '
+            f'total of {low}, not {total}; use a total they divide (--cfg-options '
+            f'total_batch_size={totals}) or {" / ".join(map(str, sorted(near)))} processes, '
+            f'or accept a total of {low} with --cfg-options '
+            f'train_dataloader.batch_size={total // world_size} (per process; the lr follows '
+            'auto_scale_lr)')
 
 
 def apply_batch_plan(cfg, plan: BatchPlan) -> None:

@@ -12,6 +12,7 @@ with ``use_da3_depth=False`` / ``distill.lambda=0``, removes the three pieces (t
 from __future__ import annotations
 
 import difflib
+import math
 
 #: the ``distill`` switches, in the order configs/_base_/distill/da3_distill.py lists them
 DISTILL_KEYS = ('lambda_', 'loss_type', 'foreground_weight', 'foreground',
@@ -73,9 +74,34 @@ def normalise_distill(distill: dict) -> dict:
     if missing:
         raise KeyError(f'distill switches missing: {", ".join(missing)} (inherit '
                        f'configs/_base_/distill/da3_distill.py, which sets them all)')
-    if distill['lambda_'] is None or float(distill['lambda_']) < 0:
-        raise ValueError(f'distill.lambda must be >= 0, got {distill["lambda_"]!r}')
+    for key, low, optional in _NUMERIC_SWITCHES:
+        distill[key] = _number(distill[key], key, low, optional)
     return distill
+
+
+#: numeric switches: (key, smallest allowed value, None allowed)
+_NUMERIC_SWITCHES = (('lambda_', 0.0, False), ('foreground_weight', 0.0, False),
+                     ('silog_variance_factor', 0.0, False), ('max_depth', 0.0, True),
+                     ('warmup_iters', 0, False))
+
+
+def _number(value, key: str, low: float, optional: bool):
+    """``value`` as a finite number >= ``low`` (ints stay ints), else a ``ValueError`` naming
+    ``distill.<key>``: ``nan`` would read as 0 (distillation silently off), ``inf`` trains to
+    NaN weights, ``'abc'`` would fail later without the key's name."""
+    name = 'distill.' + ('lambda' if key == 'lambda_' else key)
+    if value is None and optional:
+        return None
+    try:
+        number = value if isinstance(value, (int, float)) and not isinstance(value, bool) \
+            else float(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not math.isfinite(number) or number < low or isinstance(value, bool):
+        none = ' (or None)' if optional else ''
+        raise ValueError(f'{name} must be >= {low:g} and finite{none}, got {value!r}: set '
+                         f'--cfg-options {name}=<number>')
+    return number
 
 
 def _sync(piece: dict, fields: dict, distill: dict, where: str, changes: list) -> None:

@@ -153,6 +153,19 @@ def compare_state_dicts(model_state: dict, ckpt_state: dict) -> tuple[list, list
     return missing, unexpected, shapes
 
 
+def describe_mismatch(missing: list, unexpected: list, shapes: list) -> str:
+    """The output of :func:`compare_state_dicts` as one phrase naming the first keys."""
+    parts = []
+    if missing:
+        parts.append(f'{len(missing)} missing key(s): {_first(missing)}')
+    if unexpected:
+        parts.append(f'{len(unexpected)} unexpected key(s): {_first(unexpected)}')
+    if shapes:
+        parts.append(f'{len(shapes)} shape mismatch(es): ' + _first(
+            [f'{k} {c} in checkpoint vs {m} in model' for k, c, m in shapes]))
+    return '; '.join(parts)
+
+
 def load_weights_strict(model: nn.Module, checkpoint: str, config: str | None = None,
                         allow_partial: bool = False,
                         logger: logging.Logger | None = None) -> dict:
@@ -170,8 +183,8 @@ def load_weights_strict(model: nn.Module, checkpoint: str, config: str | None = 
         strict).
 
     Raises:
-        CheckpointError: the file cannot be read safely, holds no weights, or (unless
-            ``allow_partial``) does not match the model.
+        CheckpointError: the file cannot be read safely, holds no weights, holds NaN /
+            infinite weights, or (unless ``allow_partial``) does not match the model.
     """
     state = extract_state_dict(load_checkpoint_file(checkpoint), checkpoint)
     module = _unwrap(model)
@@ -181,17 +194,17 @@ def load_weights_strict(model: nn.Module, checkpoint: str, config: str | None = 
     if not state:
         raise CheckpointError(f'{checkpoint}: holds no weights (empty state_dict); evaluating '
                               'it would use random weights. Give the trained checkpoint')
-    if (missing or unexpected or shapes) and not allow_partial:
-        parts = []
-        if missing:
-            parts.append(f'{len(missing)} missing key(s): {_first(missing)}')
-        if unexpected:
-            parts.append(f'{len(unexpected)} unexpected key(s): {_first(unexpected)}')
-        if shapes:
-            parts.append(f'{len(shapes)} shape mismatch(es): ' + _first(
-                [f'{k} {c} in checkpoint vs {m} in model' for k, c, m in shapes]))
+    nonfinite = [k for k, v in state.items() if v.is_floating_point() and k in model_state
+                 and not bool(torch.isfinite(v).all())]
+    if nonfinite:
         raise CheckpointError(
-            f'{checkpoint}: does not match{where}: ' + '; '.join(parts) + '. Use the config the '
+            f'{checkpoint}: {len(nonfinite)} weight tensor(s) hold NaN / infinite values '
+            f'({_first(nonfinite)}): the training diverged before this checkpoint was saved '
+            'and its predictions would be meaningless; evaluate an earlier checkpoint')
+    if (missing or unexpected or shapes) and not allow_partial:
+        raise CheckpointError(
+            f'{checkpoint}: does not match{where}: '
+            f'{describe_mismatch(missing, unexpected, shapes)}. Use the config the '
             'checkpoint was trained with (DLA-34 and YOLO checkpoints are not interchangeable), '
             'or pass --allow-partial-load to load only the matching tensors')
     bad = {k for k, _, _ in shapes}
@@ -229,5 +242,5 @@ def skip_backbone_pretrained(model_cfg: Any) -> bool:
 
 
 __all__ = ['allow_checkpoint_globals', 'checkpoint_safe_globals', 'compare_state_dicts',
-           'extract_state_dict', 'load_checkpoint_file', 'load_weights_strict',
-           'skip_backbone_pretrained']
+           'describe_mismatch', 'extract_state_dict', 'load_checkpoint_file',
+           'load_weights_strict', 'skip_backbone_pretrained']

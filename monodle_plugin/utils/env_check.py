@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+from typing import Optional, Tuple
 
 _FIX = 'run `make env` (or tools/env/setup_env.sh) to install the tested matrix'
+#: what mmcv.ops.get_compiling_cuda_version() returns for ops compiled without CUDA
+NO_CUDA = 'not available'
 
 
 class EnvironmentError_(ImportError):
@@ -68,15 +72,53 @@ def raise_if_environment_broken(err: BaseException) -> None:
         raise EnvironmentError_('monodle_plugin: ' + ' | '.join(problems)) from err
 
 
+def mmcv_cuda_ops(force_cuda: bool) -> Tuple[str, Optional[str]]:
+    """Whether mmcv's compiled ops include CUDA: a report line and, if any, a problem.
+
+    mmcv's ops run on GPU tensors only when compiled with CUDA (``FORCE_CUDA=1 make env``);
+    in this package only ``--sync_bn mmcv`` (mmcv's SyncBatchNorm) needs that. Ops without CUDA
+    are reported (not an error) when CUDA is available at run time, and are a problem when
+    ``force_cuda`` (``FORCE_CUDA=1`` in the environment of ``make env``) asked for them.
+
+    Args:
+        force_cuda: the CUDA ops were asked for.
+
+    Returns:
+        ``(line, problem)``: the line printed by :func:`main`; ``problem`` is None or one line.
+    """
+    import torch
+    from mmcv.ops import get_compiling_cuda_version
+    compiled = get_compiling_cuda_version()
+    if compiled != NO_CUDA:
+        return f'{"mmcv ops":12s} compiled with CUDA {compiled}', None
+    if force_cuda:
+        return (f'{"mmcv ops":12s} CPU only',
+                'FORCE_CUDA=1 but mmcv\'s ops were compiled without CUDA '
+                f'(mmcv.ops.get_compiling_cuda_version(): {NO_CUDA}); FORCE_CUDA=1 make env '
+                'installs them')
+    if torch.cuda.is_available():
+        return (f'{"mmcv ops":12s} CPU only, although CUDA is available (this package needs '
+                "mmcv's CUDA ops only for --sync_bn mmcv: FORCE_CUDA=1 make env)", None)
+    return f'{"mmcv ops":12s} CPU only', None
+
+
 def main() -> None:
-    """Print the versions of the stack, or the problems and exit 1."""
+    """Print the versions of the stack, or the problems and exit 1.
+
+    With ``FORCE_CUDA=1`` in the environment, mmcv's ops without CUDA are a problem
+    (:func:`mmcv_cuda_ops`).
+    """
     found = environment_problems()
+    if not found:
+        ops_line, problem = mmcv_cuda_ops(os.environ.get('FORCE_CUDA') == '1')
+        found = [problem] if problem else []
     if found:
         print('\n'.join(found))
         raise SystemExit(1)
     for mod in ('torch', 'numpy', 'mmengine', 'mmcv', 'mmdet', 'mmdet3d', 'ultralytics'):
         module = importlib.import_module(mod)
         print(f'{mod:12s} {module.__version__}')
+    print(ops_line)
     print('environment OK')
 
 

@@ -195,3 +195,27 @@ def test_data_distribution_names_a_missing_split_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=f'{missing}: split file not found'):
         _tool('get_data_distribution').main(['--root-dir', str(KITTI), '--split', str(missing),
                                              '--out-dir', str(tmp_path / 'dist'), '--no-plots'])
+
+
+def test_parity_check_switches_tf32_off_and_says_so(monkeypatch, tmp_path, capsys):
+    """check_official_parity.py compares float32 numbers exactly: TF32 off before anything is
+    built, and one line says so when CUDA is available (on CPU nothing to say)."""
+    import torch
+
+    from monodle_plugin.utils.tf32 import switch_off_tf32
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = matmul.allow_tf32, cudnn.allow_tf32
+    try:
+        matmul.allow_tf32 = cudnn.allow_tf32 = True
+        assert switch_off_tf32() is None  # GPUs hidden: no line
+        assert (matmul.allow_tf32, cudnn.allow_tf32) == (False, False)
+        matmul.allow_tf32 = cudnn.allow_tf32 = True
+        monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+        with pytest.raises(UserError, match='not a MonoDLE checkout'):
+            _tool('check_official_parity').main(['--official-root', str(tmp_path)])
+        assert (matmul.allow_tf32, cudnn.allow_tf32) == (False, False)
+    finally:
+        matmul.allow_tf32, cudnn.allow_tf32 = saved
+    assert capsys.readouterr().out.splitlines() == [
+        'TF32 off (torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = '
+        'False): float32 matmuls and convolutions on CUDA compute in full float32']

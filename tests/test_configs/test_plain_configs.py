@@ -61,6 +61,15 @@ def test_config_parses_and_formats(path):
     base = 2 if path.name == 'monodle_yolo8_da3_kitti_mini.py' else 16
     assert cfg.auto_scale_lr == dict(enable=True, base_batch_size=base)
     assert "type='MonoDLE'" in cfg.pretty_text  # the runner dumps it into the work dir
+    # GPU settings (README "GPU vs CPU numbers"; dataloader 'auto': dataloader_settings.py)
+    assert cfg.env_cfg.cudnn_benchmark is True  # fixed input size; nothing on CPU
+    loaders = [cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader]
+    if 'demo' in path.parts:  # the CPU demo: data read in the main process, 1 image per test
+        assert [d.num_workers for d in loaders] == [0, 0, 0]
+        assert cfg.val_dataloader.batch_size == cfg.test_dataloader.batch_size == 1
+    else:
+        assert [(d.num_workers, d.pin_memory) for d in loaders] == [('auto', 'auto')] * 3
+        assert cfg.val_dataloader.batch_size == cfg.test_dataloader.batch_size == 4
 
 
 @pytest.mark.slow

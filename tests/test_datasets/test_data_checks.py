@@ -141,3 +141,33 @@ def test_kitti_eval_unknown_class_is_an_error(tmp_path):
         evaluate_kitti_files(str(tmp_path / 'gt'), str(tmp_path / 'pred'),
                              str(tmp_path / 'split.txt'))
     assert osp.join(str(tmp_path / 'pred'), '000000.txt') in str(err.value)
+
+
+# ---------------------------------------------------------------- issue 25
+def test_duplicated_split_ids_are_an_error_everywhere(kitti, capsys):
+    """A split listing a frame twice: the layout check said "complete", training drew it
+    twice and tools/kitti_eval.py counted it twice (Car AP 77.5 -> 100). Now an error naming
+    the file and the line, in every reader (kitti_io.read_split_file is the one home)."""
+    split = kitti / 'ImageSets' / 'train.txt'
+    ids = split.read_text().split()
+    split.write_text('\n'.join(ids[:3] + [ids[1]] + ids[3:]) + '\n')  # line 4 repeats line 2
+    where = f'{split}: line 4 repeats id {ids[1]} (first on line 2)'
+    code, out = layout(kitti, capsys)
+    assert code == 1 and where in out, out
+    with pytest.raises(KittiFormatError) as err:  # training / tools/test.py dataset
+        MonoDLEKittiDataset(data_root=str(kitti), split='train')
+    assert where in str(err.value)
+    import sys
+
+    from monodle_plugin.utils.cli import run_cli
+    sys.path.insert(0, str(REPO / 'tests' / 'test_tools'))
+    from tool_helpers import load_tool
+    with pytest.raises(SystemExit) as ex:  # tools/kitti_eval.py --gt L --pred L --split S
+        run_cli(load_tool('kitti_eval').main, ['--gt', str(kitti / 'training' / 'label_2'),
+                                               '--pred', str(kitti / 'training' / 'label_2'),
+                                               '--split', str(split)])
+    assert ex.value.code == 2 and where in capsys.readouterr().err
+    # a UTF-8 byte-order mark (Windows editors) is not an id: accepted
+    split.write_bytes(b'\xef\xbb\xbf' + '\n'.join(ids).encode() + b'\n')
+    from monodle_plugin.datasets.kitti_io import read_split_file
+    assert read_split_file(str(split)) == ids

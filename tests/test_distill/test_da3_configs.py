@@ -217,3 +217,10 @@ def test_switch_errors_name_the_known_keys():
         stock_runner_cfg(BASELINE['yolo8'], 'distill.lambda=0.5')
     with pytest.raises(ValueError, match='distill.lambda must be >= 0'):
         stock_runner_cfg(MAIN, 'distill.lambda=-1')
+    # issue 25: nan read as 0 (distillation silently off), inf trained to NaN weights, 'abc'
+    # failed without the key's name
+    for option in ('distill.lambda=nan', 'distill.lambda=inf', 'distill.lambda=abc',
+                   'distill.foreground_weight=nan', 'distill.max_depth=inf'):
+        key, value = option.split('=')
+        with pytest.raises(ValueError, match=f'{key} must be >= 0 and finite.*got .*{value}'):
+            stock_runner_cfg(MAIN, option)

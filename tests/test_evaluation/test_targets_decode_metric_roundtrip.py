@@ -103,6 +103,40 @@ def test_targets_decode_to_labels_and_full_ap(decode_mode):
     assert ceiling['Car_3D_AP40_moderate_strict'] > 70.0
 
 
+def test_batches_of_four_decode_and_score_the_ap_of_single_images():
+    """The real configs validate / test 4 images per process: the head's outputs of 4 frames at
+    once (the last batch of 1) decode to the same boxes, and the metric fed per batch gives the
+    same AP, as one frame at a time."""
+    from mmdet3d.registry import MODELS
+
+    from monodle_plugin.evaluation.metrics.kitti_ap40_metric import KittiAP40Metric
+    input_size = (640, 192)
+    samples = _samples(input_size)
+    head = MODELS.build(dict(type='CenterNet3DHead', in_channels=8, feat_channels=8,
+                             test_cfg=dict(score_thr=0.5)))
+    feat_hw = (input_size[1] // 4, input_size[0] // 4)
+    rng = np.random.default_rng(0)
+    outs = [_targets_as_outputs(head, sample, feat_hw, rng) for sample in samples]
+    boxes, aps = {}, {}
+    for batch in (1, 4):
+        metric = KittiAP40Metric(data_root=DATA_ROOT)
+        boxes[batch] = []
+        for i in range(0, len(samples), batch):
+            chunk = samples[i:i + batch]
+            maps = {k: torch.cat([o[k] for o in outs[i:i + batch]]) for k in outs[0]}
+            results_3d, results_2d = head.predict_by_feat(maps, [s.metainfo for s in chunk])
+            metric.process({}, [dict(pred_instances_3d=r3, pred_instances=r2,
+                                     sample_id=s.metainfo['sample_id'])
+                                for r3, r2, s in zip(results_3d, results_2d, chunk)])
+            boxes[batch] += [r.bboxes_3d.tensor for r in results_3d]
+        aps[batch] = metric.compute_metrics(metric.results)
+    assert len(samples) % 4 == 1 and len(boxes[4]) == len(samples)
+    for one, four in zip(boxes[1], boxes[4]):
+        assert torch.equal(one, four)
+    assert aps[4] == aps[1]
+    assert [v for k, v in aps[1].items() if k.endswith('Car_3D_AP40_moderate_strict')][0] > 70
+
+
 def _labels_as_detections_ap(metric) -> dict[str, float]:
     """Car AP40 of the label files scored against themselves (random distinct scores)."""
     from monodle_plugin.evaluation.functional.kitti_eval import (

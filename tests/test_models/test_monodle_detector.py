@@ -138,3 +138,38 @@ def test_head_test_cfg_override_is_honoured_and_conflicts_fail():
     cfg.model.test_cfg = dict(cfg.model.bbox_head.test_cfg, score_thr=0.3)
     with pytest.raises(ValueError, match='model.test_cfg and model.bbox_head.test_cfg'):
         MODELS.build(cfg.model)
+
+
+def test_test_batches_of_four_predict_what_single_images_do():
+    """The real configs validate / test 4 images per process: batches of 4 of the kitti_mini
+    frames (test pipeline, last batch of 1) predict per image what batches of 1 do (float64, so
+    that the batch size's different convolution blocking cannot reorder near-equal scores)."""
+    from mmengine.runner import Runner
+    torch.manual_seed(0)
+    cfg = Config.fromfile(str(REPO / 'configs/monodle/monodle_dla34_kitti.py'))
+    init_default_scope('mmdet3d')
+    cfg.model.bbox_head.test_cfg.score_thr = 0.1
+    model = MODELS.build(cfg.model).double().eval()
+    loader_cfg = cfg.test_dataloader
+    loader_cfg.dataset.data_root = str(REPO / 'demo/kitti_mini/KITTI') + '/'
+    loader_cfg.dataset.pipeline[1].output_size = (W, H)
+    loader_cfg.update(num_workers=0, persistent_workers=False, pin_memory=False)
+    preds = {}
+    for batch in (1, 4):
+        preds[batch] = []
+        for data in Runner.build_dataloader(dict(loader_cfg, batch_size=batch), seed=0):
+            data = model.data_preprocessor(data, False)
+            assert len(data['data_samples']) in ((batch, ) if batch == 1 else (4, 1))
+            data['inputs']['imgs'] = data['inputs']['imgs'].double()
+            with torch.no_grad():
+                preds[batch] += model(**data, mode='predict')
+    assert len(preds[1]) == len(preds[4]) == 13
+    for one, four in zip(preds[1], preds[4]):
+        assert one.metainfo['sample_idx'] == four.metainfo['sample_idx']
+        assert len(one.pred_instances_3d) > 0
+        for field in ('pred_instances_3d', 'pred_instances'):
+            a, b = one.get(field), four.get(field)
+            for key in a.keys():
+                va, vb = a.get(key), b.get(key)
+                va, vb = getattr(va, 'tensor', va), getattr(vb, 'tensor', vb)
+                torch.testing.assert_close(vb, va, rtol=1e-6, atol=1e-6, msg=f'{field}.{key}')

@@ -102,6 +102,9 @@ def test_registry_backbone_config_trains_three_steps(path):
     if frozen:
         # mmpretrain ConvNeXt keeps its output norms trainable (frozen_stages covers stages)
         assert all(k.startswith('norm') for k in moved), moved[:5]
+        # frozen by requires_grad=False: no gradient computed, none all-reduced under DDP
+        trainable = [k for k, p in model.backbone.named_parameters() if p.requires_grad]
+        assert all(k.startswith('norm') for k in trainable), trainable[:5]
     else:
         assert moved
     assert not torch.equal(head_before, model.bbox_head.heatmap[0].weight)

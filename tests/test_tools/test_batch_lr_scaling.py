@@ -45,13 +45,42 @@ def test_integer_batch_is_per_process_and_scales_lr_linearly():
     assert 'set per process' in plan.describe()
 
 
-def test_indivisible_total_is_scaled_and_disabled_scaling_warns():
-    plan = plan_batch(make_cfg(), 3)
+def test_indivisible_total_is_refused_and_disabled_scaling_warns():
+    """16 on 3 processes trained at 15 with the lr scaled, logged at INFO only (issue 25): an
+    error naming the totals 3 processes divide, the counts that divide 16 and the per-process
+    batch that accepts 15."""
+    with pytest.raises(ValueError) as err:
+        plan_batch(make_cfg(), 3)
+    msg = str(err.value)
+    assert 'total_batch_size 16 is not divisible by the 3 processes' in msg
+    assert 'total_batch_size=15 or 18' in msg and '1 / 2 / 4 processes' in msg
+    assert 'train_dataloader.batch_size=5' in msg
+    plan = plan_batch(make_cfg(per_gpu=5), 3)  # the change accepted: per-process batch
     assert (plan.per_gpu, plan.total) == (5, 15)
     assert plan.lr == pytest.approx(1.25e-3 * 15 / 16)
-    kept = plan_batch(make_cfg(enable=False), 3)  # --cfg-options auto_scale_lr.enable=False
+    kept = plan_batch(make_cfg(enable=False, total=15), 3)  # auto_scale_lr.enable=False
     assert kept.lr == pytest.approx(1.25e-3) and not kept.scale_lr
     assert 'WARNING' in kept.describe()
+
+
+def test_indivisible_total_under_torchrun_env_exit_2(tmp_path, capsys, monkeypatch):
+    """tools/train.py TINY --launcher pytorch as tools/dist_train.sh TINY 3 starts it
+    (WORLD_SIZE=3): exit 2 before any process group, naming the config and the fix."""
+    from tool_helpers import TINY_CONFIG, load_tool
+
+    from monodle_plugin.utils.cli import run_cli
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    for var, value in dict(WORLD_SIZE='3', RANK='0', LOCAL_RANK='0').items():
+        monkeypatch.setenv(var, value)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as ex:
+        run_cli(load_tool('train').main, [TINY_CONFIG, '--launcher', 'pytorch', '--work-dir',
+                                          str(tmp_path / 'wd'), '--cfg-options',
+                                          'total_batch_size=4'])
+    err = capsys.readouterr().err
+    assert ex.value.code == 2, err
+    assert TINY_CONFIG in err and 'total_batch_size=3 or 6' in err, err
+    assert 'train_dataloader.batch_size=1' in err
 
 
 def test_smaller_total_of_demo_config():

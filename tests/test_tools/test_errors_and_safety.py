@@ -3,6 +3,7 @@
 Each case: the exact command or call, its exit status and the file named in the message.
 """
 import builtins
+import os.path as osp
 import subprocess
 import sys
 
@@ -350,3 +351,138 @@ def test_allow_list_reads_message_hub_in_a_fresh_process(tmp_path):
             "ck['message_hub']['runtime_info']['np_scalar'])")
     proc = run('-c', code, path)
     assert proc.returncode == 0 and proc.stdout.strip() == '1.5 2.5', proc.stderr[-2000:]
+
+
+# ---------------------------------------------------------------- issue 25
+def test_changed_config_variable_is_an_error_under_any_tool(tiny_ckpt, tmp_path, capsys,
+                                                            monkeypatch):
+    """`--cfg-options data_root=X` / `max_epochs=1` changed a variable the config had already
+    copied into its components (mmengine evaluates a file once): an error naming the keys to
+    set, under our train / test tools and mmdet3d's stock tools/train.py alike, before a
+    work dir is made; the suggested options pass the check and do what was asked."""
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    wd = tmp_path / 'wd'
+    proc = run_in_process('train', [TINY_CONFIG, '--work-dir', wd, '--cfg-options',
+                                    'data_root=/nonexistent/'], capsys)
+    last = one_line_error(proc, TINY_CONFIG, 'data_root', 'train_dataloader.dataset.data_root='
+                          '/nonexistent/', 'val_evaluator.data_root=/nonexistent/')
+    proc = run_in_process('train', [TINY_CONFIG, '--work-dir', wd, '--cfg-options',
+                                    'max_epochs=1'], capsys)
+    one_line_error(proc, 'max_epochs', '--cfg-options train_cfg.max_epochs=1 ')
+    proc = run_in_process('test', [TINY_CONFIG, tiny_ckpt, '--work-dir', wd, '--cfg-options',
+                                   'class_names=[Car]'], capsys)
+    one_line_error(proc, 'class_names', 'train_dataloader.dataset.metainfo.classes=[Car]')
+    import runpy
+    from pathlib import Path
+
+    import mmdet3d
+    stock = Path(mmdet3d.__file__).parent / '.mim' / 'tools' / 'train.py'
+    monkeypatch.setattr(sys, 'argv', [str(stock), TINY_CONFIG, '--work-dir', str(wd),
+                                      '--cfg-options', 'input_size=(100,50)'])
+    monkeypatch.chdir(REPO)
+    with pytest.raises(UserError, match=r'pipeline\.2\.output_size=\(100,50\)'):
+        runpy.run_path(str(stock), run_name='__main__')
+    assert not wd.exists()
+    # the fix the message gives: those options reach the dataset and pass the check
+    from mmengine.config import Config
+
+    from monodle_plugin.utils.config_checks import check_top_level_overrides
+    options = last.split('--cfg-options ')[1].split(' (traceback')[0].split()
+    cfg = Config.fromfile(str(REPO / TINY_CONFIG))
+    cfg.merge_from_dict(dict(o.split('=', 1) for o in options))
+    check_top_level_overrides(cfg)
+    assert cfg.train_dataloader.dataset.data_root == '/nonexistent/'
+    assert cfg.test_evaluator.data_root == '/nonexistent/'
+    cfg.merge_from_dict({'foo': 1})  # a key nothing reads, under any tool
+    with pytest.raises(UserError, match='foo=1 is not in the config and nothing reads it'):
+        check_top_level_overrides(cfg)
+
+
+def test_non_finite_loss_stops_training_before_a_checkpoint(tiny_model, tmp_path, capsys,
+                                                            monkeypatch):
+    """An infinite loss weight (as distill.lambda=inf did) trains to NaN weights: training
+    stops at the first iteration naming it and the loss terms, before any checkpoint is
+    written; tools/test.py refuses a checkpoint with NaN weights (it evaluated AP 0)."""
+    wd = tmp_path / 'wd'
+    proc = run('tools/train.py', TINY_CONFIG, '--work-dir', wd, '--cfg-options',
+               'model.bbox_head.loss_size_3d.loss_weight=inf', 'train_cfg.max_epochs=1',
+               'default_hooks.checkpoint.interval=1', timeout=900)
+    last = one_line_error(proc, 'epoch 1, iteration 1', 'non-finite loss in', 'loss_size_3d=',
+                          '.png')
+    assert 'loss_heatmap=' in last  # every term's value is given
+    assert not list(wd.rglob('*.pth')) and not list(wd.rglob('last_checkpoint'))
+    state = {k: torch.full_like(v, float('nan')) if v.is_floating_point() else v
+             for k, v in tiny_model.state_dict().items()}
+    nan_ckpt = tmp_path / 'nan.pth'
+    torch.save({'state_dict': state, 'meta': dict(epoch=1)}, nan_ckpt)
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    proc = run_in_process('test', [TINY_CONFIG, nan_ckpt, '--work-dir', wd], capsys)
+    one_line_error(proc, nan_ckpt, 'NaN / infinite values', 'earlier checkpoint')
+    assert not list(wd.rglob('metrics.json'))
+
+
+@pytest.fixture(scope='module')
+def tiny_run(tmp_path_factory):
+    """One real 1-iteration training of the tiny config (2 frames, total batch 2): its work
+    dir and epoch_1.pth, shared by the --resume cases below."""
+    wd = tmp_path_factory.mktemp('tiny_run') / 'wd'
+    proc = run('tools/train.py', TINY_CONFIG, '--work-dir', wd, '--cfg-options',
+               'train_dataloader.dataset.indices=2', 'train_cfg.max_epochs=1',
+               'train_cfg.val_begin=1000', timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ckpt = (wd / 'last_checkpoint').read_text().strip()
+    return wd, ckpt
+
+
+def test_resume_with_another_batch_lr_or_model_is_refused(tiny_run, tmp_path, capsys,
+                                                         monkeypatch):
+    """--resume with another total batch or lr logged the new lr while the optimizer kept the
+    checkpoint's (ETA negative); into another head width or backbone it failed at the first
+    optimizer step with a tensor-size / parameter-group error. Now one line before the
+    weights are loaded, naming the checkpoint, what differs and the fix."""
+    from monodle_plugin.utils.checkpoint_loading import load_checkpoint_file
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    wd, ckpt = tiny_run
+    assert load_checkpoint_file(ckpt)['meta']['batch_plan']['total'] == 2
+    base = ['--work-dir', wd, '--resume', ckpt, '--cfg-options',
+            'train_dataloader.dataset.indices=2', 'train_cfg.max_epochs=2',
+            'train_cfg.val_begin=1000']
+    proc = run_in_process('train', [TINY_CONFIG, *base, 'total_batch_size=1'], capsys)
+    one_line_error(proc, f'--resume {ckpt}', 'total batch 2 (1 x 2)', 'total batch 1 (1 x 1)',
+                   'total_batch_size=2', f'load_from={ckpt}')
+    proc = run_in_process('train', [TINY_CONFIG, *base, 'optim_wrapper.optimizer.lr=0.01'],
+                          capsys)
+    one_line_error(proc, f'--resume {ckpt}', 'lr 0.00015625', 'lr 0.00125')  # x 2/16
+    proc = run_in_process('train', [TINY_CONFIG, *base, 'model.bbox_head.feat_channels=8'],
+                          capsys)
+    one_line_error(proc, f'--resume {ckpt}', 'another model than', TINY_CONFIG,
+                   'shape mismatch', 'bbox_head.heatmap.0.weight')
+    dla = 'configs/demo/monodle_dla34_kitti_mini.py'  # a YOLO checkpoint into DLA-34
+    proc = run_in_process('train', [dla, '--work-dir', wd, '--resume', ckpt], capsys)
+    one_line_error(proc, f'--resume {ckpt}', dla, 'missing key', 'unexpected key')
+    assert sorted(p.name for p in wd.rglob('*.pth')) == ['epoch_1.pth']  # nothing trained
+
+
+def test_runs_started_at_once_get_their_own_run_folders(tmp_path):
+    """Two runs into one --work-dir started in the same second shared <timestamp>/ (one log
+    with both runs, one run's checkpoint beside the other's config). Another run's folders
+    for this second and the next four exist: the runner waits for a free second instead."""
+    import time
+
+    from mmengine.config import Config
+    from mmengine.registry import RUNNERS
+    wd = tmp_path / 'wd'
+    now = time.time()
+    taken = [time.strftime('%Y%m%d_%H%M%S', time.localtime(now + k)) for k in range(5)]
+    for name in taken:  # "the other run": its config dump and log
+        (wd / name).mkdir(parents=True)
+        (wd / name / 'other.log').write_text('other run\n')
+    cfg = Config.fromfile(str(REPO / TINY_CONFIG))
+    cfg.work_dir = str(wd)
+    runner = RUNNERS.build(cfg)
+    assert osp.basename(runner.log_dir) not in taken, (runner.log_dir, taken)
+    for name in taken:
+        assert sorted(p.name for p in (wd / name).iterdir()) == ['other.log']
+        assert (wd / name / 'other.log').read_text() == 'other run\n'
+    assert (wd / '.run_start.lock').is_file()
+

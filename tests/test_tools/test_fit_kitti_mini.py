@@ -2,7 +2,8 @@
 
 The whole chain runs through the user's tools (tools/train.py, tools/test.py) with the main
 job's recipe at a small size (tests/test_tools/configs/fit_yolo8_kitti_mini.py: 2 frames with
-19 cars, 320 x 96, 64-channel head, 400 iterations; about 130 s of CPU time on one thread). A
+19 cars, 320 x 96, 64-channel head, 400 iterations; about 130 s of CPU time on one thread),
+for two seeds. A
 coordinate-convention regression anywhere between the dataset, the targets, the decoding, the
 result files and the metric leaves the network unable to score on the frames it was fitted to,
 and this test fails. The floors are half of what was measured (see FLOORS) so that thread
@@ -17,19 +18,27 @@ from tool_helpers import run_tool
 FIT_CONFIG = 'tests/test_tools/configs/fit_yolo8_kitti_mini.py'
 #: key -> (floor, measured when the floor was set), Car AP40 (moderate) on the 2 training
 #: frames; strict = IoU 0.7, loose = IoU 0.5 for BEV / 3D. A broken convention gives ~0; the
-#: ceiling on these 2 frames (labels scored as detections) is 40.0.
+#: ceiling on these 2 frames (labels scored as detections) is 40.0. Measured with the depth
+#: branch starting at 20 m (the demo config's depth_init): 30.0 on all three for both seeds
+#: (2-core AMD EPYC, one thread each); the floors stay at half of that.
 FLOORS = {
     'KITTI/Car_2D_AP40_moderate_strict': (15.0, 30.0),
-    'KITTI/Car_BEV_AP40_moderate_loose': (10.0, 25.0),
-    'KITTI/Car_3D_AP40_moderate_loose': (10.0, 25.0),
+    'KITTI/Car_BEV_AP40_moderate_loose': (10.0, 30.0),
+    'KITTI/Car_3D_AP40_moderate_loose': (10.0, 30.0),
 }
 
 
+#: two seeds (the recipe's and another): the floors must hold for both, not for one lucky run
+SEEDS = (444, 7)
+
+
 @pytest.mark.slow
-def test_fit_on_training_frames(tmp_path):
+@pytest.mark.parametrize('seed', SEEDS)
+def test_fit_on_training_frames(tmp_path, seed):
     work = tmp_path / 'fit'
     run_tool(['tools/train.py', FIT_CONFIG, '--work-dir', work,
-              '--cfg-options', 'train_cfg.val_begin=1000000'], tmp_path, timeout=900)
+              '--cfg-options', 'train_cfg.val_begin=1000000', f'randomness.seed={seed}'],
+             tmp_path, timeout=900)
     ckpt = Path((work / 'last_checkpoint').read_text().strip())
     assert ckpt.is_file()
     assert len(list(ckpt.parent.glob('*.pth'))) == 1  # only the last checkpoint is kept
@@ -37,4 +46,4 @@ def test_fit_on_training_frames(tmp_path):
              timeout=300)
     metrics = json.loads(next((work / 'test').glob('*/metrics.json')).read_text())
     for key, (floor, _) in FLOORS.items():
-        assert metrics[key] >= floor, (key, metrics[key], floor)
+        assert metrics[key] >= floor, (seed, key, metrics[key], floor)

@@ -12,6 +12,7 @@ import pytest
 import torch
 from tool_helpers import REPO, TINY_CONFIG, run_tool, tool_env
 
+from monodle_plugin.engine.hooks import resumable_checkpoint_hook
 from monodle_plugin.engine.hooks.resumable_checkpoint_hook import (
     capture_rng_state,
     restore_rng_state,
@@ -42,6 +43,59 @@ def test_rng_state_roundtrip():
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
 
 
+class _FakeCuda:
+    """torch.cuda's generator functions on a machine whose process sees ``count`` GPUs and uses
+    ``device``: a state is a (1,) uint8 tensor holding the GPU index it belongs to."""
+
+    def __init__(self, monkeypatch, count: int, device: int):
+        self.count, self.device, self.restored = count, device, []
+        for name, fn in dict(is_available=lambda: True, is_initialized=lambda: True,
+                             device_count=lambda: count, current_device=lambda: device,
+                             get_rng_state=self.get, set_rng_state=self.set,
+                             get_rng_state_all=lambda: [self.get(i) for i in range(count)],
+                             set_rng_state_all=self.set_all).items():
+            monkeypatch.setattr(torch.cuda, name, fn)
+
+    def get(self, device='cuda'):
+        index = self.device if device == 'cuda' else int(device)
+        assert index < self.count, f'GPU {index} of {self.count}'  # torch: IndexError
+        return torch.tensor([index], dtype=torch.uint8)
+
+    def set(self, state, device='cuda'):
+        self.get(device)
+        self.restored.append((int(state[0]), self.device if device == 'cuda' else int(device)))
+
+    def set_all(self, states):
+        for i, state in enumerate(states):
+            self.set(state, i)
+
+
+def test_cuda_rng_state_is_the_current_gpus(monkeypatch):
+    """Saved: the state of this process's GPU only; restored onto the current GPU, also in a
+    run that sees fewer GPUs (torchrun with 2 visible -> slurm with 1 per task)."""
+    _FakeCuda(monkeypatch, count=2, device=1)
+    state = capture_rng_state()
+    assert torch.equal(state['cuda'], torch.tensor([1], dtype=torch.uint8))
+    loader = _FakeCuda(monkeypatch, count=1, device=0)
+    restore_rng_state(state)
+    assert loader.restored == [(1, 0)]
+
+
+@pytest.mark.parametrize('count,device,entry', [(1, 0, 0), (2, 1, 1), (4, 3, 0)])
+def test_old_checkpoint_with_every_gpus_cuda_state(monkeypatch, count, device, entry):
+    """Older checkpoints hold get_rng_state_all() (here saved seeing 2 GPUs): the current GPU's
+    entry when there is one, else the first, with a log line (restoring the whole list on a
+    process that sees 1 GPU was an IndexError)."""
+    old = dict(capture_rng_state(), cuda=[torch.tensor([i], dtype=torch.uint8) for i in (0, 1)])
+    fake = _FakeCuda(monkeypatch, count=count, device=device)
+    lines = []
+    monkeypatch.setattr(resumable_checkpoint_hook, 'print_log', lambda msg, **_: lines.append(msg))
+    restore_rng_state(old)
+    assert fake.restored == [(entry, device)]
+    assert len(lines) == 1 and (f'random states of 2 GPU(s) (older format); restoring entry '
+                                f'{entry} on GPU {device}') in lines[0]
+
+
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     """Kill during epoch 2 of 3, resume from epoch_1: same weights, optimizer, scheduler."""
@@ -64,6 +118,11 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     out = resumed.communicate(timeout=600)[0]
     assert resumed.returncode == 0, out[-3000:]
     assert 'resumed epoch: 1, iter: 3' in out  # counters restored
+    import json  # run_info.json of the resumed run says what it continued (issue 25)
+    infos = [json.loads(p.read_text()) for p in (tmp_path / 'run').glob('*/run_info.json')]
+    resumed_info = [i for i in infos if i.get('resumed_from')]
+    assert len(infos) == 2 and len(resumed_info) == 1, infos
+    assert resumed_info[0]['resumed_from'] == last and resumed_info[0]['resumed_iter'] == 3
     assert 'Restored the Python / NumPy / torch random states' in out
 
     a = _load(glob.glob(str(tmp_path / 'ref' / '*' / 'epoch_3.pth'))[0])

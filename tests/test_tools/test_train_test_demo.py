@@ -55,6 +55,10 @@ def test_test_py_prints_ap40_table_and_paints(checkpoint):
     metrics = glob.glob(str(tmp / 'test' / '*' / 'metrics.json'))
     assert len(metrics) == 1
     assert 'KITTI/Car_3D_AP40_moderate_strict' in json.load(open(metrics[0]))
+    # the run record MonoDLERunner wrote, batch plan included, is not overwritten by test.py
+    info = json.load(open(os.path.join(os.path.dirname(metrics[0]), 'run_info.json')))
+    assert info['total_batch'] == 2 and info['per_process_batch'] == 2
+    assert out.count('Run info: ') == 1
     pngs = glob.glob(os.path.join(os.path.dirname(metrics[0]), 'vis', '*.png'))
     assert len(pngs) == 2  # the tiny config tests 2 frames
     raw_w = cv2.imread(IMAGE).shape[1]
@@ -92,6 +96,19 @@ def test_cpu_launch_picks_gloo_without_device_ids(monkeypatch):
     assert prepare_distributed(Config(), 'none') == 'none'
 
 
+def test_the_suite_hides_the_gpus_from_tests_and_the_processes_they_start():
+    """On a GPU machine as on a CPU one the tests run the CPU route (gloo, no device ids):
+    tests/conftest.py sets CUDA_VISIBLE_DEVICES= for the suite, tool subprocesses (tool_env),
+    torchrun and mp.spawn children inherit it."""
+    import torch
+    assert os.environ['CUDA_VISIBLE_DEVICES'] == '' and not torch.cuda.is_available()
+    assert tool_env()['CUDA_VISIBLE_DEVICES'] == ''
+    proc = subprocess.run([sys.executable, '-c', 'import os, torch; print(repr(os.environ['
+                           '"CUDA_VISIBLE_DEVICES"]), torch.cuda.device_count())'],
+                          env=tool_env(), capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["''", '0'], proc.stdout + proc.stderr
+
+
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes(tmp_path):
     """tools/dist_train.sh CONFIG 2 (torchrun, --launcher pytorch) on a CPU machine: gloo."""
@@ -108,6 +125,10 @@ def test_torchrun_two_cpu_processes(tmp_path):
     assert proc.returncode == 0, out[-4000:]
     assert 'Effective total batch 2 = 2 process(es) x 1 per process' in out
     assert 'GlobalLossLogHook registered' in out
+    # one line on per-process BatchNorm statistics, naming the option; no DDP FutureWarning
+    assert "BatchNorm statistics come from each process's batch of 1 image(s)" in out
+    assert '--sync_bn torch' in out
+    assert 'broadcast_buffers' not in proc.stderr
     run_dir = os.path.dirname((tmp_path / 'wd' / 'last_checkpoint').read_text())
     info = json.load(open(os.path.join(run_dir, 'run_info.json')))
     assert (info['world_size'], info['dist_backend'], info['per_process_batch']) == (2, 'gloo', 1)

@@ -15,8 +15,10 @@ With ``--targets-data-root demo/kitti_mini/KITTI`` it also runs the official
 ``KITTI_Dataset.__getitem__`` (train split, flip 0.5 / crop 0.5) and this plugin's pipeline +
 ``CenterNet3DHead.get_targets`` on every frame with the same numpy seeds (both draw the
 augmentation in the same order) and compares all training targets and the input image.
-Exit code 1 when a tolerance is exceeded; 2 with one line ``error: ...`` for a wrong
-``--official-root`` / ``--calib`` (``--debug``: the traceback).
+The models run on the CPU; with CUDA available, TF32 is switched off all the same (one line
+says so: ``monodle_plugin/utils/tf32.py``). Exit code 1 when a tolerance is exceeded; 2 with
+one line ``error: ...`` for a wrong ``--official-root`` / ``--calib`` (``--debug``: the
+traceback).
 """
 from __future__ import annotations
 
@@ -216,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.calib.is_file():
         raise UserError(f'calibration file not found: {args.calib} (give --calib)')
     torch.set_num_threads(args.threads)
+    from monodle_plugin.utils.tf32 import switch_off_tf32
+    tf32_line = switch_off_tf32()  # exact float32 wherever CUDA kernels would run
+    if tf32_line:
+        print(tf32_line)
     gen = torch.Generator().manual_seed(args.seed)
 
     official, helpers = build_official(args.official_root.resolve())

@@ -28,6 +28,9 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import monodle_plugin  # noqa: E402,F401  (registers every component)
+from monodle_plugin.engine.dataloader_settings import (  # noqa: E402
+    resolve_dataloader_settings,
+)
 from monodle_plugin.evaluation.analysis.distance_bins import (  # noqa: E402
     DEFAULT_DEPTH_EDGES,
     depth_bin_name,
@@ -91,6 +94,7 @@ def run_one(config: str, checkpoint: str, args, variants, bins) -> tuple:
     spec.loader.exec_module(demo)
     model, _ = demo.build_detector(config, checkpoint, args.device, args.cfg_options)
     from mmdet3d.registry import METRICS
+    resolve_dataloader_settings(cfg, 'none')  # 'auto' workers / pin_memory, as the runner does
     loader = Runner.build_dataloader(cfg.test_dataloader)
     metric = METRICS.build(cfg.test_evaluator)
     metric.dataset_meta = loader.dataset.metainfo  # as the runner's evaluator sets it

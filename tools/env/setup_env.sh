@@ -14,12 +14,28 @@
 # ones the tests use).
 #
 # GPU machines: install your CUDA torch first (or keep it), then `FORCE_CUDA=1 make env` builds
-# mmcv's CUDA ops too (needs nvcc matching torch.version.cuda); the cache key includes the CUDA
-# version, so CPU and CUDA wheels live side by side.
+# mmcv's CUDA ops too (needs nvcc matching torch.version.cuda; TORCH_CUDA_ARCH_LIST, e.g.
+# "8.0;9.0", on a build node without a visible GPU); without FORCE_CUDA=1 mmcv gets CPU ops, built
+# with the GPUs hidden (tools/env/build_mmcv.sh). The wheel cache key and the stamp below include
+# FORCE_CUDA and TORCH_CUDA_ARCH_LIST, so CPU and CUDA wheels live side by side.
+#
+# `tools/env/setup_env.sh --stamp-hash` prints the stamp's hash for the current checkout and
+# variables and stops (nothing is created or installed).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 log() { echo "[setup_env] $*"; }
+
+# the mmcv variant asked for: CPU ops, or CUDA ops for TORCH_CUDA_ARCH_LIST (build_mmcv.sh)
+if [ "${FORCE_CUDA:-0}" = "1" ]; then
+  mmcv_request="FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-}"
+else
+  mmcv_request="FORCE_CUDA=0"
+fi
+env_hash=$( { echo "$root"; echo "$mmcv_request"; cat requirements/*.txt \
+  requirements/extras/*.txt setup.py pyproject.toml tools/env/setup_env.sh \
+  tools/env/build_mmcv.sh 2>/dev/null; } | sha256sum | cut -c1-16)
+if [ "${1:-}" = "--stamp-hash" ]; then echo "$env_hash"; exit 0; fi
 
 if [ -n "${VIRTUAL_ENV:-}" ] || [ -n "${CONDA_PREFIX:-}" ]; then
   PY=$(command -v python)
@@ -34,16 +50,15 @@ fi
 export PYTHON="$PY"
 
 # 0. fast path: a stamp written by the last complete run of this script in this environment
-#    holds a hash of everything that decides its outcome (this checkout's path, the
-#    requirements, constraints and extras files, setup.py / pyproject.toml, this script and
-#    build_mmcv.sh) and the extras it installed. When the hash matches, the extras asked for now
-#    were installed then, and the one-line self-check passes, nothing is reinstalled (seconds
-#    instead of a minute of pip). FORCE_ENV=1 (or deleting the stamp) forces the full run.
+#    holds a hash of everything that decides its outcome (env_hash above: this checkout's path,
+#    the mmcv variant (FORCE_CUDA, TORCH_CUDA_ARCH_LIST), the requirements, constraints and
+#    extras files, setup.py / pyproject.toml, this script and build_mmcv.sh) and the extras it
+#    installed. When the hash matches, the extras asked for now were installed then, and the
+#    one-line self-check passes (under FORCE_CUDA=1: with mmcv's CUDA ops), nothing is
+#    reinstalled (seconds instead of a minute of pip). FORCE_ENV=1 (or deleting the stamp)
+#    forces the full run.
 stamp="$("$PY" -c 'import sys; print(sys.prefix)')/.monodle_plugin_env_stamp"
 want_extras=$(echo "${EXTRAS:-}" | tr ', ' '\n\n' | sed '/^$/d' | sort -u | tr '\n' ' ')
-env_hash=$( { echo "$root"; cat requirements/*.txt requirements/extras/*.txt setup.py \
-  pyproject.toml tools/env/setup_env.sh tools/env/build_mmcv.sh 2>/dev/null; } \
-  | sha256sum | cut -c1-16)
 if [ -z "${FORCE_ENV:-}" ] && [ -f "$stamp" ] && [ "$(sed -n 1p "$stamp")" = "$env_hash" ]; then
   have_extras=" $(sed -n 2p "$stamp") "
   missing=""
@@ -86,14 +101,12 @@ pipq install -q --no-deps -c "$constraints" mmdet==3.3.0 mmdet3d==1.4.0
 
 # 3. mmcv with compiled ops (cached wheel; setuptools<70 because mmcv 2.1.0's setup.py needs
 #    pkg_resources-era setuptools, installed after torch, which itself asks for >=77).
+#    build_mmcv.sh keeps an installed mmcv 2.1.0 with ops unless FORCE_CUDA=1 asks for CUDA ops
+#    it lacks (or for other architectures), and builds with the GPUs hidden unless FORCE_CUDA=1.
 # (pip reports torch's setuptools>=77 wish as a conflict; harmless: only torch's C++ extension
 # builder uses setuptools, and mmcv's build needs the old one.)
 pipq install -q "setuptools<70" wheel ninja
-if ! "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'" 2>/dev/null; then
-  bash tools/env/build_mmcv.sh 2.1.0
-else
-  log "mmcv $("$PY" -c 'import mmcv; print(mmcv.__version__)') with ops already installed"
-fi
+bash tools/env/build_mmcv.sh 2.1.0
 
 # 3b. optional extras, only when asked: EXTRAS="backbones deploy" (space or comma separated).
 #     Each NAME installs requirements/extras/NAME.txt pinned by the constraints, then

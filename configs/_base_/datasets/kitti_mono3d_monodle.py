@@ -28,10 +28,16 @@ test_pipeline = [
 # (e.g. --cfg-options train_dataloader.batch_size=4) is the per-process batch, kept as given.
 total_batch_size = 16
 
+# Per process as well, decided where the run starts (MonoDLERunner, any train/test tool;
+# monodle_plugin/engine/dataloader_settings.py): num_workers='auto' is, with CUDA, the cores of
+# each process's share of the node minus one, at most 4 (train) / 2 (val, test); without CUDA
+# 4 / 2. pin_memory='auto' is True exactly when CUDA is available. Integers / bools are kept.
+# Validation and test run 4 images per process and step (the same AP as 1 at a time).
 train_dataloader = dict(
     batch_size='auto',
-    num_workers=4,
+    num_workers='auto',
     persistent_workers=True,
+    pin_memory='auto',
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(
@@ -43,9 +49,10 @@ train_dataloader = dict(
         test_mode=False,
         backend_args=backend_args))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
+    batch_size=4,
+    num_workers='auto',
     persistent_workers=True,
+    pin_memory='auto',
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='default_collate'),

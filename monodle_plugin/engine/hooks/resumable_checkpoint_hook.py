@@ -10,7 +10,7 @@ augmentations than the uninterrupted one. This subclass:
   POSIX), then rewrites ``<work_dir>/last_checkpoint`` the same way, and only then removes
   checkpoints beyond ``max_keep_ckpts``: at every instant ``last_checkpoint`` names a complete,
   loadable file (``save_best`` checkpoints, which resume never uses, keep mmengine's writing);
-- stores the Python / NumPy / torch (and CUDA) generator states of every rank under
+- stores the Python / NumPy / torch (and current GPU's CUDA) generator states of every rank under
   ``checkpoint['rng_states']`` and restores them at ``before_train`` of a resumed run (same
   world size; otherwise it warns and keeps the freshly seeded state);
   Bit-identical resume (same weights as the uninterrupted run, tested) holds with
@@ -22,6 +22,7 @@ augmentations than the uninterrupted one. This subclass:
 """
 from __future__ import annotations
 
+import logging
 import os
 import os.path as osp
 import random
@@ -34,26 +35,43 @@ from mmdet3d.registry import HOOKS
 from mmengine.dist import get_dist_info, is_main_process
 from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
+from mmengine.logging import print_log
 
 RNG_KEY = 'rng_states'
 
 
 def capture_rng_state() -> dict:
-    """Generator states of this process: ``python``, ``numpy``, ``torch`` and ``cuda``."""
+    """Generator states of this process: ``python``, ``numpy``, ``torch`` and ``cuda`` (the
+    state of this process's current GPU only, so that a resume with fewer visible GPUs per
+    process, e.g. torchrun -> slurm with one GPU per task, can restore it)."""
     state = dict(python=random.getstate(), numpy=np.random.get_state(),
                  torch=torch.get_rng_state())
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state['cuda'] = torch.cuda.get_rng_state_all()
+        state['cuda'] = torch.cuda.get_rng_state(torch.cuda.current_device())
     return state
 
 
 def restore_rng_state(state: dict) -> None:
-    """Inverse of :func:`capture_rng_state`."""
+    """Inverse of :func:`capture_rng_state`; the CUDA state goes to the current GPU.
+
+    Older checkpoints hold ``torch.cuda.get_rng_state_all()`` (a list, one state
+    per GPU the process saw): the entry of the current GPU is used when the list has one, else
+    the first (logged).
+    """
     random.setstate(state['python'])
     np.random.set_state(state['numpy'])
     torch.set_rng_state(state['torch'])
-    if 'cuda' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state['cuda'])
+    cuda = state.get('cuda')
+    if cuda is None or not torch.cuda.is_available():
+        return
+    device = torch.cuda.current_device()
+    if isinstance(cuda, (list, tuple)):  # old format: every visible GPU's state
+        index = device if device < len(cuda) else 0
+        print_log(f'The checkpoint holds the CUDA random states of {len(cuda)} GPU(s) (older '
+                  f'format); restoring entry {index} on GPU {device}.', logger='current',
+                  level=logging.INFO if index == device else logging.WARNING)
+        cuda = cuda[index]
+    torch.cuda.set_rng_state(cuda, device)
 
 
 def _fsync_file(path: str) -> None:

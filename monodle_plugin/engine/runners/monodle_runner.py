@@ -16,7 +16,9 @@ from mmengine.runner import Runner
 
 from ..batch_lr_scaling import apply_batch_plan, plan_batch, world_size_from_env
 from ..cpu_distributed import prepare_distributed
+from ..dataloader_settings import resolve_dataloader_settings
 from ..distill_switches import apply_distill_switches
+from ..run_guards import guard_config, guard_runner, own_run_folder
 
 
 # Registered in mmengine's root RUNNERS: the tools build the runner before any default scope
@@ -50,6 +52,7 @@ class MonoDLERunner(Runner):
         cfg = copy.deepcopy(cfg)
         if not isinstance(cfg, (Config, ConfigDict)):  # RUNNERS.build passes a ConfigDict
             cfg = Config(cfg)
+        guard_config(cfg)  # a config variable changed after parsing reaches nothing: an error
         changes = apply_distill_switches(cfg)
         launcher = cfg.get('launcher', 'none') or 'none'
         world_size = world_size_from_env(launcher)
@@ -61,21 +64,26 @@ class MonoDLERunner(Runner):
             from ...utils.config_checks import check_load_from
             check_load_from(cfg.load_from)
         backend = prepare_distributed(cfg, launcher)
+        loader_line = resolve_dataloader_settings(cfg, launcher)  # 'auto' workers / pin_memory
         from ...utils.checkpoint_loading import allow_checkpoint_globals
         allow_checkpoint_globals()  # resume / load_from under any tool: weights_only + allow-list
-        runner = super().from_cfg(cfg)
+        with own_run_folder(cfg.work_dir, launcher):  # runs started at once: own folders
+            runner = super().from_cfg(cfg)
         if runner.world_size != world_size:
             raise RuntimeError(f'the launcher reported {world_size} processes but the '
                                f'process group has {runner.world_size}')
         runner.batch_plan, runner.dist_backend = plan, backend
         for line in changes:
             runner.logger.info(f'distill switches: {line}')
+        if loader_line:
+            runner.logger.info(loader_line)
         from ..hooks import GlobalLossLogHook
         if runner.world_size > 1 and not any(isinstance(h, GlobalLossLogHook)
                                              for h in runner.hooks):
             runner.register_hook(GlobalLossLogHook())
             runner.logger.info('GlobalLossLogHook registered: logged losses are the mean over '
                                f'{runner.world_size} ranks (the loss of the total batch).')
+        guard_runner(runner)  # FiniteLossHook, ResumeCheckHook (engine/run_guards.py)
         from ..run_info import log_run_info
         log_run_info(runner, plan, backend)
         return runner

@@ -45,6 +45,8 @@ from mmdet3d.registry import MODELS
 from mmengine.model import BaseModule
 from torch import nn
 
+from ..utils.freezing import freeze, keep_batchnorm_eval
+
 #: Keyword -> default Ultralytics checkpoint (n scale). Any other scale or file: give its name.
 ULTRALYTICS_KEYWORDS = {
     'yolo8': 'yolov8n.pt',
@@ -262,7 +264,8 @@ class UltralyticsBackbone(BaseModule):
         pretrained: load the ``.pt`` weights (must exist locally, see the module docstring);
             False: random initialisation from the architecture's yaml.
         weights_dir: folder searched for ``.pt`` files (besides ``$MONODLE_WEIGHTS_DIR``).
-        freeze_backbone: True: no parameter requires a gradient and every BatchNorm stays in
+        freeze_backbone: True: no parameter requires a gradient and every BatchNorm (torch's
+            BatchNorm / SyncBatchNorm, mmcv's SyncBatchNorm after ``--sync_bn mmcv``) stays in
             eval mode (running statistics frozen) even when the model is in train mode.
             ``'weights'``: the seed system's effective regime (its adapter keeps the
             ``requires_grad=False`` that Ultralytics' ``.pt`` files store): no parameter
@@ -327,11 +330,7 @@ class UltralyticsBackbone(BaseModule):
         del full, layers
         self._keep = {j for layer in self.model for j in _from_indices(layer)} | set(indices)
         self.size_divisor = max(s for s in strides[:last + 1] if s is not None)
-        if freeze_backbone not in (True, False, 'weights'):
-            raise ValueError(f'UltralyticsBackbone: freeze_backbone must be True, False or '
-                             f"'weights', got {freeze_backbone!r}")
-        for p in self.model.parameters():  # .pt files store requires_grad=False
-            p.requires_grad_(freeze_backbone is False)
+        freeze(self.model, freeze_backbone)  # .pt files store requires_grad=False
         #: True (weights and BN statistics fixed), 'weights' (BN statistics move) or False
         self.freeze_backbone = freeze_backbone
         self.channels_last_inference = bool(channels_last_inference)
@@ -420,8 +419,6 @@ class UltralyticsBackbone(BaseModule):
     def train(self, mode: bool = True) -> UltralyticsBackbone:
         """Set train mode; with ``freeze_backbone`` every BatchNorm stays in eval mode."""
         super().train(mode)
-        if mode and getattr(self, 'freeze_backbone', False) is True:
-            for m in self.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
+        if mode:  # any BatchNorm type, mmcv's SyncBatchNorm (--sync_bn mmcv) included
+            keep_batchnorm_eval(self, getattr(self, 'freeze_backbone', False))
         return self

@@ -6,6 +6,7 @@ from mmdet3d.models.detectors.single_stage_mono3d import SingleStageMono3DDetect
 from mmdet3d.registry import MODELS
 from torch import Tensor
 
+from ..utils.freezing import check_freeze_mode, freeze, keep_batchnorm_eval
 from ..utils.local_weights import check_backbone_weights, check_pretrained_init_cfg
 
 
@@ -22,11 +23,19 @@ class MonoDLE(SingleStageMono3DDetector):
     Args:
         channels_last: run backbone, neck and head in ``torch.channels_last`` memory format
             (same numbers; faster convolutions on CPU and with AMP on GPU). Defaults to False.
+        freeze_backbone: freeze any backbone, whatever its own options. True: no backbone
+            parameter requires a gradient (none is computed, none is all-reduced by DDP) and
+            every backbone BatchNorm (torch's BatchNorm / SyncBatchNorm, mmcv's SyncBatchNorm)
+            stays in eval mode; ``'weights'``: no gradient, BatchNorm statistics follow the
+            model's mode (the seed system's frozen backbones); False (default): the backbone's
+            own settings (e.g. ``frozen_stages``) decide.
         **kwargs: ``backbone``, ``neck``, ``bbox_head``, ``train_cfg``, ``test_cfg``,
             ``data_preprocessor``, ``init_cfg`` as for ``SingleStageMono3DDetector``.
     """
 
-    def __init__(self, channels_last: bool = False, **kwargs) -> None:
+    def __init__(self, channels_last: bool = False, freeze_backbone: bool | str = False,
+                 **kwargs) -> None:
+        check_freeze_mode(freeze_backbone, 'MonoDLE')
         check_backbone_weights(kwargs.get('backbone'))  # timm loads while it is built
         # mmdet's SingleStageDetector overwrites bbox_head.train_cfg / test_cfg with the
         # model-level ones, None included, which would silently drop the head's own settings
@@ -47,6 +56,17 @@ class MonoDLE(SingleStageMono3DDetector):
         self.channels_last = channels_last
         if channels_last:
             self.to(memory_format=torch.channels_last)
+        self.freeze_backbone = freeze_backbone
+        if freeze_backbone is not False:
+            freeze(self.backbone, freeze_backbone)
+            self.train(self.training)
+
+    def train(self, mode: bool = True) -> MonoDLE:
+        """Set train mode; with ``freeze_backbone=True`` the backbone's BatchNorms stay in eval."""
+        super().train(mode)
+        if mode:
+            keep_batchnorm_eval(self.backbone, getattr(self, 'freeze_backbone', False))
+        return self
 
     def _check_channels(self) -> None:
         """Fail at build time, naming both sides, when backbone, neck and head disagree.
