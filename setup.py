@@ -70,7 +70,9 @@ setup(
     license='MIT',
     packages=find_packages(include=['monodle_plugin', 'monodle_plugin.*']),
     package_data={'monodle_plugin': ['.mim/model-index.yml', '.mim/configs/*.py',
-                                     '.mim/configs/**/*.py']},
+                                     '.mim/configs/**/*.py', '.mim/configs/*.yml',
+                                     '.mim/configs/**/*.yml', '.mim/configs/*.md',
+                                     '.mim/configs/**/*.md']},
     python_requires='>=3.9',
     install_requires=read_requirements('runtime.txt'),
     extras_require={

@@ -14,7 +14,7 @@ from mmdet3d.registry import (
     TASK_UTILS,
     TRANSFORMS,
 )
-from mmengine.registry import RUNNERS
+from mmengine.registry import OPTIM_WRAPPERS, RUNNERS
 
 import monodle_plugin  # noqa: F401  (registers)
 
@@ -33,6 +33,8 @@ EXPECTED = {
     PARAM_SCHEDULERS: ['MonoDLECosineWarmupLR', 'MonoDLECosineWarmupParamScheduler'],
     # mmengine's root registry: the train tools build the runner before a default scope exists
     RUNNERS: ['MonoDLERunner'],
+    # mmengine's root registry (mmdet3d's child falls back to it): tools/train.py --amp on CPU
+    OPTIM_WRAPPERS: ['BF16OptimWrapper'],
     TASK_UTILS: ['MonoDLEBBoxCoder'],
 }
 
@@ -54,6 +56,7 @@ def test_every_package_class_registered():
         'monodle_plugin.engine.hooks': HOOKS,
         'monodle_plugin.engine.schedulers': PARAM_SCHEDULERS,
         'monodle_plugin.engine.runners': RUNNERS,
+        'monodle_plugin.engine.optim_wrappers': OPTIM_WRAPPERS,
         'monodle_plugin.models.task_modules': TASK_UTILS,
     }
     unregistered = []

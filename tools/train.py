@@ -21,7 +21,6 @@ the per-process batch, and the lr follows ``auto_scale_lr`` (x total / 16;
 and lr are logged at start (design.md, "Batch and lr").
 """
 import argparse
-import logging
 import os.path as osp
 import sys
 
@@ -55,7 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--work-dir', help='the dir to save logs and models '
                         '(default: work_dirs/<config name>)')
     parser.add_argument('--amp', action='store_true', default=False,
-                        help='enable automatic-mixed-precision training (GPU only)')
+                        help='mixed precision: float16 autocast + dynamic loss scaling on CUDA '
+                        '(AmpOptimWrapper), bfloat16 autocast on CPU (BF16OptimWrapper)')
     parser.add_argument('--sync_bn', choices=['none', 'torch', 'mmcv'], default='none',
                         help='convert BatchNorm layers to SyncBatchNorm (GPU only)')
     parser.add_argument('--auto-scale-lr', action='store_true',
@@ -97,20 +97,9 @@ def build_cfg(args: argparse.Namespace):
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
 
-    if args.amp:
-        import torch
-        if not torch.cuda.is_available():
-            raise RuntimeError('--amp needs a CUDA GPU (mmengine AmpOptimWrapper); drop --amp '
-                               'on CPU')
-        if cfg.optim_wrapper.type == 'AmpOptimWrapper':
-            print_log('AMP training is already enabled in your config.', logger='current',
-                      level=logging.WARNING)
-        else:
-            if cfg.optim_wrapper.type != 'OptimWrapper':
-                raise ValueError('--amp is only supported when optim_wrapper.type is '
-                                 f'OptimWrapper, got {cfg.optim_wrapper.type}')
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
+    if args.amp:  # fp16 + loss scaling on CUDA, bf16 on CPU (monodle_plugin.engine)
+        from monodle_plugin.engine.optim_wrappers import apply_amp
+        print_log(f'--amp: {apply_amp(cfg)}', logger='current')
 
     if args.sync_bn != 'none':
         cfg.sync_bn = args.sync_bn

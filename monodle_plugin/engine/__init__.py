@@ -1,1 +1,1 @@
-from . import hooks, runners, schedulers  # noqa: F401
+from . import hooks, optim_wrappers, runners, schedulers  # noqa: F401
