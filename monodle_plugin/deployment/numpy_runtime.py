@@ -77,6 +77,17 @@ def calib_path_for(img_path: str, calib: str | None = None) -> str:
     return path
 
 
+def ort_session(onnx_path: str, threads: int | None = None):
+    """An onnxruntime CPU session (``threads``: intra-op threads, None = onnxruntime's; one
+    inter-op thread). onnxruntime is imported here, on first use."""
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = 1
+    return ort.InferenceSession(onnx_path, sess_options=opts, providers=['CPUExecutionProvider'])
+
+
 def parse_meta(text: str) -> dict:
     """The ``monodle`` metadata JSON of an exported model; a missing key is a clear error."""
     meta = json.loads(text)

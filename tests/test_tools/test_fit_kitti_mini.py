@@ -5,8 +5,9 @@ job's recipe at a small size (tests/test_tools/configs/fit_yolo8_kitti_mini.py: 
 19 cars, 320 x 96, 64-channel head, 400 iterations; about 130 s of CPU time on one thread). A
 coordinate-convention regression anywhere between the dataset, the targets, the decoding, the
 result files and the metric leaves the network unable to score on the frames it was fitted to,
-and this test fails. The floors are half of what was measured (see FLOORS) so that thread
-counts and BLAS versions do not make it flaky.
+and this test fails (the training is the session fixture ``fit_work_dir`` of
+tests/conftest.py, which the int8 deployment test reuses). The floors are half of what was
+measured (see FLOORS) so that thread counts and BLAS versions do not make it flaky.
 """
 import json
 from pathlib import Path
@@ -26,15 +27,14 @@ FLOORS = {
 
 
 @pytest.mark.slow
-def test_fit_on_training_frames(tmp_path):
-    work = tmp_path / 'fit'
-    run_tool(['tools/train.py', FIT_CONFIG, '--work-dir', work,
-              '--cfg-options', 'train_cfg.val_begin=1000000'], tmp_path, timeout=900)
-    ckpt = Path((work / 'last_checkpoint').read_text().strip())
+def test_fit_on_training_frames(fit_work_dir, tmp_path):
+    """The training is the session fixture ``fit_work_dir`` (tests/conftest.py: tools/train.py
+    on FIT_CONFIG), shared with the other tests that need a fitted model."""
+    ckpt = Path((fit_work_dir / 'last_checkpoint').read_text().strip())
     assert ckpt.is_file()
     assert len(list(ckpt.parent.glob('*.pth'))) == 1  # only the last checkpoint is kept
-    run_tool(['tools/test.py', FIT_CONFIG, ckpt, '--work-dir', work / 'test'], tmp_path,
+    run_tool(['tools/test.py', FIT_CONFIG, ckpt, '--work-dir', tmp_path / 'test'], tmp_path,
              timeout=300)
-    metrics = json.loads(next((work / 'test').glob('*/metrics.json')).read_text())
+    metrics = json.loads(next((tmp_path / 'test').glob('*/metrics.json')).read_text())
     for key, (floor, _) in FLOORS.items():
         assert metrics[key] >= floor, (key, metrics[key], floor)
