@@ -96,8 +96,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         'them)')
     parser.add_argument('--calib-count', type=int, default=2,
                         help='calibration frames of the int8 models')
-    parser.add_argument('--int8-format', default=None,
-                        help="int8 format, 'qoperator' or 'qdq' (default: export_onnx's)")
+    parser.add_argument('--int8-format', choices=['qoperator', 'qdq'], default=None,
+                        help="int8 format (default: export_onnx's)")
+    parser.add_argument('--int8-outputs', action='store_true',
+                        help='int8 models with the final 1x1 layers quantised too '
+                        '(export_onnx.py --int8-outputs)')
     parser.add_argument('--no-flops', action='store_true', help='skip the MACs column')
     parser.add_argument('--clock', choices=['wall', 'cpu'], default='wall',
                         help="'cpu': process CPU time instead of wall-clock; with --threads 1 it "
@@ -395,7 +398,7 @@ def ort_latency(models: dict[str, nn.Module], args: argparse.Namespace
             if calib:
                 q_path = int8.int8_path_for(path)
                 int8.quantize_int8(path, q_path, calib, fmt=args.int8_format or
-                                   int8.DEFAULT_FORMAT)
+                                   int8.DEFAULT_FORMAT, quantize_outputs=args.int8_outputs)
                 sessions[spec, 'int8'] = ort_session(q_path, threads=args.threads)
                 kernels[spec] = ort_operator_summary(q_path, args.threads, args.height,
                                                      args.width, os.path.join(tmp, f'{i}_opt'))
@@ -550,7 +553,8 @@ def main(argv: list[str] | None = None) -> None:
           'from the best of the memory formats' + (' and onnxruntime (CPU provider, same '
           'threads, the exported backbone + neck + head graph)' if latency_ort else '')
           + ('; int8: onnxruntime static int8 (tools/deployment/export_onnx.py --int8, '
-             f'{args.calib_count} calibration frames), not counted in the speed-up'
+             f'{args.calib_count} calibration frames, output 1x1 layers '
+             f'{"int8" if args.int8_outputs else "float"}), not counted in the speed-up'
              if latency_int8 else '') + '; peak RSS: whole process / increase during '
           'one forward' + ('; BatchNorm folded into convolutions' if args.fuse_conv_bn else '')
           + '.\n')

@@ -104,6 +104,7 @@ def test_int8_export_agrees_with_float(fit_work_dir, tmp_path):
      '--calib-images only apply to the int8 export: add --int8'),
     (['--keep-float', 'bbox_head.depth.0', '--int8-format', 'qdq'],
      '--keep-float, --int8-format only apply to the int8 export: add --int8'),
+    (['--int8-outputs'], '--int8-outputs only apply to the int8 export: add --int8'),
     (['--int8'], '--int8 needs --calib-images DIR'),
     (['--int8', '--calib-images', str(MINI / 'image_2'), '--calib-count', '99'],
      'holds only 13 image(s); give --calib-count 13'),
