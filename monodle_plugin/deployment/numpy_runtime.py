@@ -2,7 +2,8 @@
 
 This module imports only numpy and OpenCV, so a deployment machine runs an exported ONNX model
 with ``numpy``, ``opencv-python`` and ``onnxruntime`` alone (``tools/deployment/ort_infer.py``
-loads this file directly, without importing the ``monodle_plugin`` package). It repeats, in
+loads this file directly, without importing the ``monodle_plugin`` package; :func:`ort_session`
+imports onnxruntime when called). It repeats, in
 numpy, three steps whose reference lives in the PyTorch package; tests compare them on real
 KITTI frames:
 

@@ -7,8 +7,6 @@ them."""
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -47,7 +45,7 @@ def _fitted_frames(tmp_path):
 
 
 @pytest.mark.slow
-def test_int8_export_agrees_with_float(fit_work_dir, tmp_path):
+def test_int8_export_agrees_with_float(fit_work_dir, tmp_path, ort_infer_without_torch):
     """The fitted test-size model (tests/conftest.py fit_work_dir) exported with --int8
     --verify, calibrated on the 13 kitti_mini frames; on the 2 frames it was fitted to, the
     int8 model's detections and Car AP40 stay within int8.AGREEMENT_BOUNDS of the float
@@ -86,15 +84,7 @@ def test_int8_export_agrees_with_float(fit_work_dir, tmp_path):
     assert json.loads(props[int8.INT8_META_KEY])['float_layers'] == OUTPUT_LAYERS
 
     out_dir = tmp_path / 'results'
-    code = ("import runpy, sys\n"
-            "for m in ('torch', 'mmengine', 'mmdet3d', 'mmdet', 'mmcv', 'monodle_plugin'):\n"
-            "    sys.modules[m] = None\n"
-            f"sys.argv = ['ort_infer.py', {str(q_path)!r}, {str(fitted / 'image_2')!r}, "
-            f"'--out-dir', {str(out_dir)!r}]\n"
-            f"runpy.run_path({str(ROOT / 'tools/deployment/ort_infer.py')!r}, "
-            "run_name='__main__')\n")
-    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                          timeout=300, env=dict(os.environ, PYTHONPATH=''))
+    proc = ort_infer_without_torch(q_path, fitted / 'image_2', out_dir)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert sorted(p.stem for p in out_dir.glob('*.txt')) == list(FIT_FRAMES)
 
