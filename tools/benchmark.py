@@ -88,6 +88,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--no-memory', action='store_true', help='skip the peak RSS column')
     parser.add_argument('--no-onnxruntime', action='store_true',
                         help='skip the onnxruntime column (added when onnxruntime is installed)')
+    parser.add_argument('--no-int8', action='store_true',
+                        help='skip the int8 onnxruntime column (static int8 model of '
+                        'tools/deployment/export_onnx.py --int8)')
+    parser.add_argument('--calib-images', default='demo/kitti_mini/KITTI/training/image_2',
+                        help='frames calibrating the int8 models (speed does not depend on '
+                        'them)')
+    parser.add_argument('--calib-count', type=int, default=2,
+                        help='calibration frames of the int8 models')
+    parser.add_argument('--int8-format', choices=['qoperator', 'qdq'], default=None,
+                        help="int8 format (default: export_onnx's)")
+    parser.add_argument('--int8-outputs', action='store_true',
+                        help='int8 models with the final 1x1 layers quantised too '
+                        '(export_onnx.py --int8-outputs)')
     parser.add_argument('--no-flops', action='store_true', help='skip the MACs column')
     parser.add_argument('--clock', choices=['wall', 'cpu'], default='wall',
                         help="'cpu': process CPU time instead of wall-clock; with --threads 1 it "
@@ -352,18 +365,28 @@ def _have_onnxruntime() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ('onnx', 'onnxruntime'))
 
 
-def ort_latency(models: dict[str, nn.Module], args: argparse.Namespace) -> dict[str, float]:
+def ort_latency(models: dict[str, nn.Module], args: argparse.Namespace
+                ) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
     """Latency (ms) of each model exported to ONNX and run by onnxruntime (CPU provider,
-    ``args.threads`` intra-op threads), interleaved rounds like :func:`interleaved_latency`."""
+    ``args.threads`` intra-op threads), float and (unless ``--no-int8``) static int8, all
+    sessions interleaved in each round like :func:`interleaved_latency`.
+
+    Returns ``(float ms, int8 ms, int8 operator summary)``; the summary lists the operator
+    types of the int8 graph after onnxruntime's optimisations (what its CPU provider runs, e.g.
+    ``com.microsoft.QLinearConv`` = the NHWC int8 convolution) with their share of the time in
+    one profiled run."""
     import copy
     import tempfile
 
     import numpy as np
 
+    from monodle_plugin.deployment import int8
     from monodle_plugin.deployment.onnx_export import export_onnx, ort_session
     timer = time.perf_counter if args.clock == 'wall' else time.process_time
-    sessions = {}
+    sessions, kernels = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
+        calib = [] if args.no_int8 else int8.pick_calibration_images(args.calib_images,
+                                                                      args.calib_count)
         for i, (spec, model) in enumerate(models.items()):
             path = os.path.join(tmp, f'{i}.onnx')
             try:
@@ -372,7 +395,14 @@ def ort_latency(models: dict[str, nn.Module], args: argparse.Namespace) -> dict[
                 print(f'[onnxruntime] {spec}: export failed ({type(e).__name__}: {e})',
                       file=sys.stderr)
                 continue
-            sessions[spec] = ort_session(path, threads=args.threads)
+            sessions[spec, 'float'] = ort_session(path, threads=args.threads)
+            if calib:
+                q_path = int8.int8_path_for(path)
+                int8.quantize_int8(path, q_path, calib, fmt=args.int8_format or
+                                   int8.DEFAULT_FORMAT, quantize_outputs=args.int8_outputs)
+                sessions[spec, 'int8'] = ort_session(q_path, threads=args.threads)
+                kernels[spec] = ort_operator_summary(q_path, args.threads, args.height,
+                                                     args.width, os.path.join(tmp, f'{i}_opt'))
         x = np.random.default_rng(0).standard_normal(
             (1, 3, args.height, args.width)).astype(np.float32)
         times = defaultdict(list)
@@ -380,12 +410,48 @@ def ort_latency(models: dict[str, nn.Module], args: argparse.Namespace) -> dict[
             for sess in sessions.values():
                 sess.run(None, {'img': x})
         for _ in range(args.repeats):
-            for spec, sess in sessions.items():
+            for key, sess in sessions.items():
                 start = timer()
                 sess.run(None, {'img': x})
-                times[spec].append(timer() - start)
+                times[key].append(timer() - start)
     reduce = statistics.median if args.stat == 'median' else min
-    return {spec: 1000 * reduce(t) for spec, t in times.items()}
+    ms = {key: 1000 * reduce(t) for key, t in times.items()}
+    return ({s: v for (s, kind), v in ms.items() if kind == 'float'},
+            {s: v for (s, kind), v in ms.items() if kind == 'int8'}, kernels)
+
+
+def ort_operator_summary(path: str, threads: int, height: int, width: int, prefix: str
+                         ) -> str:
+    """``domain.OpType xcount time%`` of the graph onnxruntime runs for ``path`` (its
+    optimised graph, written with ``optimized_model_filepath``; time from one profiled run)."""
+    import glob
+
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.optimized_model_filepath = prefix + '.onnx'
+    opts.enable_profiling = True
+    opts.profile_file_prefix = prefix
+    opts.log_severity_level = 3  # no warning about saving a machine-specific optimised graph
+    sess = ort.InferenceSession(path, sess_options=opts, providers=['CPUExecutionProvider'])
+    sess.run(None, {'img': np.zeros((1, 3, height, width), np.float32)})
+    with open(sess.end_profiling()) as f:
+        events = json.load(f)
+    count, spent, op_of = defaultdict(int), defaultdict(float), {}
+    for node in onnx.load(prefix + '.onnx').graph.node:
+        op_of[node.name] = f'{node.domain + "." if node.domain else ""}{node.op_type}'
+        count[op_of[node.name]] += 1
+    for ev in events:
+        if ev.get('cat') == 'Node' and ev['name'].endswith('_kernel_time'):
+            node = ev['name'][:-len('_kernel_time')]
+            spent[op_of.get(node, ev['args'].get('op_name', '?'))] += ev['dur']
+    for stale in glob.glob(prefix + '*'):
+        os.remove(stale)
+    total = sum(spent.values()) or 1.0
+    return ', '.join(f'{op} x{n} {100 * spent[op] / total:.0f}%'
+                     for op, n in sorted(count.items(), key=lambda kv: -spent[kv[0]]))
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -441,10 +507,11 @@ def main(argv: list[str] | None = None) -> None:
         for net in nets.values():
             net.to(memory_format=torch.contiguous_format)
     memory = {} if args.no_memory else {spec: peak_memory(spec, args) for spec in specs}
-    latency_ort = {}
+    latency_ort, latency_int8, kernels = {}, {}, {}
     if not args.no_onnxruntime:
         if _have_onnxruntime():
-            latency_ort = ort_latency({s: m for s, m in models.items() if s != OFFICIAL}, args)
+            latency_ort, latency_int8, kernels = ort_latency(
+                {s: m for s, m in models.items() if s != OFFICIAL}, args)
         else:
             print('[onnxruntime] column skipped: onnx / onnxruntime not installed '
                   '(EXTRAS=deploy make env)', file=sys.stderr)
@@ -456,6 +523,8 @@ def main(argv: list[str] | None = None) -> None:
         header.append(f'channels_last ({unit})')
     if latency_ort:
         header.append(f'onnxruntime ({unit})')
+    if latency_int8:
+        header += [f'int8 onnxruntime ({unit})', 'int8 vs float onnxruntime']
     header.append(f'speed-up vs {names[reference]}')
     if memory:
         header.append('peak RSS / forward (MiB)')
@@ -471,6 +540,9 @@ def main(argv: list[str] | None = None) -> None:
             row.append(f'{latency_cl[spec]:.0f}')
         if latency_ort:
             row.append(f'{latency_ort[spec]:.0f}' if spec in latency_ort else '-')
+        if latency_int8:
+            q = latency_int8.get(spec)
+            row += [f'{q:.0f}' if q else '-', f'{latency_ort[spec] / q:.2f}x' if q else '-']
         row.append(f'{best_ref / best:.2f}x')
         if memory:
             m = memory.get(spec)
@@ -480,11 +552,17 @@ def main(argv: list[str] | None = None) -> None:
           f'{args.clock} clock, inference mode, {args.stat} of {args.repeats} after {args.warmup} '
           'warm-up; GMACs by mmengine.analysis.FlopAnalyzer (1 multiply-add = 1); speed-up '
           'from the best of the memory formats' + (' and onnxruntime (CPU provider, same '
-          'threads, the exported backbone + neck + head graph)' if latency_ort else '') +
-          '; peak RSS: whole process / increase during '
+          'threads, the exported backbone + neck + head graph)' if latency_ort else '')
+          + ('; int8: onnxruntime static int8 (tools/deployment/export_onnx.py --int8, '
+             f'{args.calib_count} calibration frames, output 1x1 layers '
+             f'{"int8" if args.int8_outputs else "float"}), not counted in the speed-up'
+             if latency_int8 else '') + '; peak RSS: whole process / increase during '
           'one forward' + ('; BatchNorm folded into convolutions' if args.fuse_conv_bn else '')
           + '.\n')
     print(markdown_table(header, rows))
+    for spec, summary in kernels.items():
+        print(f'\n{names[spec]} int8: operators onnxruntime runs (optimised graph, share of '
+              f'one profiled run): {summary}')
 
     if args.profile:
         cl = args.profile_format == 'channels_last'

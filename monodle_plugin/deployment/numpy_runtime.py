@@ -2,7 +2,8 @@
 
 This module imports only numpy and OpenCV, so a deployment machine runs an exported ONNX model
 with ``numpy``, ``opencv-python`` and ``onnxruntime`` alone (``tools/deployment/ort_infer.py``
-loads this file directly, without importing the ``monodle_plugin`` package). It repeats, in
+loads this file directly, without importing the ``monodle_plugin`` package; :func:`ort_session`
+imports onnxruntime when called). It repeats, in
 numpy, three steps whose reference lives in the PyTorch package; tests compare them on real
 KITTI frames:
 
@@ -75,6 +76,17 @@ def calib_path_for(img_path: str, calib: str | None = None) -> str:
     if not osp.isfile(path):
         raise FileNotFoundError(f'{img_path}: calibration {path} not found ({hint})')
     return path
+
+
+def ort_session(onnx_path: str, threads: int | None = None):
+    """An onnxruntime CPU session (``threads``: intra-op threads, None = onnxruntime's; one
+    inter-op thread). onnxruntime is imported here, on first use."""
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = 1
+    return ort.InferenceSession(onnx_path, sess_options=opts, providers=['CPUExecutionProvider'])
 
 
 def parse_meta(text: str) -> dict:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .numpy_runtime import META_KEYS, OUTPUT_NAMES
+from .numpy_runtime import META_KEYS, OUTPUT_NAMES, ort_session
 
 #: ONNX opset of the export (onnxruntime >= 1.14 runs it).
 OPSET = 17
@@ -135,16 +135,6 @@ def torch_outputs(model: nn.Module, img: np.ndarray) -> dict:
     with torch.no_grad():
         outs = wrapper(torch.from_numpy(img))
     return {n: o.numpy() for n, o in zip(OUTPUT_NAMES, outs)}
-
-
-def ort_session(onnx_path: str, threads: int | None = None):
-    """An onnxruntime CPU session (``threads``: intra-op threads, None = onnxruntime's)."""
-    import onnxruntime as ort
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = int(threads)
-        opts.inter_op_num_threads = 1
-    return ort.InferenceSession(onnx_path, sess_options=opts, providers=['CPUExecutionProvider'])
 
 
 def verify_onnx(model: nn.Module, onnx_path: str, inputs: list[np.ndarray],

@@ -5,7 +5,6 @@ shapes), and ort_infer writes tools/test.py's result lines without importing tor
 onnx / onnxruntime are the optional extra ``EXTRAS=deploy`` (``make test`` installs it); the
 tests that need them skip, saying so, when it is absent."""
 import importlib.util
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -142,7 +141,7 @@ def test_result_lines_equal_the_metric_format():
 
 
 @needs_ort
-def test_export_verify_dynamic_and_ort_infer(tmp_path):
+def test_export_verify_dynamic_and_ort_infer(tmp_path, ort_infer_without_torch):
     """export_onnx --verify (fixed and --dynamic), then ort_infer on two kitti_mini frames
     in a process where torch / mmengine / mmdet3d cannot be imported: the same result lines as
     the PyTorch test path (numbers to the last printed digit or 2e-3)."""
@@ -178,15 +177,7 @@ def test_export_verify_dynamic_and_ort_infer(tmp_path):
 
     # ort_infer with torch and the OpenMMLab stack made unimportable
     out_dir = tmp_path / 'results'
-    code = ("import runpy, sys\n"
-            "for m in ('torch', 'mmengine', 'mmdet3d', 'mmdet', 'mmcv', 'monodle_plugin'):\n"
-            "    sys.modules[m] = None\n"
-            f"sys.argv = ['ort_infer.py', {str(onnx_path)!r}, {str(MINI / 'image_2')!r}, "
-            f"'--out-dir', {str(out_dir)!r}]\n"
-            f"runpy.run_path({str(ROOT / 'tools/deployment/ort_infer.py')!r}, "
-            "run_name='__main__')\n")
-    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                          timeout=300, env=dict(os.environ, PYTHONPATH=''))
+    proc = ort_infer_without_torch(onnx_path, MINI / 'image_2', out_dir)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len(list(out_dir.glob('*.txt'))) == len(list((MINI / 'image_2').glob('*.png')))
 

@@ -1,0 +1,447 @@
+"""Static int8 quantisation of an exported MonoDLE ONNX model, and its measured agreement with
+the float model.
+
+:func:`quantize_int8` turns the float file of ``tools/deployment/export_onnx.py`` into an int8
+one with onnxruntime's own tooling (``onnxruntime.quantization.quant_pre_process`` +
+``quantize_static``): weights int8 per output channel, activations uint8 with ranges calibrated
+(min / max) on real frames through the deployment pre-processing
+(:func:`~monodle_plugin.deployment.numpy_runtime.preprocess`, the same as inference). The
+layers listed by :func:`float_layers` stay float: the final 1x1 convolution of every head branch
+(the graph outputs: heatmap logits, depth and its log-variance, offsets, sizes, heading) and
+any layer the caller adds. The int8 file keeps the float file's metadata (``monodle``: decode
+parameters, unchanged) and adds ``monodle_int8`` (JSON: format, data types, calibration, the
+float layers), so ``tools/deployment/ort_infer.py`` runs either file.
+
+:func:`measure_agreement` runs both files on the same frames and reports what a user of the
+detections sees: per-branch errors of the raw maps, matched detections (3D centre distance,
+depth and score changes), detections lost or gained, and Car AP40 of both against the labels.
+:data:`AGREEMENT_BOUNDS` are the limits that ``export_onnx.py --int8 --verify`` and the tests
+hold the int8 model to (measured values in its comments).
+
+Everything here needs numpy, OpenCV, onnx and onnxruntime only (no torch), except the AP
+computation, which imports :mod:`monodle_plugin.evaluation` when labels are given.
+"""
+from __future__ import annotations
+
+import json
+import os
+import os.path as osp
+import tempfile
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from .numpy_runtime import (
+    OUTPUT_NAMES,
+    calib_path_for,
+    decode,
+    format_result_lines,
+    list_images,
+    ort_session,
+    parse_meta,
+    preprocess,
+    read_p2,
+)
+
+#: Metadata key of the quantisation record in the int8 file (JSON).
+INT8_META_KEY = 'monodle_int8'
+#: onnxruntime quantisation formats: 'qoperator' (QLinearConv, QLinearMul... operators) or
+#: 'qdq' (QuantizeLinear / DequantizeLinear pairs around float operators, fused by onnxruntime
+#: at load time).
+FORMATS = ('qoperator', 'qdq')
+#: Default format: the faster one on the development CPU (AVX2, no VNNI); see the README table.
+DEFAULT_FORMAT = 'qoperator'
+#: Default number of calibration frames (spread evenly over the sorted folder).
+DEFAULT_CALIB_COUNT = 32
+
+
+def int8_path_for(float_path: str) -> str:
+    """``model.onnx`` -> ``model.int8.onnx`` (next to it)."""
+    root, ext = osp.splitext(float_path)
+    return f'{root}.int8{ext or ".onnx"}'
+
+
+def pick_calibration_images(source: str, count: int | None = None) -> list[str]:
+    """``count`` images of ``source`` (a file or folder), evenly spread over the sorted list;
+    ``None``: :data:`DEFAULT_CALIB_COUNT`, or all when the folder holds fewer. A count larger
+    than the folder is an error naming both."""
+    files = list_images(source)
+    if count is None:
+        count = min(DEFAULT_CALIB_COUNT, len(files))
+    if count < 1:
+        raise ValueError(f'--calib-count must be >= 1, got {count}')
+    if count > len(files):
+        raise ValueError(f'--calib-count {count}: {source} holds only {len(files)} image(s); '
+                         f'give --calib-count {len(files)} or a larger folder')
+    idx = np.unique(np.linspace(0, len(files) - 1, count).round().astype(int))
+    return [files[i] for i in idx]
+
+
+class FrameReader:
+    """onnxruntime calibration reader: ``{'img': blob}`` per image, through :func:`preprocess`
+    with the exported model's metadata (input size, mean / std, channel order).
+
+    (A ``CalibrationDataReader`` by duck typing: onnxruntime's abstract class accepts any
+    class with ``get_next``.)
+    """
+
+    def __init__(self, images: Sequence[str], meta: dict) -> None:
+        self.images = list(images)
+        self.meta = meta
+        self._next = 0
+
+    def get_next(self) -> dict | None:
+        if self._next >= len(self.images):
+            return None
+        path = self.images[self._next]
+        self._next += 1
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        if img is None:
+            raise OSError(f'{path}: calibration image could not be read or decoded')
+        return {'img': preprocess(img, self.meta)[0]}
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def rewind(self) -> None:
+        self._next = 0
+
+
+def layer_name(node_name: str) -> str:
+    """The PyTorch module path of an exported node, from the scopes torch writes into its
+    name: ``/bbox_head/depth/depth.2/Conv`` -> ``bbox_head.depth.2``,
+    ``/backbone/model.4/m.0/cv1/conv/Conv`` -> ``backbone.model.4.m.0.cv1.conv`` (a scope that
+    extends the previous one, ``depth`` -> ``depth.2``, replaces it). Names without scopes
+    (``Conv_3``) are returned unchanged."""
+    parts = [p for p in node_name.split('/') if p]
+    if node_name[:1] != '/' or len(parts) < 2:
+        return node_name
+    path: list[str] = []
+    for scope in parts[:-1]:  # the last part is the operator (Conv, Mul_1...)
+        if path and scope.startswith(path[-1] + '.'):
+            path[-1] = scope
+        else:
+            path.append(scope)
+    return '.'.join(path)
+
+
+def output_layers(model) -> list[str]:
+    """ONNX node names of the operators that write the graph outputs (the final 1x1
+    convolution of each head branch), in output order."""
+    producer = {out: node.name for node in model.graph.node for out in node.output}
+    return [producer[o.name] for o in model.graph.output if o.name in producer]
+
+
+def float_layers(model, keep_float: Sequence[str] = (), outputs: bool = True) -> list[str]:
+    """Node names kept float: :func:`output_layers` (unless ``outputs=False``), plus every node
+    of each ``keep_float``
+    module (a module path such as ``bbox_head.depth.0`` or ``backbone.model.0``: the nodes of
+    that module and its children) or ONNX node name. A name matching no node is an error
+    listing the convolutions."""
+    keep = list(output_layers(model)) if outputs else []
+    for name in keep_float:
+        hits = [n.name for n in model.graph.node if n.name == name or layer_name(n.name) == name
+                or layer_name(n.name).startswith(name + '.')]
+        if not hits:
+            convs = sorted({layer_name(n.name) for n in model.graph.node
+                            if n.op_type in ('Conv', 'ConvTranspose', 'Gemm', 'MatMul')})
+            raise ValueError(f'--keep-float {name}: no layer of that name in the model; '
+                             f'convolutions: {", ".join(convs)}')
+        keep += [n for n in hits if n not in keep]
+    return keep
+
+
+def read_meta(model) -> dict:
+    """The ``monodle`` metadata of an ONNX ``ModelProto`` (a clear error without it)."""
+    props = {p.key: p.value for p in model.metadata_props}
+    if 'monodle' not in props:
+        raise KeyError('the ONNX model has no "monodle" metadata: export it with '
+                       'tools/deployment/export_onnx.py')
+    return parse_meta(props['monodle'])
+
+
+def quantize_int8(float_path: str, out_path: str, calib_images: Sequence[str],
+                  keep_float: Sequence[str] = (), fmt: str = DEFAULT_FORMAT,
+                  reduce_range: bool = True, quantize_outputs: bool = False) -> dict:
+    """Write the static int8 model of ``float_path`` to ``out_path``; return its record.
+
+    Args:
+        float_path: ONNX file written by :func:`~.onnx_export.export_onnx` (with metadata).
+        out_path: the int8 ONNX file.
+        calib_images: image files (raw KITTI frames) for the activation ranges.
+        keep_float: extra layers kept float (module paths or node names), see
+            :func:`float_layers`.
+        fmt: one of :data:`FORMATS`.
+        reduce_range: 7-bit weights (default). Needed on x86 CPUs without VNNI (AVX2,
+            AVX-512 without VNNI): their u8 x s8 kernel (``vpmaddubsw``) adds pairs of
+            products in saturating int16, and 255 x 127 x 2 overflows it. Measured on the
+            development CPU (AVX2) with a fitted model: the first convolution alone, 8-bit
+            weights, moved the heatmap by 0.75 x its std; 7-bit 0.011. False: full 8-bit
+            weights, for VNNI / ARM CPUs.
+        quantize_outputs: quantise the final 1x1 layer of each branch too (their outputs
+            dequantised from uint8). Kept float by default; measured on the development CPU
+            (YOLOv8n, 1280 x 384, one thread): float outputs cost about a quarter of the int8
+            time (dequantising, transposing and re-blocking the seven 256-channel maps for
+            the float 1x1 convolutions): 1.4-1.5x over float ONNX, 1.8x with this switch,
+            whose accuracy cost was small (README, deployment).
+
+    Returns:
+        the ``monodle_int8`` record (also stored in the file): ``format``, ``weights``,
+        ``activations``, ``per_channel``, ``reduce_range``, ``quantized_outputs``,
+        ``calibration`` (method, count,
+        image names), ``float_layers`` (module paths), ``float_nodes`` (ONNX node names),
+        ``onnxruntime`` (version).
+    """
+    import onnx
+    import onnxruntime
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if fmt not in FORMATS:
+        raise ValueError(f'int8 format must be one of {FORMATS}, got {fmt!r}')
+    if not calib_images:
+        raise ValueError('int8 quantisation needs at least one calibration image')
+    float_model = onnx.load(float_path)
+    meta = read_meta(float_model)
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = osp.join(tmp, 'pre.onnx')
+        quant_pre_process(float_path, pre, skip_symbolic_shape=True)
+        pre_model = onnx.load(pre)
+        keep = float_layers(pre_model, keep_float, outputs=not quantize_outputs)
+        quantize_static(
+            pre, out_path, FrameReader(calib_images, meta),
+            quant_format=QuantFormat.QOperator if fmt == 'qoperator' else QuantFormat.QDQ,
+            per_channel=True, reduce_range=reduce_range,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            nodes_to_exclude=keep, calibrate_method=CalibrationMethod.MinMax,
+            extra_options=dict(ActivationSymmetric=False, WeightSymmetric=True))
+    record = dict(
+        format=fmt, weights='int8 per output channel, symmetric', activations='uint8',
+        per_channel=True, reduce_range=bool(reduce_range),
+        quantized_outputs=bool(quantize_outputs),
+        calibration=dict(method='minmax', count=len(calib_images),
+                         images=[osp.basename(p) for p in calib_images]),
+        float_layers=[layer_name(n) for n in keep], float_nodes=list(keep),
+        onnxruntime=onnxruntime.__version__)
+    model = onnx.load(out_path)
+    del model.metadata_props[:]
+    for prop in float_model.metadata_props:
+        if prop.key != INT8_META_KEY:
+            entry = model.metadata_props.add()
+            entry.key, entry.value = prop.key, prop.value
+    entry = model.metadata_props.add()
+    entry.key, entry.value = INT8_META_KEY, json.dumps(record)
+    onnx.save(model, out_path)
+    return record
+
+
+# ---------------------------------------------------------------------------- agreement
+#: Limits on the int8 model's agreement with the float one (see :func:`check_agreement`).
+#: Measured (QOperator, 7-bit weights, AVX2 CPU) with the fit test's model (YOLOv8n, 320 x 96,
+#: 64-channel head, fitted to 2 kitti_mini frames, calibrated on the 13 frames), on its 2 frames:
+#: branch RMS error <= 0.023 x std (heatmap; depth 0.010), 13 of 13 detections matched, median
+#: 3D centre 0.05 m, depth 0.04 m, score 0.005, Car AP40 unchanged (3D@0.5 21.1 -> 21.2).
+#: The limits are about 4x that, and 2 of the 19 cars' worth of AP40 (2.5 points each).
+AGREEMENT_BOUNDS = dict(
+    branch_rel_rmse=0.1,       # per branch: RMS(int8 - float) / std(float), every pixel
+    matched_fraction=0.9,      # float detections with an int8 match (same class, 2D IoU 0.5)
+    centre_median_m=0.25,      # median 3D centre distance of matched detections, metres
+    depth_median_m=0.25,       # median |depth change| of matched detections, metres
+    score_median=0.03,         # median |score change| of matched detections
+    car_ap40_drop=5.0,         # Car AP40 (each key) float minus int8, percentage points
+)
+
+
+def _iou_2d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, 4) x (M, 4) boxes x1 y1 x2 y2 -> (N, M) IoU."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area = lambda x: np.clip(x[:, 2:] - x[:, :2], 0, None).prod(-1)  # noqa: E731
+    return inter / np.maximum(area(a)[:, None] + area(b)[None] - inter, 1e-9)
+
+
+def match_detections(ref: dict, other: dict, iou_thr: float = 0.5) -> list[tuple[int, int]]:
+    """Greedy one-to-one matches ``(i_ref, j_other)`` of :func:`decode` outputs: same class,
+    2D IoU >= ``iou_thr``, in ``ref``'s score order, each taking its best free partner."""
+    if len(ref['scores']) == 0 or len(other['scores']) == 0:
+        return []
+    iou = _iou_2d(ref['bboxes'].astype(np.float64), other['bboxes'].astype(np.float64))
+    iou[ref['labels'][:, None] != other['labels'][None, :]] = 0
+    pairs, used = [], np.zeros(iou.shape[1], bool)
+    for i in np.argsort(-ref['scores'], kind='stable'):
+        row = np.where(used, -1.0, iou[i])
+        j = int(row.argmax())
+        if row[j] >= iou_thr:
+            used[j] = True
+            pairs.append((int(i), j))
+    return pairs
+
+
+def _branch_stats(ref: list[dict], got: list[dict]) -> dict:
+    out = {}
+    for name in OUTPUT_NAMES:
+        r = np.concatenate([np.asarray(x[name], np.float64).ravel() for x in ref])
+        g = np.concatenate([np.asarray(x[name], np.float64).ravel() for x in got])
+        diff = g - r
+        out[name] = dict(rel_rmse=float(np.sqrt(np.mean(diff ** 2)) / max(r.std(), 1e-12)),
+                         max_rel=float(np.abs(diff).max() / max(np.abs(r).max(), 1e-12)))
+    return out
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values)) if values else float('nan')
+
+
+def measure_agreement(float_path: str, int8_path: str, images: Sequence[str],
+                      calib: str | None = None, label_dir: str | None = None,
+                      threads: int | None = None, detections: bool = True) -> dict:
+    """Run the float and the int8 model on ``images`` and compare what they output.
+
+    Args:
+        float_path, int8_path: the two ONNX files (same ``monodle`` metadata).
+        images: raw image files; their calibration is found as ``ort_infer.py`` finds it
+            (``calib``: a file or folder, else ``../calib/<id>.txt``).
+        label_dir: KITTI ``label_2`` folder: adds Car AP40 of both models on ``images``
+            (:func:`monodle_plugin.evaluation.functional.kitti_file_eval.evaluate_kitti_files`,
+            the metric of ``tools/kitti_eval.py`` / ``KittiAP40Metric``, on the result lines
+            ``ort_infer.py`` writes). None: no AP.
+        threads: onnxruntime intra-op threads.
+        detections: decode and match detections (needs each image's calibration); False:
+            raw branch errors only (``detections`` then None).
+
+    Returns:
+        dict: ``branches`` {name: {rel_rmse, max_rel}} (RMS(int8 - float) / std(float) and
+        max |int8 - float| / max |float| over every pixel of every frame); ``detections``:
+        ``float`` / ``int8`` counts at the exported score threshold, ``matched`` (float
+        detections with an int8 partner among all its top-k, same class, 2D IoU >= 0.5),
+        ``matched_fraction``, ``lost`` (float detections without partner), ``gained`` (int8
+        detections above the threshold without a float partner among all float top-k),
+        medians and maxima over matched pairs of ``centre_m`` (3D centre distance, metres),
+        ``depth_m`` (|z change|), ``score`` (|score change|); ``ap`` (with ``label_dir``):
+        ``{'float': {key: AP}, 'int8': {...}}`` for the Car AP40 keys; ``frames``.
+    """
+    import onnx
+    meta = read_meta(onnx.load(float_path, load_external_data=False))
+    meta_q = read_meta(onnx.load(int8_path, load_external_data=False))
+    if meta != meta_q:
+        raise ValueError(f'{int8_path}: its "monodle" metadata differs from {float_path}\'s')
+    sessions = dict(float=ort_session(float_path, threads), int8=ort_session(int8_path, threads))
+    all_meta = dict(meta, score_thr=-1.0)  # every top-k peak: the partner pool for matching
+    raw = dict(float=[], int8=[])
+    dets, lines = dict(float={}, int8={}), dict(float={}, int8={})
+    centre, depth, score = [], [], []
+    counts = dict(float=0, int8=0, matched=0, lost=0, gained=0)
+    for path in images:
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        if img is None:
+            raise OSError(f'{path}: image could not be read or decoded')
+        blob, affine = preprocess(img, meta)
+        stem = osp.splitext(osp.basename(path))[0]
+        kept, pool = {}, {}
+        for kind, sess in sessions.items():
+            raw[kind].append(dict(zip(meta['outputs'],
+                                      sess.run(meta['outputs'], {'img': blob}))))
+        if not detections:
+            continue
+        cam2img = read_p2(calib_path_for(path, calib))
+        for kind in sessions:
+            outs = raw[kind][-1]
+            kept[kind] = decode(outs, meta, img.shape[:2], cam2img, affine)
+            pool[kind] = decode(outs, all_meta, img.shape[:2], cam2img, affine)
+            dets[kind][stem] = kept[kind]
+            lines[kind][stem] = format_result_lines(kept[kind], meta['class_names'])
+            counts[kind] += len(kept[kind]['scores'])
+        pairs = match_detections(kept['float'], pool['int8'])
+        counts['matched'] += len(pairs)
+        counts['lost'] += len(kept['float']['scores']) - len(pairs)
+        counts['gained'] += len(kept['int8']['scores']) - len(
+            match_detections(kept['int8'], pool['float']))
+        for i, j in pairs:
+            a, b = kept['float']['bboxes_3d'][i], pool['int8']['bboxes_3d'][j]
+            centre.append(float(np.linalg.norm(a[:3].astype(np.float64) - b[:3])))
+            depth.append(abs(float(a[2]) - float(b[2])))
+            score.append(abs(float(kept['float']['scores'][i]) - float(pool['int8']['scores'][j])))
+    det = dict(counts, matched_fraction=counts['matched'] / max(counts['float'], 1),
+               centre_m_median=_median(centre), centre_m_max=max(centre, default=float('nan')),
+               depth_m_median=_median(depth), depth_m_max=max(depth, default=float('nan')),
+               score_median=_median(score), score_max=max(score, default=float('nan')))
+    report = dict(frames=len(images), branches=_branch_stats(raw['float'], raw['int8']),
+                  detections=det if detections else None)
+    if label_dir is not None and detections:
+        report['ap'] = _car_ap40(lines, label_dir)
+    return report
+
+
+def _car_ap40(lines: dict, label_dir: str) -> dict:
+    """Car AP40 of each model's result lines (written as ``ort_infer.py`` writes them) with
+    the metric of ``tools/kitti_eval.py``."""
+    from ..evaluation.functional.kitti_file_eval import evaluate_kitti_files
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind, per_frame in lines.items():
+            folder = osp.join(tmp, kind)
+            os.makedirs(folder)
+            for stem, rows in per_frame.items():
+                with open(osp.join(folder, f'{stem}.txt'), 'w') as f:
+                    f.write(''.join(r + '\n' for r in rows))
+            split = osp.join(tmp, 'split.txt')
+            with open(split, 'w') as f:
+                f.write(''.join(s + '\n' for s in per_frame))
+            aps, _ = evaluate_kitti_files(label_dir, folder, split, classes=['Car'])
+            out[kind] = {k: v for k, v in aps.items() if '_AP40_' in k}
+    return out
+
+
+def check_agreement(report: dict, bounds: dict | None = None) -> list[str]:
+    """The violated :data:`AGREEMENT_BOUNDS` of a :func:`measure_agreement` report, one
+    sentence each (empty: within bounds). Detection and AP bounds apply when the report has
+    detections / AP."""
+    b = dict(AGREEMENT_BOUNDS, **(bounds or {}))
+    bad = []
+    for name, st in report['branches'].items():
+        if st['rel_rmse'] > b['branch_rel_rmse']:
+            bad.append(f'branch {name}: RMS error {st["rel_rmse"]:.3f} x its std > '
+                       f'{b["branch_rel_rmse"]}')
+    det = report['detections'] or dict(float=0)
+    if det['float']:
+        if det['matched_fraction'] < b['matched_fraction']:
+            bad.append(f'only {det["matched"]} of {det["float"]} float detections matched '
+                       f'(< {b["matched_fraction"]:.0%})')
+        for key, bound in (('centre_m_median', 'centre_median_m'),
+                           ('depth_m_median', 'depth_median_m'), ('score_median', 'score_median')):
+            if det['matched'] and det[key] > b[bound]:
+                bad.append(f'median {key[:-7].replace("_m", "")} change {det[key]:.3f} > '
+                           f'{b[bound]}')
+    for key, ref in report.get('ap', {}).get('float', {}).items():
+        drop = ref - report['ap']['int8'][key]
+        if drop > b['car_ap40_drop']:
+            bad.append(f'{key}: {report["ap"]["int8"][key]:.1f} vs float {ref:.1f} '
+                       f'(drop > {b["car_ap40_drop"]} points)')
+    return bad
+
+
+def format_agreement(report: dict) -> str:
+    """A :func:`measure_agreement` report as a few printable lines."""
+    rows = ['  branch errors (RMS(int8 - float) / std(float); max |diff| / max |float|): '
+            + ', '.join(f'{k} {v["rel_rmse"]:.3f} / {v["max_rel"]:.3f}'
+                        for k, v in report['branches'].items())]
+    det = report['detections']
+    if det is not None:
+        rows.append(
+            f'  detections: float {det["float"]}, int8 {det["int8"]}, matched {det["matched"]} '
+            f'({det["matched_fraction"]:.0%}), lost {det["lost"]}, gained {det["gained"]}; '
+            f'matched pairs, median / max: 3D centre {det["centre_m_median"]:.3f} / '
+            f'{det["centre_m_max"]:.3f} m, depth {det["depth_m_median"]:.3f} / '
+            f'{det["depth_m_max"]:.3f} m, score {det["score_median"]:.4f} / '
+            f'{det["score_max"]:.4f}')
+    for key in report.get('ap', {}).get('float', {}):
+        rows.append(f'  {key}: float {report["ap"]["float"][key]:.2f}, '
+                    f'int8 {report["ap"]["int8"][key]:.2f}')
+    return '\n'.join(rows)
