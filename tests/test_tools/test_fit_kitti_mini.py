@@ -7,8 +7,9 @@ for two seeds. A
 coordinate-convention regression anywhere between the dataset, the targets, the decoding, the
 result files and the metric leaves the network unable to score on the frames it was fitted to,
 and this test fails (the recipe's seed is trained by the session fixture ``fit_work_dir`` of
-tests/conftest.py, which the int8 deployment test reuses; the other seed here). The floors are half of what was
-measured (see FLOORS) so that thread counts and BLAS versions do not make it flaky.
+tests/conftest.py, which the int8 deployment test reuses; the other seed here). The floors
+are half of what was measured (see FLOORS) so that thread counts and BLAS versions do not
+make it flaky.
 """
 import json
 from pathlib import Path
