@@ -45,9 +45,6 @@ def _fitted_frames(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason='AGREEMENT_BOUNDS were measured on the fit checkpoint of the previous '
-                   'demo recipe (depth from 1 m); with depth_init=20 --verify reports a drift '
-                   'past them: re-measure the bounds (closing note of 2026-12-07)', strict=False)
 def test_int8_export_agrees_with_float(fit_work_dir, tmp_path, ort_infer_without_torch):
     """The fitted test-size model (tests/conftest.py fit_work_dir) exported with --int8
     --verify, calibrated on the 13 kitti_mini frames; on the 2 frames it was fitted to, the
