@@ -139,10 +139,10 @@ def check_nested_option_keys(cfg: Any, options: dict | None, config_path: str) -
     for key, value in (options or {}).items():
         parts = str(key).split('.')
         node, container, depth = getattr(cfg, '_cfg_dict', cfg), None, 0
-        for depth, part in enumerate(parts):
+        for index, part in enumerate(parts):
             found, sub = _child(node, part)
             if not found:
-                container = node
+                container, depth = node, index
                 break
             node = sub
         if container is None or not isinstance(container, dict):

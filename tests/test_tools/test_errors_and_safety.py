@@ -535,7 +535,7 @@ def test_nested_cfg_option_typo_names_key_component_and_match(tiny_ckpt, tmp_pat
     # a missing middle part is named at its component (the head), with the key to use
     proc = run_in_process('train', [TINY_CONFIG, '--work-dir', wd, '--cfg-options',
                                     'model.bbox_head.loss_dpeth.loss_weight=2'], capsys)
-    one_line_error(proc, 'MonoDLEHead', "no argument 'loss_dpeth'",
+    one_line_error(proc, 'CenterNet3DHead', "no argument 'loss_dpeth'",
                    '--cfg-options model.bbox_head.loss_depth.loss_weight=2')
     assert not wd.exists() and not onnx.exists()
     # the options the messages give (and other new, accepted arguments) pass the check
