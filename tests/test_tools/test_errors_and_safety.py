@@ -734,12 +734,13 @@ def test_non_numeric_distill_lambda_names_the_key(tmp_path, capsys, monkeypatch)
     assert not list((tmp_path / 'wd').rglob('*.pth'))
 
 
-def test_utf8_bom_in_label_and_split_files_is_accepted(tmp_path):
+def test_utf8_bom_in_label_and_split_files_is_accepted(tmp_path, capsys, monkeypatch):
     """A UTF-8 BOM (Windows editors) at the start of a label or split file was reported as the
-    unknown class '\\ufeffCar': the layout check passes and tools/kitti_eval.py gives the same
-    table as on the files without it."""
+    unknown class '\\ufeffCar': tools/misc/check_kitti_layout.py passes and tools/kitti_eval.py
+    gives the same table as on the files without it (both run as their __main__ does)."""
     import re
     import shutil
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
     mini = REPO / 'demo' / 'kitti_mini' / 'KITTI'
     root = tmp_path / 'KITTI'
     shutil.copytree(mini, root)
@@ -749,7 +750,7 @@ def test_utf8_bom_in_label_and_split_files_is_accepted(tmp_path):
     for path in [split, root / 'ImageSets' / 'train.txt',
                  *[root / 'training' / 'label_2' / f'{i}.txt' for i in ids]]:
         path.write_bytes(bom + path.read_bytes())
-    proc = run('tools/misc/check_kitti_layout.py', root, '--depth-dir', 'lidar_depth')
+    proc = run_in_process('misc/check_kitti_layout', [root, '--no-content'], capsys)
     assert proc.returncode == 0 and 'ufeff' not in proc.stdout, proc.stdout + proc.stderr
     assert proc.stdout.count('complete') == 3
     # results: the labels with a score (plain files), evaluated against both label folders
@@ -763,7 +764,8 @@ def test_utf8_bom_in_label_and_split_files_is_accepted(tmp_path):
     tables = []
     for labels, split_file in ((mini / 'training' / 'label_2', mini / 'ImageSets' / 'val.txt'),
                                (root / 'training' / 'label_2', split)):
-        proc = run('tools/kitti_eval.py', '--gt', labels, '--pred', pred, '--split', split_file)
+        proc = run_in_process('kitti_eval', ['--gt', labels, '--pred', pred, '--split',
+                                             split_file], capsys)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         tables.append(re.sub(r'read [\d.]+ s, evaluated [\d.]+ s', '', proc.stdout))  # timing
     assert tables[0] == tables[1] and 'Car' in tables[0]
