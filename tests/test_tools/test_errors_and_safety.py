@@ -660,7 +660,7 @@ def test_payload_refusals_name_the_file_without_torch_advice(tiny_run, tmp_path,
                 (['train', TINY_CONFIG, *base[:2], '--resume', path, *base[2:]], '--resume'),
                 (['train', TINY_CONFIG, *base, f'load_from={path}'], 'load_from')):
             proc = run_in_process(argv[0], argv[1:], capsys)
-            last = one_line_error(proc, path, 'refused to load', role, 'builtins.open')
+            last = one_line_error(proc, path, 'refused to load', role, 'GLOBAL io.open')
             assert 'weights_only=False' not in last and 'weights_only` set' not in last, last
     assert not marker.exists()
     assert not list(run_wd.rglob('*.pth'))
@@ -769,3 +769,21 @@ def test_utf8_bom_in_label_and_split_files_is_accepted(tmp_path, capsys, monkeyp
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         tables.append(re.sub(r'read [\d.]+ s, evaluated [\d.]+ s', '', proc.stdout))  # timing
     assert tables[0] == tables[1] and 'Car' in tables[0]
+
+
+def test_amp_trains_on_this_machine(tmp_path, capsys, monkeypatch):
+    """`tools/train.py --amp` on a machine without CUDA trains in bfloat16 autocast
+    (BF16OptimWrapper: the README's --amp row; with CUDA, AmpOptimWrapper), exit 0, and saves
+    a float32 checkpoint with finite weights (one iteration of the tiny config)."""
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    wd = tmp_path / 'wd'
+    proc = run_in_process('train', [TINY_CONFIG, '--amp', '--work-dir', wd, '--cfg-options',
+                                    'train_dataloader.dataset.indices=2', 'train_cfg.max_epochs=1',
+                                    'train_cfg.val_begin=1000'], capsys)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    expected = 'AmpOptimWrapper' if torch.cuda.is_available() else 'BF16OptimWrapper'
+    dumped = list(wd.glob('*.py'))  # the config as run (mmengine dumps it into the work dir)
+    assert len(dumped) == 1 and f"type='{expected}'" in dumped[0].read_text()
+    state = load_checkpoint_file(str(next(wd.rglob('epoch_1.pth'))))['state_dict']
+    floats = [v for v in state.values() if v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in floats)
