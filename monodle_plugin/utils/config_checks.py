@@ -52,6 +52,11 @@ def check_cfg_option_keys(cfg: Any, options: dict | None, config_path: str) -> N
     check_nested_option_keys(cfg, options, config_path)
 
 
+#: keys of a component's dict that its builder takes out before calling the class (mmengine:
+#: the registry's ``type`` / ``_scope_``, a hook's ``priority``, a scheduler's
+#: ``convert_to_iter_based``, an optim wrapper's ``constructor`` / ``paramwise_cfg``)
+BUILDER_KEYS = frozenset(('type', '_scope_', 'priority', 'convert_to_iter_based', 'constructor',
+                          'paramwise_cfg'))
 #: registries (of ``mmdet3d.registry``) a config's ``type`` is looked up in, in this order
 _REGISTRY_NAMES = ('MODELS', 'TASK_UTILS', 'DATASETS', 'TRANSFORMS', 'DATA_SAMPLERS', 'HOOKS',
                    'METRICS', 'EVALUATOR', 'LOOPS', 'OPTIMIZERS', 'OPTIM_WRAPPERS',
@@ -152,7 +157,7 @@ def check_nested_option_keys(cfg: Any, options: dict | None, config_path: str) -
         cls = component_class(type_) if type_ is not None else None
         accepted = accepted_arguments(cls) if cls is not None else None
         unknown = parts[depth]
-        if not accepted or unknown in accepted or unknown == 'type':
+        if not accepted or unknown in accepted or unknown in BUILDER_KEYS:
             continue
         close = difflib.get_close_matches(unknown, sorted(accepted), n=1, cutoff=0.6)
         rest = '.'.join(parts[depth + 1:])
@@ -338,6 +343,8 @@ def check_top_level_overrides(cfg: Any) -> None:
                         f'(--cfg-options?), but it is a variable the file already used '
                         f'(value {_option_value(old)}), so the change would reach nothing; '
                         f'{fix}')
-__all__ = ['RUNNER_KEYS', 'RUNNER_SWITCH_KEYS', 'accepted_arguments', 'check_cfg_option_keys',
-           'check_load_from', 'check_nested_option_keys', 'check_resume_target',
-           'check_top_level_overrides', 'component_class']
+
+
+__all__ = ['BUILDER_KEYS', 'RUNNER_KEYS', 'RUNNER_SWITCH_KEYS', 'accepted_arguments',
+           'check_cfg_option_keys', 'check_load_from', 'check_nested_option_keys',
+           'check_resume_target', 'check_top_level_overrides', 'component_class']

@@ -544,7 +544,9 @@ def test_nested_cfg_option_typo_names_key_component_and_match(tiny_ckpt, tmp_pat
         TINY_CONFIG, '--work-dir', str(wd), '--cfg-options',
         'model.bbox_head.loss_depth.loss_weight=2', 'optim_wrapper.clip_grad.max_norm=5',
         'model.bbox_head.loss_heatmap.type=mmdet.FocalLoss',
-        'model.bbox_head.loss_heatmap.gamma=3.0']))
+        'model.bbox_head.loss_heatmap.gamma=3.0',
+        'param_scheduler.0.convert_to_iter_based=True',  # keys the builders take out
+        'optim_wrapper.paramwise_cfg.norm_decay_mult=0.0']))
     assert cfg.model.bbox_head.loss_depth.loss_weight == 2
 
 
