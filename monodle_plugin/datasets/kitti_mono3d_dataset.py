@@ -1,5 +1,6 @@
 """KITTI monocular 3D detection dataset read straight from the raw KITTI layout."""
 import os.path as osp
+import pickle
 from typing import Callable, List, Optional, Sequence, Union
 
 import mmengine
@@ -19,6 +20,10 @@ from .kitti_io import (
     split_file_path,
     split_folder,
 )
+
+#: ``ann_file`` suffix (lower case) -> mmengine.load format; pickle needs ``allow_pickle=True``
+INFO_FILE_FORMATS = {'pkl': 'pkl', 'pickle': 'pkl', 'json': 'json', 'yaml': 'yaml',
+                     'yml': 'yaml'}
 
 
 @DATASETS.register_module()
@@ -51,7 +56,8 @@ class MonoDLEKittiDataset(Det3DDataset):
         data_root: dataset root, e.g. ``'data/KITTI/'``.
         split: ``'train'``, ``'val'``, ``'trainval'`` or ``'test'`` (names the split file
             ``ImageSets/<split>.txt``; ``test`` reads ``testing/`` and has no labels).
-        ann_file: optional mmdet3d info pkl (see above); '' reads the split file.
+        ann_file: optional mmdet3d info file (see above; ``.pkl`` / ``.pickle``, or the same
+            data as ``.json`` / ``.yaml``, suffix in any case); '' reads the split file.
         pipeline: transforms.
         metainfo: may override ``classes`` with a subset (other names get label -1).
         test_mode: evaluation mode (annotations then go to ``eval_ann_info`` when
@@ -126,12 +132,31 @@ class MonoDLEKittiDataset(Det3DDataset):
 
     def _read_info_file(self) -> List[dict]:
         """(sample_id, img_path, cam2img) of each frame of an mmdet3d info pkl."""
-        if str(self.ann_file).endswith(('.pkl', '.pickle')) and not self.allow_pickle:
+        # the suffix decides the reader, in any case: '.PKL' is a pickle as '.pkl' is (it
+        # passed the allow_pickle check and then failed in mmengine.load with a TypeError)
+        suffix = osp.splitext(str(self.ann_file))[1].lower().lstrip('.')
+        fmt = INFO_FILE_FORMATS.get(suffix)
+        if fmt is None:
+            raise KittiFormatError(
+                f'{self.ann_file}: ann_file must be an mmdet3d info file ending in '
+                f'{", ".join("." + k for k in INFO_FILE_FORMATS)} (any case), got '
+                f'{"." + suffix if suffix else "no suffix"}; or drop ann_file to read '
+                'ImageSets/<split>.txt')
+        if fmt == 'pkl' and not self.allow_pickle:
             raise KittiFormatError(
                 f'{self.ann_file}: a pickle info file can run code when read; set '
                 'allow_pickle=True in the dataset config if you trust it, or drop ann_file to '
                 'read ImageSets/<split>.txt')
-        infos = mmengine.load(self.ann_file)
+        if not osp.isfile(self.ann_file):
+            raise FileNotFoundError(f'{self.ann_file}: ann_file not found (relative paths are '
+                                    'under data_root); or drop ann_file to read '
+                                    'ImageSets/<split>.txt')
+        try:
+            infos = mmengine.load(self.ann_file, file_format=fmt)
+        except (ValueError, EOFError, UnicodeDecodeError, pickle.UnpicklingError) as err:
+            raise KittiFormatError(f'{self.ann_file}: cannot be read as a {fmt} info file '
+                                   f'({type(err).__name__}: {err}); regenerate it with '
+                                   "mmdet3d's tools/create_data.py kitti") from None
         if not isinstance(infos, dict) or 'data_list' not in infos:
             raise KittiFormatError(f'{self.ann_file}: not an mmdet3d v2 info file (no data_list)')
         frames = []

@@ -101,7 +101,7 @@ def parse_meta(text: str) -> dict:
 
 def read_p2(calib_path: str) -> np.ndarray:
     """P2 of a KITTI calibration file as a (4, 4) float64 matrix (last row 0 0 0 1)."""
-    with open(calib_path) as f:
+    with open(calib_path, encoding='utf-8-sig') as f:  # a UTF-8 BOM is accepted
         for line in f:
             if line.startswith('P2:'):
                 values = np.array(line.split()[1:], dtype=np.float64)

@@ -21,6 +21,8 @@ from .numpy_runtime import META_KEYS, OUTPUT_NAMES, ort_session
 
 #: ONNX opset of the export (onnxruntime >= 1.14 runs it).
 OPSET = 17
+#: the backbones' largest stride: input sizes are multiples of it
+STRIDE = 32
 
 
 class MonoDLEExportWrapper(nn.Module):
@@ -174,6 +176,8 @@ def build_model_for_export(config: str, checkpoint: str | None, cfg_options: dic
             raise FileNotFoundError(f'{what} not found: {path}')
     cfg = Config.fromfile(config)
     if cfg_options:
+        from ..utils.config_checks import check_cfg_option_keys
+        check_cfg_option_keys(cfg, cfg_options, config)  # unknown keys, nested typos included
         cfg.merge_from_dict(cfg_options)
     if cfg.get('custom_imports'):  # e.g. mmpretrain.models for registry backbones
         from mmengine.utils import import_modules_from_strings
@@ -192,10 +196,39 @@ def build_model_for_export(config: str, checkpoint: str | None, cfg_options: dic
     return model.eval(), cfg
 
 
+def check_input_size(size, source: str) -> tuple[int, int]:
+    """``size`` as the network input ``(W, H)`` in pixels: two positive integers, else a
+    one-line :class:`~monodle_plugin.utils.cli.UserError` naming ``source`` (the flag or the
+    config key it came from); ``torch.zeros`` of a negative size was a RuntimeError deep in
+    the export."""
+    from ..utils.cli import UserError
+    try:
+        w, h = (int(v) for v in size)
+        ok = all(float(v) == int(v) for v in size)
+    except (TypeError, ValueError):
+        w = h = 0
+        ok = False
+    if not ok or w < 1 or h < 1:
+        raise UserError(f'{source}: the network input size (W, H) must be two positive '
+                        f'integers (pixels, multiples of {STRIDE} for the backbone), got '
+                        f'{_size_text(size)}; e.g. --input-size 1280 384')
+    return w, h
+
+
+def _size_text(size) -> str:
+    try:
+        return ' x '.join(str(v) for v in size)
+    except TypeError:
+        return repr(size)
+
+
 def pipeline_input_size(cfg) -> tuple[int, int]:
-    """Network input (W, H) of the config's test pipeline (``MonoDLEAffineAug.output_size``)."""
-    for step in cfg.test_dataloader.dataset.pipeline:
+    """Network input (W, H) of the config's test pipeline (``MonoDLEAffineAug.output_size``),
+    checked with :func:`check_input_size` (the message names the config key)."""
+    for i, step in enumerate(cfg.test_dataloader.dataset.pipeline):
         if step.get('type') == 'MonoDLEAffineAug':
             size = step.get('output_size', (1280, 384))
-            return int(size[0]), int(size[1])
+            source = (f'{getattr(cfg, "filename", None) or "the config"}: '
+                      f'test_dataloader.dataset.pipeline.{i}.output_size')
+            return check_input_size(size, source)
     raise ValueError('the config\'s test pipeline has no MonoDLEAffineAug: give --input-size W H')

@@ -118,7 +118,8 @@ def plan_batch(cfg, world_size: int) -> BatchPlan:
     Raises:
         ValueError: more processes than the total batch, a total the processes do not divide
             (``'auto'``), a non-positive or non-integer batch, ``'auto'`` without
-            ``total_batch_size``, scaling without ``base_batch_size``.
+            ``total_batch_size``, scaling without ``base_batch_size``, a ``base_batch_size``
+            that is not a positive integer.
     """
     if world_size < 1:
         raise ValueError(f'world size must be >= 1, got {world_size}')
@@ -154,11 +155,35 @@ def plan_batch(cfg, world_size: int) -> BatchPlan:
     config_lr = optimizer.get('lr', None)
     if scale_lr and base is None:
         raise ValueError('auto_scale_lr.enable is set but auto_scale_lr.base_batch_size is not')
+    if base is not None and (isinstance(base, bool) or not isinstance(base, int) or base < 1):
+        # mmengine's Runner.scale_lr divides by it: 0 was a ZeroDivisionError, a negative
+        # number a negative lr, a string a TypeError without the key's name
+        raise ValueError(_bad_base_batch_message(cfg, base))
     return BatchPlan(world_size=world_size, per_gpu=per_gpu,
                      reference_total=reference_total,
                      base_batch_size=None if base is None else int(base),
                      config_lr=None if config_lr is None else float(config_lr),
                      scale_lr=scale_lr, batch_from_user=batch_from_user)
+
+
+def _bad_base_batch_message(cfg, base) -> str:
+    """One line for an ``auto_scale_lr.base_batch_size`` that is not a positive integer, with
+    the config file's own value as the fix."""
+    source = getattr(cfg, 'filename', None)
+    good = 16  # the MonoDLE recipe's
+    if source and os.path.isfile(source):
+        from mmengine.config import Config
+        try:
+            value = (Config.fromfile(source).get('auto_scale_lr', None) or {}).get(
+                'base_batch_size', None)
+        except Exception:  # the file's own problems are reported elsewhere
+            value = None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            good = value
+    return (f'{source or "the config"}: auto_scale_lr.base_batch_size must be a positive '
+            f'integer (the total batch the config lr was tuned for), got {base!r}: set '
+            f'--cfg-options auto_scale_lr.base_batch_size={good} (the config file\'s value), or '
+            'auto_scale_lr.enable=False to keep the config lr unscaled')
 
 
 def indivisible_total_message(cfg, total: int, world_size: int) -> str:

@@ -117,7 +117,7 @@ def check_results(results_dir: str, ids: Sequence[str]) -> SubmissionCheck:
                                    'an empty one when nothing is detected)')
             continue
         n = 0
-        with open(path) as f:
+        with open(path, encoding='utf-8-sig') as f:  # a UTF-8 BOM is accepted
             for line_no, line in enumerate(f, 1):
                 if not line.strip():
                     continue

@@ -104,17 +104,41 @@ def load_checkpoint_file(path: str, map_location: str | torch.device = 'cpu') ->
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).split('WeightsUnpickler error:')[-1].strip().split('\n')[0]
-        raise CheckpointError(
-            f'{path}: refused to load: it references Python objects that are not tensors or '
-            f'plain data ({first}); loading it could run code from the file. Re-save its '
-            'state_dict from a trusted Python session (torch.save(model.state_dict(), ...)) '
-            'or convert it with tools/model_converters/convert_monodle_checkpoint.py') from None
+        raise CheckpointError(refusal_message(path, err)) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        raise CheckpointError(
-            f'{path}: not a readable torch checkpoint ({type(err).__name__}: '
+        raise CheckpointError(unreadable_message(path, err)) from None
+
+
+def refused_object(err: BaseException) -> str:
+    """What torch's ``weights_only`` unpickler refused (``Unsupported global: GLOBAL
+    builtins.open``), without its advice: torch suggests re-running with
+    ``weights_only=False``, which would run the code a crafted file holds."""
+    text = str(err).split('WeightsUnpickler error:')[-1].strip()
+    first = text.split('\n')[0]
+    # torch appends how to allow-list the global / switch weights_only off: drop it
+    for cut in (' was not an allowed global', '. Please use', '. Re-running',
+                ' Please file an issue', '(1) ', 'Check the documentation'):
+        if cut in first:
+            first = first.split(cut)[0]
+    first = ' '.join(first.split()).rstrip(' .;,')
+    return first or type(err).__name__
+
+
+def refusal_message(path: str, err: BaseException, role: str = '') -> str:
+    """The one line for a checkpoint that references Python objects outside the allow-list
+    (``role``: how the file was given, e.g. ``' (--resume)'``)."""
+    return (f'{path}{role}: refused to load: it references Python objects that are not '
+            f'tensors or plain data ({refused_object(err)}); loading it could run code from '
+            'the file, so it is not read. Re-save its state_dict from a trusted Python session '
+            '(torch.save(model.state_dict(), ...)) or convert it with '
+            'tools/model_converters/convert_monodle_checkpoint.py')
+
+
+def unreadable_message(path: str, err: BaseException, role: str = '') -> str:
+    """The one line for a checkpoint torch cannot read (truncated, corrupt, not torch)."""
+    return (f'{path}{role}: not a readable torch checkpoint ({type(err).__name__}: '
             f'{" ".join(str(err).split())[:200]}); the file is truncated or corrupt: use '
-            'another checkpoint or save it again') from None
+            'another checkpoint or save it again')
 
 
 def extract_state_dict(ckpt: Any, path: str) -> OrderedDict:
@@ -122,6 +146,12 @@ def extract_state_dict(ckpt: Any, path: str) -> OrderedDict:
     itself), with DDP's ``module.`` prefix removed."""
     if not isinstance(ckpt, dict):
         raise CheckpointError(f'{path}: holds a {type(ckpt).__name__}, not a dict of tensors')
+    if 'state_dict' not in ckpt and isinstance(ckpt.get('model_state'), dict):
+        raise CheckpointError(
+            f'{path}: an official MonoDLE checkpoint (its weights are under model_state, in '
+            'the official module names); convert it first: python '
+            f'tools/model_converters/convert_monodle_checkpoint.py {path} CONVERTED.pth, then '
+            'give CONVERTED.pth')
     state = ckpt
     for key in ('state_dict', 'model'):
         if isinstance(ckpt.get(key), dict):
@@ -243,4 +273,5 @@ def skip_backbone_pretrained(model_cfg: Any) -> bool:
 
 __all__ = ['allow_checkpoint_globals', 'checkpoint_safe_globals', 'compare_state_dicts',
            'describe_mismatch', 'extract_state_dict', 'load_checkpoint_file',
-           'load_weights_strict', 'skip_backbone_pretrained']
+           'load_weights_strict', 'refusal_message', 'refused_object', 'skip_backbone_pretrained',
+           'unreadable_message']

@@ -1,14 +1,18 @@
 """Checks of the command line against the config: unknown ``--cfg-options`` keys, ``--resume``.
 
 ``Config.merge_from_dict`` accepts any key: ``trian_cfg.max_epochs=1`` silently adds a new
-top-level entry that nothing reads, and the run uses the config's value. Nested typos inside a
-registry-built dict (``train_cfg.max_epoch``) already fail when the component is built
-(unexpected keyword argument); a top-level key is only read if the config defines it or the
-runner reads it, so an override of any other top-level key is an error here.
+top-level entry that nothing reads, and the run uses the config's value. A top-level key is only
+read if the config defines it or the runner reads it, so an override of any other top-level key
+is an error here. A nested key the config does not have, inside a registry-built dict
+(``model.bbox_head.loss_depth.loss_weigth=1``), would fail much later with Python's
+``TypeError: __init__() got an unexpected keyword argument`` naming neither the dotted key nor
+the component: it is checked here against the component's arguments (its class's ``__init__``
+and those it passes ``**kwargs`` to), with the close match and the full dotted path.
 """
 from __future__ import annotations
 
 import difflib
+import inspect
 import os.path as osp
 import zipfile
 from typing import Any
@@ -45,6 +49,127 @@ def check_cfg_option_keys(cfg: Any, options: dict | None, config_path: str) -> N
         hint = f'did you mean {close[0]}?' if close else 'check the spelling'
         raise UserError(f'--cfg-options {key}: {config_path} has no key {top!r} and the runner '
                         f'does not read it, so the option would be ignored; {hint}')
+    check_nested_option_keys(cfg, options, config_path)
+
+
+#: keys of a component's dict that its builder takes out before calling the class (mmengine:
+#: the registry's ``type`` / ``_scope_``, a hook's ``priority``, a scheduler's
+#: ``convert_to_iter_based``, an optim wrapper's ``constructor`` / ``paramwise_cfg``)
+BUILDER_KEYS = frozenset(('type', '_scope_', 'priority', 'convert_to_iter_based', 'constructor',
+                          'paramwise_cfg'))
+#: registries (of ``mmdet3d.registry``) a config's ``type`` is looked up in, in this order
+_REGISTRY_NAMES = ('MODELS', 'TASK_UTILS', 'DATASETS', 'TRANSFORMS', 'DATA_SAMPLERS', 'HOOKS',
+                   'METRICS', 'EVALUATOR', 'LOOPS', 'OPTIMIZERS', 'OPTIM_WRAPPERS',
+                   'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS', 'VISUALIZERS',
+                   'VISBACKENDS', 'LOG_PROCESSORS')
+
+
+def component_class(type_: Any) -> type | None:
+    """The class a config's ``type`` names (a class, ``'Name'`` or ``'scope.Name'``), looked
+    up in mmdet3d's registries; None when it is not a class or the name is unknown or
+    ambiguous (two registries hold different classes of that name)."""
+    if inspect.isclass(type_):
+        return type_
+    if not isinstance(type_, str):
+        return None
+    try:
+        from mmdet3d import registry
+    except ImportError:  # pragma: no cover - mmdet3d is a dependency
+        return None
+    found = []
+    for name in _REGISTRY_NAMES:
+        reg = getattr(registry, name, None)
+        if reg is None:
+            continue
+        try:
+            cls = reg.get(type_)
+        except Exception:  # an unknown scope prefix, a failing import: not ours to report
+            cls = None
+        if inspect.isclass(cls) and cls not in found:
+            found.append(cls)
+    return found[0] if len(found) == 1 else None
+
+
+def accepted_arguments(cls: type) -> set[str] | None:
+    """Keyword arguments ``cls(...)`` accepts: its ``__init__``'s, and while an ``__init__``
+    takes ``**kwargs``, those of the next ``__init__`` up the class hierarchy (where such
+    ``**kwargs`` go in mmengine / mmdet components: ``super().__init__(**kwargs)``).
+    ``torch.nn.Module`` and ``object`` take none. None when a signature cannot be read."""
+    import torch
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if klass in (object, torch.nn.Module):
+            return names
+        init = klass.__dict__.get('__init__')
+        if init is None:
+            continue
+        try:
+            params = list(inspect.signature(init).parameters.values())[1:]  # without self
+        except (TypeError, ValueError):
+            return None
+        names.update(p.name for p in params
+                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return names
+    return names
+
+
+def _child(node: Any, part: str) -> tuple[bool, Any]:
+    """(found, value) of ``node[part]`` for a dict key or a list index."""
+    if isinstance(node, dict):
+        return (True, node[part]) if part in node else (False, None)
+    if isinstance(node, (list, tuple)) and part.lstrip('-').isdigit():
+        index = int(part)
+        return (True, node[index]) if -len(node) <= index < len(node) else (False, None)
+    return False, None
+
+
+def check_nested_option_keys(cfg: Any, options: dict | None, config_path: str) -> None:
+    """Raise :class:`UserError` for a ``--cfg-options`` key that adds an argument the
+    component it lands in does not take (``model.bbox_head.loss_depth.loss_weigth=1``).
+
+    The dotted key is followed through ``cfg`` (before the options are merged) to the first
+    part the config does not have; when the dict holding it names a component (``type``, or
+    a ``<dict>.type`` option of the same command line) whose arguments are known
+    (:func:`accepted_arguments`) and the part is not one of them, the message names the full
+    dotted key, the component, its closest argument and the option to give instead. Keys in
+    dicts without ``type`` (read by code, not built) and components taking any keyword are
+    not checked here.
+
+    Args:
+        cfg: the config before the options are merged.
+        options: the parsed ``--cfg-options`` (dotted keys).
+        config_path: named in the message.
+    """
+    for key, value in (options or {}).items():
+        parts = str(key).split('.')
+        node, container, depth = getattr(cfg, '_cfg_dict', cfg), None, 0
+        for index, part in enumerate(parts):
+            found, sub = _child(node, part)
+            if not found:
+                container, depth = node, index
+                break
+            node = sub
+        if container is None or not isinstance(container, dict):
+            continue  # the whole path exists (a change, not an addition), or under a list
+        prefix = '.'.join(parts[:depth])
+        type_ = options.get(f'{prefix}.type', container.get('type'))
+        cls = component_class(type_) if type_ is not None else None
+        accepted = accepted_arguments(cls) if cls is not None else None
+        unknown = parts[depth]
+        if not accepted or unknown in accepted or unknown in BUILDER_KEYS:
+            continue
+        close = difflib.get_close_matches(unknown, sorted(accepted), n=1, cutoff=0.6)
+        rest = '.'.join(parts[depth + 1:])
+        if close:
+            fixed = '.'.join([*parts[:depth], close[0], *([rest] if rest else [])])
+            hint = (f'did you mean {close[0]}? (--cfg-options '
+                    f'{fixed}={_option_value(value)})')
+        else:
+            hint = 'its arguments are ' + ', '.join(sorted(accepted))
+        raise UserError(f'--cfg-options {key}={_option_value(value)}: {cls.__name__} '
+                        f'({prefix} in {config_path}) has no argument {unknown!r}, so '
+                        f'building it would fail; {hint}')
 
 
 def check_resume_target(work_dir: str, explicit: str | None = None) -> str:
@@ -59,7 +184,8 @@ def check_resume_target(work_dir: str, explicit: str | None = None) -> str:
         explicit: the path given as ``--resume PATH`` (None: the work dir's latest).
 
     Returns:
-        The checkpoint path (checked to exist, be non-empty and be a torch zip archive).
+        The checkpoint path (checked to exist, be non-empty and be a complete torch zip
+        archive, or a torch legacy-format file that loads safely).
     """
     if explicit is None:
         pointer = osp.join(work_dir, 'last_checkpoint')
@@ -74,16 +200,33 @@ def check_resume_target(work_dir: str, explicit: str | None = None) -> str:
         path, source = explicit, f'--resume {explicit}:'
     if not osp.isfile(path):
         raise CheckpointError(f'{source} does not exist; give --resume PATH/TO/epoch_N.pth')
-    _check_archive(path, '', 'interrupted save?',
+    _check_archive(path, ' (--resume)', 'interrupted save?',
                    'resume from an earlier epoch_N.pth with --resume PATH')
     return path
 
 
 def _check_archive(path: str, role: str, cause: str, fix: str) -> None:
-    """A zero-byte or non-zip file (torch saves zip archives) is a truncated checkpoint:
-    ``<path><role>: checkpoint is empty or truncated (<cause>); <fix>``."""
-    if osp.getsize(path) == 0 or not zipfile.is_zipfile(path):
+    """A zero-byte file, or a zip archive (torch's format since 1.6) without its central
+    directory, is a truncated checkpoint: ``<path><role>: checkpoint is empty or truncated
+    (<cause>); <fix>``. A file that is not a zip archive at all may be a valid checkpoint in
+    torch's legacy format (``torch.save(..., _use_new_zipfile_serialization=False)``, which
+    ``tools/test.py`` loads): it is read here once, safely (``weights_only=True`` with our
+    allow-list, :func:`~monodle_plugin.utils.checkpoint_loading.load_checkpoint_file`), so that
+    a damaged or refused one is named before the runner is built."""
+    size = osp.getsize(path)
+    if size and zipfile.is_zipfile(path):
+        return
+    with open(path, 'rb') as f:
+        head = f.read(4)
+    if size == 0 or head.startswith(b'PK'):
         raise CheckpointError(f'{path}{role}: checkpoint is empty or truncated ({cause}); {fix}')
+    from .checkpoint_loading import load_checkpoint_file
+    try:
+        load_checkpoint_file(path)
+    except CheckpointError as err:  # "<path>: problem; fix" -> "<path><role>: problem; fix"
+        text = str(err)
+        raise CheckpointError(f'{path}{role}{text[len(path):]}' if text.startswith(path)
+                              else f'{path}{role}: {text}') from None
 
 
 def check_load_from(path: str) -> str:
@@ -200,5 +343,8 @@ def check_top_level_overrides(cfg: Any) -> None:
                         f'(--cfg-options?), but it is a variable the file already used '
                         f'(value {_option_value(old)}), so the change would reach nothing; '
                         f'{fix}')
-__all__ = ['RUNNER_KEYS', 'RUNNER_SWITCH_KEYS', 'check_cfg_option_keys', 'check_load_from',
-           'check_resume_target', 'check_top_level_overrides']
+
+
+__all__ = ['BUILDER_KEYS', 'RUNNER_KEYS', 'RUNNER_SWITCH_KEYS', 'accepted_arguments',
+           'check_cfg_option_keys', 'check_load_from', 'check_nested_option_keys',
+           'check_resume_target', 'check_top_level_overrides', 'component_class']

@@ -508,3 +508,284 @@ def test_demo_refuses_a_bad_calibration(tiny_ckpt, tmp_path, capsys, monkeypatch
                           capsys)
     one_line_error(proc, small, 'principal point', 'far from its centre')
     assert not list((tmp_path / 'out').glob('*.png'))
+
+
+# ---------------------------------------------------------------- issue 25, items 11-12
+def test_nested_cfg_option_typo_names_key_component_and_match(tiny_ckpt, tmp_path, capsys,
+                                                              monkeypatch):
+    """`model.bbox_head.loss_depth.loss_weigth=1` was `TypeError: __init__() got an unexpected
+    keyword argument` from deep in the model build: one line naming the full dotted key, the
+    component and its close match, under tools/train.py, tools/test.py and
+    tools/deployment/export_onnx.py, before anything is built or written."""
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    typo = 'model.bbox_head.loss_depth.loss_weigth=1'
+    words = ('--cfg-options ' + typo, 'LaplacianAleatoricDepthLoss',
+             f'model.bbox_head.loss_depth in {TINY_CONFIG}', "no argument 'loss_weigth'",
+             'did you mean loss_weight? (--cfg-options model.bbox_head.loss_depth.loss_weight=1)')
+    wd = tmp_path / 'wd'
+    proc = run_in_process('train', [TINY_CONFIG, '--work-dir', wd, '--cfg-options', typo], capsys)
+    one_line_error(proc, *words)
+    proc = run_in_process('test', [TINY_CONFIG, tiny_ckpt, '--work-dir', wd, '--cfg-options',
+                                   typo], capsys)
+    one_line_error(proc, *words)
+    onnx = tmp_path / 'x.onnx'
+    proc = run_in_process('deployment/export_onnx', [TINY_CONFIG, 'none', onnx,
+                                                     '--cfg-options', typo], capsys)
+    one_line_error(proc, *words)
+    # a missing middle part is named at its component (the head), with the key to use
+    proc = run_in_process('train', [TINY_CONFIG, '--work-dir', wd, '--cfg-options',
+                                    'model.bbox_head.loss_dpeth.loss_weight=2'], capsys)
+    one_line_error(proc, 'CenterNet3DHead', "no argument 'loss_dpeth'",
+                   '--cfg-options model.bbox_head.loss_depth.loss_weight=2')
+    assert not wd.exists() and not onnx.exists()
+    # the options the messages give (and other new, accepted arguments) pass the check
+    train = load_tool('train')
+    cfg = train.build_cfg(train.parse_args([
+        TINY_CONFIG, '--work-dir', str(wd), '--cfg-options',
+        'model.bbox_head.loss_depth.loss_weight=2', 'optim_wrapper.clip_grad.max_norm=5',
+        'model.bbox_head.loss_heatmap.type=mmdet.FocalLoss',
+        'model.bbox_head.loss_heatmap.gamma=3.0',
+        'param_scheduler.0.convert_to_iter_based=True',  # keys the builders take out
+        'optim_wrapper.paramwise_cfg.norm_decay_mult=0.0']))
+    assert cfg.model.bbox_head.loss_depth.loss_weight == 2
+
+
+def test_zero_base_batch_size_is_one_line(tiny_ckpt, tmp_path, capsys, monkeypatch):
+    """`auto_scale_lr.base_batch_size=0` was a ZeroDivisionError in mmengine's lr scaling (a
+    negative one a negative lr): one line naming the key and the config file's value."""
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    from mmengine.config import Config
+    base = Config.fromfile(str(REPO / TINY_CONFIG)).auto_scale_lr.base_batch_size
+    wd = tmp_path / 'wd'
+    for value in ('0', '-4', 'abc'):
+        option = f'auto_scale_lr.base_batch_size={value}'
+        proc = run_in_process('train', [TINY_CONFIG, '--work-dir', wd, '--cfg-options', option],
+                              capsys)
+        one_line_error(proc, TINY_CONFIG, 'auto_scale_lr.base_batch_size must be a positive',
+                       f'--cfg-options auto_scale_lr.base_batch_size={base}')
+    proc = run_in_process('test', [TINY_CONFIG, tiny_ckpt, '--work-dir', wd, '--cfg-options',
+                                   'auto_scale_lr.base_batch_size=0'], capsys)
+    one_line_error(proc, 'auto_scale_lr.base_batch_size', 'got 0')
+    assert not list(wd.rglob('*.pth'))
+
+
+def test_ann_file_suffix_in_any_case(tmp_path, capsys, monkeypatch):
+    """`ann_file=infos.PKL` passed the allow_pickle check (case-sensitive) and then failed in
+    mmengine.load with `TypeError: Unsupported format: PKL`: the suffix is read in any case, so
+    `.PKL` needs allow_pickle=True like `.pkl` (no code from the file runs), an unsupported
+    suffix is one line naming the file, and a trusted `.PKL` info file is read."""
+    import pickle
+
+    from monodle_plugin.datasets import KittiFormatError, MonoDLEKittiDataset
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    marker = tmp_path / 'PWNED'
+    payload = tmp_path / 'infos.PKL'
+    payload.write_bytes(pickle.dumps(Payload(marker)))
+    wd = tmp_path / 'wd'
+    proc = run_in_process('train', [TINY_CONFIG, '--work-dir', wd, '--cfg-options',
+                                    f'train_dataloader.dataset.ann_file={payload}'], capsys)
+    one_line_error(proc, payload, 'can run code', 'allow_pickle=True')
+    assert not marker.exists()
+    other = tmp_path / 'infos.txt'
+    other.write_text('000000\n')
+    proc = run_in_process('train', [TINY_CONFIG, '--work-dir', wd, '--cfg-options',
+                                    f'train_dataloader.dataset.ann_file={other}'], capsys)
+    one_line_error(proc, other, '.pkl', '.json')
+    assert not list(wd.rglob('*.pth'))
+    # a trusted info file with an upper-case suffix is read (mmdet3d v2 format, two frames)
+    mini = REPO / 'demo' / 'kitti_mini' / 'KITTI'
+    from monodle_plugin.datasets.kitti_io import read_calib
+    infos = dict(metainfo=dict(version='1.1'), data_list=[
+        dict(sample_idx=int(sid), images=dict(CAM2=dict(
+            img_path=f'{sid}.png',
+            cam2img=read_calib(str(mini / 'training' / 'calib' / f'{sid}.txt'))['P2'].tolist())))
+        for sid in ('000000', '000001')])
+    trusted = tmp_path / 'kitti_infos_train.PKL'
+    trusted.write_bytes(pickle.dumps(infos))
+    ds = MonoDLEKittiDataset(data_root=str(mini), ann_file=str(trusted), allow_pickle=True)
+    assert ds.get_sample_ids() == ['000000', '000001']
+    with pytest.raises(KittiFormatError, match='allow_pickle=True'):
+        MonoDLEKittiDataset(data_root=str(mini), ann_file=str(trusted))
+
+
+def test_negative_onnx_input_size_is_one_line(tmp_path, capsys, monkeypatch):
+    """A negative `--input-size` (or a negative test-pipeline `output_size`) was a RuntimeError
+    from torch.zeros inside the export: one line naming the flag / config key, no file."""
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    onnx = tmp_path / 'x.onnx'
+    proc = run_in_process('deployment/export_onnx', [TINY_CONFIG, 'none', onnx,
+                                                     '--input-size', '-320', '96'], capsys)
+    one_line_error(proc, '--input-size', 'two positive integers', '-320 x 96')
+    key = 'test_dataloader.dataset.pipeline.1.output_size'
+    proc = run_in_process('deployment/export_onnx', [TINY_CONFIG, 'none', onnx, '--cfg-options',
+                                                     f'{key}=(320,-96)'], capsys)
+    one_line_error(proc, f'{TINY_CONFIG}: {key}', '320 x -96')
+    assert not onnx.exists()
+
+
+def test_official_format_checkpoint_names_the_converter(tmp_path, capsys, monkeypatch):
+    """An official MonoDLE checkpoint (`{'model_state': ...}`) given to tools/test.py was
+    "holds no weights": now it says to convert it, with the converter's command."""
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    official = tmp_path / 'checkpoint_epoch_140.pth'
+    torch.save({'epoch': 140, 'model_state': {'backbone.base.base_layer.0.weight':
+                                              torch.zeros(16, 3, 7, 7)},
+                'optimizer_state': None}, official)
+    proc = run_in_process('test', [TINY_CONFIG, official, '--work-dir', tmp_path / 'wd'], capsys)
+    last = one_line_error(proc, official, 'official MonoDLE checkpoint',
+                          'tools/model_converters/convert_monodle_checkpoint.py')
+    assert 'holds no weights' not in last
+    assert not list((tmp_path / 'wd').rglob('metrics.json'))
+
+
+def test_payload_refusals_name_the_file_without_torch_advice(tiny_run, tmp_path, capsys,
+                                                            monkeypatch):
+    """A planted payload under tools/test.py, `--resume` and `load_from` (zip and legacy
+    format): one line naming the file; torch's advice to re-run with weights_only=False (which
+    would run the payload) is not quoted; nothing runs."""
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    wd, ckpt = tiny_run
+    good = load_checkpoint_file(ckpt)
+    marker = tmp_path / 'PWNED'
+    payloads = []
+    for legacy in (False, True):
+        path = tmp_path / f'payload_{"legacy" if legacy else "zip"}.pth'
+        torch.save(dict(good, meta=dict(good['meta'], planted=Payload(marker))), path,
+                   _use_new_zipfile_serialization=not legacy)
+        payloads.append(path)
+    run_wd = tmp_path / 'wd'
+    base = ['--work-dir', run_wd, '--cfg-options', 'train_dataloader.dataset.indices=2',
+            'train_cfg.max_epochs=2', 'train_cfg.val_begin=1000']
+    for path in payloads:
+        for argv, role in (
+                (['test', TINY_CONFIG, path, '--work-dir', run_wd], ''),
+                (['train', TINY_CONFIG, *base[:2], '--resume', path, *base[2:]], '--resume'),
+                (['train', TINY_CONFIG, *base, f'load_from={path}'], 'load_from')):
+            proc = run_in_process(argv[0], argv[1:], capsys)
+            last = one_line_error(proc, path, 'refused to load', role, 'GLOBAL io.open')
+            assert 'weights_only=False' not in last and 'weights_only` set' not in last, last
+    assert not marker.exists()
+    assert not list(run_wd.rglob('*.pth'))
+
+
+def test_legacy_format_checkpoint_resumes_and_loads(tiny_run, tmp_path):
+    """A valid checkpoint in torch's legacy (non-zip) format under `--resume` / `load_from`
+    was "empty or truncated" although tools/test.py loads it: it resumes (weights_only, our
+    allow-list) and trains on; a truncated legacy file is named."""
+    wd, ckpt = tiny_run
+    legacy = tmp_path / 'epoch_1_legacy.pth'
+    torch.save(load_checkpoint_file(ckpt), legacy, _use_new_zipfile_serialization=False)
+    with open(legacy, 'rb') as f:
+        assert not f.read(2).startswith(b'PK')  # really the legacy format
+    run_wd = tmp_path / 'wd'
+    proc = run('tools/train.py', TINY_CONFIG, '--work-dir', run_wd, '--resume', legacy,
+               '--cfg-options', 'train_dataloader.dataset.indices=2', 'train_cfg.max_epochs=2',
+               'train_cfg.val_begin=1000', timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert sorted(p.name for p in run_wd.rglob('*.pth')) == ['epoch_2.pth']
+    resumed = load_checkpoint_file(str(next(run_wd.rglob('epoch_2.pth'))))
+    assert resumed['meta']['epoch'] == 2
+    cut = tmp_path / 'cut_legacy.pth'
+    cut.write_bytes(legacy.read_bytes()[:4000])
+    train = load_tool('train')
+    with pytest.raises(CheckpointError, match=r'\(--resume\): not a readable torch checkpoint'):
+        train.build_cfg(train.parse_args([TINY_CONFIG, '--work-dir', str(run_wd), '--resume',
+                                          str(cut)]))
+    from monodle_plugin.utils.config_checks import check_load_from
+    assert check_load_from(str(legacy)) == str(legacy)  # load_from: accepted before the runner
+    with pytest.raises(CheckpointError, match=r'\(load_from\): not a readable'):
+        check_load_from(str(cut))
+
+
+def test_disk_full_while_saving_names_the_path_and_removes_the_partial_file(
+        tmp_path, capsys, monkeypatch):
+    """Disk full while a checkpoint is written (the write raises ENOSPC after half the bytes):
+    one line naming the checkpoint and the fix, no `.tmp` left, no last_checkpoint written."""
+    import errno
+
+    from mmengine.fileio.backends import LocalBackend
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    real_put = LocalBackend.put
+
+    def full_disk(self, obj, filepath):
+        if not str(filepath).endswith('.tmp'):
+            return real_put(self, obj, filepath)
+        with open(filepath, 'wb') as f:
+            f.write(obj[:len(obj) // 2])
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    monkeypatch.setattr(LocalBackend, 'put', full_disk)
+    wd = tmp_path / 'wd'
+    proc = run_in_process('train', [TINY_CONFIG, '--work-dir', wd, '--cfg-options',
+                                    'train_dataloader.dataset.indices=2', 'train_cfg.max_epochs=1',
+                                    'train_cfg.val_begin=1000'], capsys)
+    last = one_line_error(proc, 'epoch_1.pth: saving the checkpoint failed',
+                          'No space left on device', 'free space', '.epoch_1.pth.tmp was removed')
+    assert str(wd) in last
+    assert not [p for p in wd.rglob('*') if p.name.endswith(('.tmp', '.pth'))]
+    assert not (wd / 'last_checkpoint').exists()
+
+
+def test_non_numeric_distill_lambda_names_the_key(tmp_path, capsys, monkeypatch):
+    """`distill.lambda=abc` under tools/train.py: one line naming the key and the fix."""
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    proc = run_in_process('train', ['configs/demo/monodle_yolo8_da3_kitti_mini.py',
+                                    '--work-dir', tmp_path / 'wd', '--cfg-options',
+                                    'distill.lambda=abc'], capsys)
+    one_line_error(proc, 'distill.lambda', "got 'abc'", '--cfg-options distill.lambda=<number>')
+    assert not list((tmp_path / 'wd').rglob('*.pth'))
+
+
+def test_utf8_bom_in_label_and_split_files_is_accepted(tmp_path, capsys, monkeypatch):
+    """A UTF-8 BOM (Windows editors) at the start of a label or split file was reported as the
+    unknown class '\\ufeffCar': tools/misc/check_kitti_layout.py passes and tools/kitti_eval.py
+    gives the same table as on the files without it (both run as their __main__ does)."""
+    import re
+    import shutil
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    mini = REPO / 'demo' / 'kitti_mini' / 'KITTI'
+    root = tmp_path / 'KITTI'
+    shutil.copytree(mini, root)
+    bom = b'\xef\xbb\xbf'
+    split = root / 'ImageSets' / 'val.txt'
+    ids = split.read_text().split()
+    for path in [split, root / 'ImageSets' / 'train.txt',
+                 *[root / 'training' / 'label_2' / f'{i}.txt' for i in ids]]:
+        path.write_bytes(bom + path.read_bytes())
+    proc = run_in_process('misc/check_kitti_layout', [root, '--no-content'], capsys)
+    assert proc.returncode == 0 and 'ufeff' not in proc.stdout, proc.stdout + proc.stderr
+    assert proc.stdout.count('complete') == 3
+    # results: the labels with a score (plain files), evaluated against both label folders
+    pred = tmp_path / 'pred'
+    pred.mkdir()
+    for i in ids:
+        lines = (mini / 'training' / 'label_2' / f'{i}.txt').read_text().splitlines()
+        (pred / f'{i}.txt').write_text(''.join(
+            f'{line} 0.9\n' if len(line.split()) == 15 else f'{line}\n' for line in lines
+            if line.strip() and not line.startswith('DontCare')))
+    tables = []
+    for labels, split_file in ((mini / 'training' / 'label_2', mini / 'ImageSets' / 'val.txt'),
+                               (root / 'training' / 'label_2', split)):
+        proc = run_in_process('kitti_eval', ['--gt', labels, '--pred', pred, '--split',
+                                             split_file], capsys)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        tables.append(re.sub(r'read [\d.]+ s, evaluated [\d.]+ s', '', proc.stdout))  # timing
+    assert tables[0] == tables[1] and 'Car' in tables[0]
+
+
+def test_amp_trains_on_this_machine(tmp_path, capsys, monkeypatch):
+    """`tools/train.py --amp` on a machine without CUDA trains in bfloat16 autocast
+    (BF16OptimWrapper: the README's --amp row; with CUDA, AmpOptimWrapper), exit 0, and saves
+    a float32 checkpoint with finite weights (one iteration of the tiny config)."""
+    monkeypatch.delenv('MONODLE_DEBUG', raising=False)
+    wd = tmp_path / 'wd'
+    proc = run_in_process('train', [TINY_CONFIG, '--amp', '--work-dir', wd, '--cfg-options',
+                                    'train_dataloader.dataset.indices=2', 'train_cfg.max_epochs=1',
+                                    'train_cfg.val_begin=1000'], capsys)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    expected = 'AmpOptimWrapper' if torch.cuda.is_available() else 'BF16OptimWrapper'
+    dumped = list(wd.glob('*.py'))  # the config as run (mmengine dumps it into the work dir)
+    assert len(dumped) == 1 and f"type='{expected}'" in dumped[0].read_text()
+    state = load_checkpoint_file(str(next(wd.rglob('epoch_1.pth'))))['state_dict']
+    floats = [v for v in state.values() if v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in floats)

@@ -116,9 +116,11 @@ def main(argv=None) -> Union[dict, int]:
         raise UserError(f'--verify --int8 compares the models on real frames: {DEFAULT_IMAGE} '
                         'is missing, give --image FILE_OR_FOLDER')
 
+    cli_size = (onnx_export.check_input_size(args.input_size, '--input-size')
+                if args.input_size else None)
     ckpt = None if args.checkpoint.lower() == 'none' else args.checkpoint
     model, cfg = onnx_export.build_model_for_export(args.config, ckpt, args.cfg_options)
-    size = tuple(args.input_size) if args.input_size else onnx_export.pipeline_input_size(cfg)
+    size = cli_size or onnx_export.pipeline_input_size(cfg)  # checked: two positive ints
     meta = onnx_export.export_onnx(model, args.out, size, dynamic=args.dynamic,
                                    opset=args.opset)
     print(f'wrote {args.out} (input 1x3x{size[1]}x{size[0]}'

@@ -102,6 +102,42 @@ def atomic_write_text(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+def save_failed_error(err: OSError, path: str, partial: list, pointer: str):
+    """A failed checkpoint write as one line naming ``path`` (the OS error names none), after
+    removing the ``partial`` files it left (a half-written ``.tmp`` on a full disk).
+
+    ``pointer`` (``<work_dir>/last_checkpoint``) still names the previous complete checkpoint
+    (it is rewritten only after the new file is in place), so ``--resume`` continues from
+    there; the message says which.
+
+    Returns:
+        the :class:`~monodle_plugin.utils.cli.UserError` to raise.
+    """
+    import errno
+
+    from ...utils.cli import UserError
+    removed = []
+    for part in partial:
+        try:
+            if osp.isfile(part):
+                os.remove(part)
+                removed.append(osp.basename(part))
+        except OSError:
+            pass
+    reason = err.strerror or str(err) or type(err).__name__
+    fix = ('free space on that disk (or set --work-dir on another one)'
+           if err.errno in (errno.ENOSPC, errno.EDQUOT) else 'check the folder can be written')
+    cleaned = f'; the partial file {", ".join(removed)} was removed' if removed else ''
+    previous = ''
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            previous = f.read().strip()
+    then = (f'then continue with --resume ({pointer} still names the previous complete '
+            f'checkpoint, {previous})' if previous else 'then start the training again')
+    return UserError(f'{path}: saving the checkpoint failed ({reason}){cleaned}; {fix}, '
+                     f'{then}')
+
+
 @HOOKS.register_module()
 class ResumableCheckpointHook(CheckpointHook):
     """``CheckpointHook`` with atomic saving, random-state capture and run-folder output.
@@ -202,17 +238,23 @@ class ResumableCheckpointHook(CheckpointHook):
         self.last_ckpt = final_path
         runner.message_hub.update_info('last_ckpt', final_path)
 
-        runner.save_checkpoint(  # master-only inside mmengine
-            self.out_dir, tmp_filename, self.file_client_args,
-            save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler,
-            meta=meta, by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
-        if not is_main_process():
-            return
         tmp_path = osp.join(self.out_dir, tmp_filename)
-        _fsync_file(tmp_path)
-        os.replace(tmp_path, final_path)
-        _fsync_dir(self.out_dir)
-        atomic_write_text(osp.join(runner.work_dir, 'last_checkpoint'), final_path)
+        pointer = osp.join(runner.work_dir, 'last_checkpoint')
+        try:
+            runner.save_checkpoint(  # master-only inside mmengine
+                self.out_dir, tmp_filename, self.file_client_args,
+                save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler, meta=meta,
+                by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+            if not is_main_process():
+                return
+            _fsync_file(tmp_path)
+            os.replace(tmp_path, final_path)
+            _fsync_dir(self.out_dir)
+            atomic_write_text(pointer, final_path)
+        except OSError as err:  # disk full, quota, permissions: torch / the OS name no path
+            raise save_failed_error(err, final_path, [tmp_path, f'{pointer}.tmp'],
+                                    pointer) from None
         for path in to_remove:
             if osp.isfile(path) and path != final_path:
                 os.remove(path)

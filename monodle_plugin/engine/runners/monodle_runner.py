@@ -87,3 +87,20 @@ class MonoDLERunner(Runner):
         from ..run_info import log_run_info
         log_run_info(runner, plan, backend)
         return runner
+
+    def load_checkpoint(self, filename: str, *args, **kwargs):
+        """mmengine's ``load_checkpoint`` (``--resume`` and ``load_from`` go through it), with
+        a checkpoint that torch's ``weights_only`` unpickler refuses (a planted payload), or
+        cannot read, reported in one line naming the file: torch's own message names no file
+        and advises re-running with ``weights_only=False``, which would run the payload."""
+        import pickle
+
+        from ...utils.checkpoint_loading import refusal_message, unreadable_message
+        from ...utils.cli import CheckpointError
+        role = ' (--resume)' if self._resume else ' (load_from)'
+        try:
+            return super().load_checkpoint(filename, *args, **kwargs)
+        except pickle.UnpicklingError as err:
+            raise CheckpointError(refusal_message(str(filename), err, role)) from None
+        except EOFError as err:
+            raise CheckpointError(unreadable_message(str(filename), err, role)) from None
