@@ -16,8 +16,9 @@ from monodle_plugin.models.utils.precision import loss_precision
 from monodle_plugin.structures.geometry import decode_depth
 
 #: initial decoded depth (m) of the depth branch: far objects, where a low-precision decode is
-#: worst (bfloat16 keeps 8 mantissa bits: sigmoid(x) ~ 1/51 carries a relative error up to
-#: 2^-9, i.e. ~0.1 m at 50 m; issue 27 measured up to 0.16 m at 40-65 m in float16)
+#: worst (computed over 40-65 m: decoding a logit in bfloat16 is off by up to 0.29 m, in float16
+#: by 0.04 m; the logit's own rounding at the convolution's output, which stays, adds up to
+#: 1.0 m / 0.13 m -- issue 27's 0.16 m in float16 is the sum)
 DEPTH_INIT = 50.0
 DISTILL = {
     'l1': dict(type='DepthDistillLoss', loss_type='l1'),
