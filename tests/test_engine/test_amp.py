@@ -89,6 +89,7 @@ def test_cpu_bf16_step_is_finite_and_close_to_float32():
     assert seen['dtype'] == torch.bfloat16  # the convolutions ran in bf16
     assert set(losses) == set(ref) and 'loss_depth_distill' in losses
     for key, value in losses.items():
+        assert value.dtype == torch.float32, key  # the losses ran in float32 (not bf16)
         value, expected = value.detach().item(), ref[key].item()
         assert torch.isfinite(torch.tensor(value)), key
         assert abs(value - expected) <= RTOL * abs(expected) + ATOL, (key, value, expected)

@@ -23,6 +23,7 @@ from ...structures.geometry import encode_depth
 from ..losses.depth_distill_loss import teacher_valid_stats, valid_fraction
 from ..task_modules.coders.monodle_bbox_coder import gather_at
 from ..utils import dist_utils
+from ..utils.precision import loss_precision
 
 BRANCHES = ('heatmap', 'offset_2d', 'size_2d', 'depth', 'offset_3d', 'size_3d', 'heading')
 #: MonoDLE's losses, all with weight 1 (lib/losses/centernet_loss.py)
@@ -242,9 +243,13 @@ class CenterNet3DHead(BaseMono3DDenseHead):
                 targets, ``'num_2d'``: list of the per-image 2D counts (computed on the host:
                 no device sync).
             batch_data_samples: the samples (teacher depth for distillation).
+
+        Every prediction is cast to float32 (:func:`loss_precision`) before the depth decoding
+        and the losses: under autocast (``--amp``) the maps arrive in float16 / bfloat16; a
+        float32 run is unchanged (the cast is a no-op).
         """
         def gathered(name: str, key: str) -> Tensor:
-            pred = gather_at(outs[name], targets['indices'])
+            pred = loss_precision(gather_at(outs[name], targets['indices']))
             return pred.reshape(-1, pred.shape[-1]).index_select(0, select[key])
 
         def target(name: str, key: str) -> Tensor:
@@ -294,9 +299,9 @@ class CenterNet3DHead(BaseMono3DDenseHead):
                              f'does not match the head output {tuple(heatmap.shape[-2:])}')
         boxes = targets['boxes_2d'].reshape(-1, 4).index_select(0, select['2d'])
         boxes = list(boxes.split(select['num_2d']))
-        student = (outs['depth'][:, 0:1], )
+        student = (loss_precision(outs['depth'][:, 0:1]), )  # float32 under autocast too
         if getattr(distill, 'needs_uncertainty', False):  # the branch exists (checked at build)
-            student += (outs['dense_depth_uncertainty'], )
+            student += (loss_precision(outs['dense_depth_uncertainty']), )
         return ((*student, teacher.to(heatmap.device), valid.to(heatmap.device)),
                 dict(heatmap_target=targets['heatmap'], boxes_2d=boxes))
 

@@ -6,6 +6,7 @@ from mmdet3d.registry import MODELS
 from torch import Tensor, nn
 
 from ..utils import dist_utils
+from ..utils.precision import loss_precision
 
 
 @MODELS.register_module()
@@ -34,7 +35,7 @@ class CornerNetFocalLoss(nn.Module):
 
     def local_stats(self, pred: Tensor, target: Tensor) -> Tensor:
         """(1,) this rank's number of positive pixels (``target == 1``), for ``global_stats``."""
-        return target.eq(1).to(pred.dtype).sum().reshape(1)
+        return target.eq(1).to(loss_precision(pred).dtype).sum().reshape(1)
 
     def forward(self, pred: Tensor, target: Tensor,
                 global_stats: Tensor | None = None) -> Tensor:
@@ -47,8 +48,9 @@ class CornerNetFocalLoss(nn.Module):
                 every normaliser in one collective); None: reduced here.
 
         Returns:
-            Scalar loss times ``loss_weight``.
+            Scalar loss times ``loss_weight`` (float32 for float16 / bfloat16 inputs).
         """
+        pred, target = loss_precision(pred), loss_precision(target)
         if global_stats is None:
             global_stats = dist_utils.global_sum(self.local_stats(pred, target))
         pos = target.eq(1).to(pred.dtype)

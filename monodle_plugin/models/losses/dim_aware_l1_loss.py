@@ -6,6 +6,7 @@ from mmdet3d.registry import MODELS
 from torch import Tensor, nn
 
 from ..utils import dist_utils
+from ..utils.precision import loss_precision
 
 
 @MODELS.register_module()
@@ -27,6 +28,8 @@ class DimAwareL1Loss(nn.Module):
     @torch.no_grad()
     def local_stats(self, pred: Tensor, target: Tensor, dimension: Tensor) -> Tensor:
         """(3,) this rank's ``sum|p - t|``, ``sum(|p - t| / dim)`` and element count."""
+        pred, target = loss_precision(pred), loss_precision(target)
+        dimension = loss_precision(dimension)
         l1 = (pred - target).abs()
         return torch.stack([l1.sum(), (l1 / dimension).sum(), l1.new_tensor(float(l1.numel()))])
 
@@ -42,9 +45,11 @@ class DimAwareL1Loss(nn.Module):
                 every normaliser in one collective); None: reduced here.
 
         Returns:
-            Scalar loss (0 when there is no object on any rank).
+            Scalar loss (0 when there is no object on any rank); float32 for float16 /
+            bfloat16 inputs.
         """
-        dimension = dimension.detach()
+        pred, target = loss_precision(pred), loss_precision(target)
+        dimension = loss_precision(dimension.detach())
         if global_stats is None:
             global_stats = dist_utils.global_sum(self.local_stats(pred, target, dimension))
         total_l1, total_scaled, count = global_stats.detach()

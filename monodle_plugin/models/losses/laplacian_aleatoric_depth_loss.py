@@ -8,6 +8,7 @@ from mmdet3d.registry import MODELS
 from torch import Tensor, nn
 
 from ..utils import dist_utils
+from ..utils.precision import loss_precision
 
 
 @MODELS.register_module()
@@ -44,8 +45,11 @@ class LaplacianAleatoricDepthLoss(nn.Module):
             global_stats: (1,) :meth:`local_stats` summed over all ranks; None: reduced here.
 
         Returns:
-            Scalar: sum over objects divided by the object count of all ranks (0 when none).
+            Scalar: sum over objects divided by the object count of all ranks (0 when none);
+            float32 for float16 / bfloat16 inputs.
         """
+        depth, log_variance = loss_precision(depth), loss_precision(log_variance)
+        target = loss_precision(target)
         if global_stats is None:
             global_stats = dist_utils.global_sum(self.local_stats(depth, log_variance, target))
         loss = self.sqrt2 * (-log_variance).exp() * (depth - target).abs() + log_variance

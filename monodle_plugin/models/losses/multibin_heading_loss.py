@@ -7,6 +7,7 @@ from mmdet3d.registry import MODELS
 from torch import Tensor, nn
 
 from ..utils import dist_utils
+from ..utils.precision import loss_precision
 
 
 @MODELS.register_module()
@@ -42,8 +43,9 @@ class MultiBinHeadingLoss(nn.Module):
             global_stats: (1,) :meth:`local_stats` summed over all ranks; None: reduced here.
 
         Returns:
-            Scalar loss.
+            Scalar loss (float32 for float16 / bfloat16 inputs).
         """
+        pred, target_res = loss_precision(pred), loss_precision(target_res)
         if pred.shape[-1] != 2 * self.num_bins:
             raise ValueError(f'MultiBinHeadingLoss: pred has {pred.shape[-1]} channels, '
                              f'expected {2 * self.num_bins}')
