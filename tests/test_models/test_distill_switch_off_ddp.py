@@ -10,6 +10,7 @@ torch's DDP, 2 gloo processes on CPU, lambda 0.5 -> 0 -> 0 over 3 iterations.
 import os
 import socket
 
+import pytest
 import torch
 from test_centernet3d_head import FH, FW, make_head, two_samples
 
@@ -71,6 +72,7 @@ def _worker(rank, world, port, queue):
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_ddp_keeps_running_when_distillation_is_switched_off():
     import torch.multiprocessing as mp
     with socket.socket() as s:
