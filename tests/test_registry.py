@@ -25,7 +25,7 @@ EXPECTED = {
              'LaplacianAleatoricDepthLoss', 'DimAwareL1Loss', 'MultiBinHeadingLoss',
              'DepthDistillLoss', 'UncertaintyDepthDistillLoss'],
     TRANSFORMS: ['LoadKittiMonoImage', 'LoadMonoDLEAnnotations', 'MonoDLEAffineAug',
-                 'LoadDA3Depth', 'PackMonoDLEInputs'],
+                 'LoadDA3Depth', 'EncodeMonoDLETargets', 'PackMonoDLEInputs'],
     DATASETS: ['MonoDLEKittiDataset'],
     METRICS: ['KittiAP40Metric'],
     HOOKS: ['DistillWeightHook', 'FiniteLossHook', 'GlobalLossLogHook',

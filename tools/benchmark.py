@@ -328,6 +328,10 @@ def train_images_per_s(spec: str, model: nn.Module, args: argparse.Namespace) ->
         from mmengine.optim import build_optim_wrapper
         from mmengine.runner import Runner
         cfg = load_config(spec, args.data_root)
+        from monodle_plugin.datasets.transforms.encode_monodle_targets import (
+            fill_target_coders,
+        )
+        fill_target_coders(cfg)  # as MonoDLERunner: the head's coder encodes the targets
         for step in cfg.train_dataloader.dataset.pipeline:
             if step['type'] == 'MonoDLEAffineAug':
                 step['output_size'] = (args.width, args.height)

@@ -13,6 +13,7 @@ train_dataloader = dict(dataset=dict(pipeline=[
          scale=0.4, shift=0.1),
     dict(type='LoadDA3Depth', depth_dir='DA3_depth_results', max_depth=None,
          on_missing='error', scale_by_crop=False, interpolation='bilinear'),
+    dict(type='EncodeMonoDLETargets'),
     dict(type='PackMonoDLEInputs'),
 ]))
 model = dict(

@@ -16,6 +16,7 @@ train_pipeline = [
     dict(type='LoadKittiMonoImage'),
     dict(type='LoadMonoDLEAnnotations'),
     dict(type='MonoDLEAffineAug', output_size=input_size, random_flip=0.5, random_crop=0.0),
+    dict(type='EncodeMonoDLETargets'),
     dict(type='PackMonoDLEInputs'),
 ]
 test_pipeline = [

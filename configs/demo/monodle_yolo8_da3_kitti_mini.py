@@ -40,6 +40,7 @@ train_pipeline = [
     dict(type='MonoDLEAffineAug', output_size=input_size, random_flip=0.0, random_crop=0.0),
     dict(type='LoadDA3Depth', depth_dir='lidar_depth', max_depth=None, on_missing='error',
          scale_by_crop=True, interpolation='nearest'),
+    dict(type='EncodeMonoDLETargets'),
     dict(type='PackMonoDLEInputs'),
 ]
 test_pipeline = [

@@ -122,8 +122,10 @@ def build_browse_objects(cfg, split: Optional[str] = None):
     from mmdet3d.registry import DATASETS, MODELS
     from mmengine.registry import init_default_scope
 
+    from ..datasets.transforms.encode_monodle_targets import fill_target_coders
     from ..engine.distill_switches import apply_distill_switches
     apply_distill_switches(cfg)
+    fill_target_coders(cfg)  # EncodeMonoDLETargets with the head's coder, as in training
     init_default_scope(cfg.get('default_scope', 'mmdet3d'))
     data_cfg = cfg.train_dataloader.dataset
     if split is not None:

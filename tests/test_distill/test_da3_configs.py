@@ -57,7 +57,7 @@ def test_da3_configs_add_exactly_the_three_pieces(version):
     da3 = load(DA3[version])
     steps = [t['type'] for t in da3.train_dataloader.dataset.pipeline]
     assert steps == [t['type'] for t in base['train_dataloader']['dataset']['pipeline']][:3] + [
-        'LoadDA3Depth', 'PackMonoDLEInputs']
+        'LoadDA3Depth', 'EncodeMonoDLETargets', 'PackMonoDLEInputs']
     loader = da3.train_dataloader.dataset.pipeline[3]
     assert loader['depth_dir'] == 'DA3_depth_results' and loader['on_missing'] == 'error'
     loss = da3.model.bbox_head.loss_depth_distill
@@ -155,6 +155,8 @@ def test_same_batch_same_losses_and_teacher_reaches_the_loss():
         data = model.data_preprocessor(copy.deepcopy(batch), training=True)
         losses[name] = {k: v.item() for k, v in model(**data, mode='loss').items()}
 
+    # weight 0 (DistillWeightHook switched it off): logged as 0, the rest is the baseline's
+    assert losses['weight0'].pop('loss_depth_distill') == 0
     assert set(losses['lambda0']) == set(losses['base']) == set(losses['weight0'])
     for name in ('lambda0', 'weight0'):
         assert losses[name] == losses['base'], name

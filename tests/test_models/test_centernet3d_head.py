@@ -209,6 +209,31 @@ def two_samples():
     return [a, b]
 
 
+def with_packed_targets(samples, **coder):
+    """Copies of ``samples`` carrying ``monodle_targets`` as the training pipeline packs them:
+    ``EncodeMonoDLETargets`` (coder arguments ``coder``) + ``PackMonoDLEInputs`` on the
+    samples' annotations written back as pipeline results."""
+    from monodle_plugin.datasets.transforms import EncodeMonoDLETargets, PackMonoDLEInputs
+    encode = EncodeMonoDLETargets(bbox_coder=dict(type='MonoDLEBBoxCoder', **coder))
+    pack = PackMonoDLEInputs()
+    out = []
+    for ds in samples:
+        g3, g2 = ds.gt_instances_3d, ds.gt_instances
+        results = dict(gt_bboxes_3d=g3.bboxes_3d, gt_labels_3d=g3.labels_3d.numpy(),
+                       centers_2d=g3.centers_2d.numpy(), depths=g3.depths.numpy(),
+                       gt_alphas=g3.alphas.numpy(), gt_difficulty=g3.difficulty.numpy(),
+                       gt_bboxes=g2.bboxes.numpy(), gt_bboxes_labels=g2.labels.numpy(),
+                       img_shape=ds.img_shape, crop_scale=ds.crop_scale,
+                       random_crop=ds.random_crop)
+        if 'names' in g3:
+            results['gt_names'] = np.asarray(g3.names)
+        packed = pack(encode(results))['data_samples']
+        copy = ds.clone()
+        copy.monodle_targets = packed.monodle_targets
+        out.append(copy)
+    return out
+
+
 def test_losses_match_numpy():
     head = make_head()
     samples = two_samples()
@@ -361,8 +386,10 @@ def test_distillation_hook_up():
     call = head.loss_depth_distill.calls[0]
     assert call[0] == (2, 1, FH, FW) and call[1] == (2, 1, FH, FW) and call[3] == (2, 3, FH, FW)
     assert call[4] == [(2, 4), (3, 4)]
-    head.loss_depth_distill.loss_weight = 0
-    assert 'loss_depth_distill' not in head.loss_by_feat(random_outs(head), samples)
+    head.loss_depth_distill.loss_weight = 0  # switched off: not called, logged as 0
+    losses = head.loss_by_feat(random_outs(head), samples)
+    assert len(head.loss_depth_distill.calls) == 1
+    assert losses['loss_depth_distill'].item() == 0 and 'distill_valid_frac' not in losses
 
 
 def test_distillation_without_teacher_depth_is_an_error():
@@ -372,7 +399,46 @@ def test_distillation_without_teacher_depth_is_an_error():
     with pytest.raises(ValueError, match='LoadDA3Depth'):
         head.loss_by_feat(random_outs(head), two_samples())
     head.loss_depth_distill.loss_weight = 0  # switched off (e.g. by DistillWeightHook): fine
-    assert 'loss_depth_distill' not in head.loss_by_feat(random_outs(head), two_samples())
+    assert head.loss_by_feat(random_outs(head), two_samples())['loss_depth_distill'].item() == 0
+
+
+@pytest.mark.parametrize('teacher', [True, False])
+def test_switched_off_uncertainty_distillation_gives_zero_gradients(teacher):
+    """Weight 0 (DistillWeightHook's off_after_epoch): the seven losses are those of the head
+    without distillation, loss_depth_distill is logged as 0, the teacher depth is not needed,
+    and the uncertainty branch gets an exact zero gradient (not None: DDP needs one)."""
+    from mmengine.structures import PixelData
+    torch.manual_seed(0)
+    head = make_head(use_distill_uncertainty=True,
+                     loss_depth_distill=dict(type='UncertaintyDepthDistillLoss', loss_weight=0.0))
+    plain = make_head()
+    plain.load_state_dict(head.state_dict(), strict=False)
+    samples = two_samples()
+    if teacher:
+        for s in samples:
+            s.gt_depth = PixelData(depth=torch.rand(1, FH, FW) * 50 + 1,
+                                   valid=torch.ones(1, FH, FW, dtype=torch.bool))
+    x = torch.randn(2, 8, FH, FW, generator=torch.Generator().manual_seed(3))
+    losses = head.loss(x, samples)
+    expected = plain.loss(x, samples)
+    assert set(losses) == set(expected) | {'loss_depth_distill'}
+    assert losses['loss_depth_distill'].item() == 0
+    assert not str(losses['loss_depth_distill'].item()).startswith('-')
+    for key, value in expected.items():
+        assert torch.equal(losses[key], value), key
+    sum(losses.values()).backward()
+    sum(expected.values()).backward()
+    for name, p in head.named_parameters():
+        if name.startswith('dense_depth_uncertainty'):
+            assert p.grad is not None and torch.equal(p.grad, torch.zeros_like(p)), name
+        else:
+            assert torch.equal(p.grad, plain.get_parameter(name).grad), name
+    # switched on again: the branch learns
+    head.zero_grad()
+    head.loss_depth_distill.loss_weight = 0.5
+    if teacher:
+        sum(head.loss(x, samples).values()).backward()
+        assert head.dense_depth_uncertainty[2].weight.grad.abs().sum() > 0
 
 
 # ----------------------------------------------------------------------------- DDP
@@ -437,10 +503,18 @@ def test_missing_fields_are_named():
         head.get_targets([ds.gt_instances_3d], [ds.gt_instances], [ds.metainfo], (FH, FW))
 
 
+HOST_READS = ('item', 'tolist', '__bool__', '__int__', '__float__')
+#: what else copies a tensor to the host: forbidden on the packed-target path
+HOST_COPIES = ('cpu', 'numpy')
+
+
+@pytest.mark.parametrize('packed', [False, True], ids=['encoded_in_head', 'packed_targets'])
 @pytest.mark.parametrize('distill', [None, 'l1', 'silog'])
-def test_one_collective_and_no_host_sync_per_iteration(monkeypatch, distill):
+def test_one_collective_and_no_host_sync_per_iteration(monkeypatch, distill, packed):
     """All normalisers of one iteration (7 losses + distillation) go through ONE all_reduce, and
-    nothing on the training path reads a tensor back to the host (.item(), bool(), float())."""
+    nothing on the training path reads a tensor back to the host (.item(), bool(), float());
+    with packed targets (EncodeMonoDLETargets) not even .cpu(), .numpy() or .to('cpu'): the
+    host syncs counted are 0."""
     import torch.distributed as dist
     from mmengine.structures import PixelData
 
@@ -453,9 +527,11 @@ def test_one_collective_and_no_host_sync_per_iteration(monkeypatch, distill):
     for s in samples:
         s.gt_depth = PixelData(depth=torch.rand(1, FH, FW) * 50 + 1,
                                valid=torch.ones(1, FH, FW, dtype=torch.bool))
+    if packed:
+        samples = with_packed_targets(samples)
     outs = random_outs(head)
     expected = head.loss_by_feat(outs, samples)  # 1 process: no collective at all
-    calls = []
+    calls, syncs = [], []
 
     def fake_all_reduce(tensor, op=None, **kwargs):  # the other rank contributes zeros
         calls.append(tensor.shape)
@@ -464,13 +540,26 @@ def test_one_collective_and_no_host_sync_per_iteration(monkeypatch, distill):
     monkeypatch.setattr(dist, 'all_reduce', fake_all_reduce)
     monkeypatch.setattr(dist, 'get_backend', lambda *a: 'gloo')
 
-    def no_sync(*args, **kwargs):
-        raise AssertionError('host sync on the training path')
+    def counting(name, original):
+        def wrapper(self, *args, **kwargs):
+            syncs.append(name)
+            return original(self, *args, **kwargs)
+        return wrapper
 
-    for name in ('item', 'tolist', '__bool__', '__int__', '__float__'):
-        monkeypatch.setattr(torch.Tensor, name, no_sync)
+    for name in HOST_READS + (HOST_COPIES if packed else ()):
+        monkeypatch.setattr(torch.Tensor, name, counting(name, getattr(torch.Tensor, name)))
+    if packed:
+        to = torch.Tensor.to
+
+        def counting_to(self, *args, **kwargs):
+            target = kwargs.get('device', args[0] if args else None)
+            if isinstance(target, (str, torch.device)) and torch.device(target).type == 'cpu':
+                syncs.append(".to('cpu')")
+            return to(self, *args, **kwargs)
+        monkeypatch.setattr(torch.Tensor, 'to', counting_to)
     losses = head.loss_by_feat(outs, samples)
     monkeypatch.undo()
+    assert syncs == [], f'{len(syncs)} host syncs on the training path: {syncs}'
     assert len(calls) == 1, calls
     assert set(losses) == set(expected)
     # world 2 with an empty second rank: this rank's loss is world x its share (DDP divides
@@ -479,6 +568,83 @@ def test_one_collective_and_no_host_sync_per_iteration(monkeypatch, distill):
         factor = 1.0 if (key == 'loss_depth_distill' and distill == 'silog'
                          or key == 'distill_valid_frac') else 2.0  # a fraction: not scaled
         torch.testing.assert_close(value, expected[key] * factor, rtol=1e-6, atol=0)
+
+
+def test_host_sync_counter_sees_the_in_head_encoding(monkeypatch):
+    """The counter of the test above is not blind: encoding in the head copies to the host."""
+    head = make_head()
+    samples, syncs = two_samples(), []
+    cpu = torch.Tensor.cpu
+    monkeypatch.setattr(torch.Tensor, 'cpu', lambda self: syncs.append('cpu') or cpu(self))
+    head.loss_by_feat(random_outs(head), samples)
+    monkeypatch.undo()
+    assert len(syncs) >= 2 * 6  # six fields per sample
+
+
+def _losses_and_grads(head, outs, samples):
+    outs = {k: v.clone().requires_grad_() for k, v in outs.items()}
+    losses = head.loss_by_feat(outs, samples)
+    sum(losses.values()).backward()
+    return losses, {k: v.grad for k, v in outs.items()}
+
+
+@pytest.mark.parametrize('case', ['two', 'no_objects', 'over_50', 'van'])
+def test_packed_targets_give_the_same_losses_and_gradients(case):
+    """EncodeMonoDLETargets + PackMonoDLEInputs -> the head: bit for bit the targets, losses and
+    gradients of encoding in the head (with the teacher depth: the distillation's boxes and
+    heatmap come from the targets too)."""
+    from mmengine.structures import PixelData
+    coder = dict(writelist=('Car', 'Van', 'Truck')) if case == 'van' else {}
+    head = make_head(**coder)
+    head.loss_depth_distill = MODELS.build(dict(type='DepthDistillLoss', foreground='box'))
+    if case == 'two':
+        samples = two_samples()
+    elif case == 'no_objects':
+        samples = [make_sample([]), two_samples()[1]]
+    elif case == 'over_50':
+        samples = [make_sample([obj(center=(4.0 * (i % 32) + 1, 4.0 * (i // 32) + 1))
+                                for i in range(80)], random_crop=True), two_samples()[0]]
+    else:
+        samples = [make_sample([obj(label=-1, name='Van'), obj(label=1, name='Car',
+                                                              center=(81.0, 30.6))], names=True),
+                   make_sample([obj(label=1, name='Car')], names=True)]
+    for s in samples:
+        s.gt_depth = PixelData(depth=torch.rand(1, FH, FW) * 50 + 1,
+                               valid=torch.rand(1, FH, FW) > 0.5)
+    packed = with_packed_targets(samples, **coder)
+    feat_hw = (FH, FW)
+    ref_t, ref_s = head.encode_targets(samples, feat_hw, torch.device('cpu'))
+    got_t, got_s = head.packed_targets(packed, feat_hw, torch.device('cpu'))
+    assert set(got_t) == set(ref_t)
+    for key in ref_t:
+        assert got_t[key].dtype == ref_t[key].dtype and torch.equal(got_t[key], ref_t[key]), key
+    assert torch.equal(got_s['2d'], ref_s['2d']) and torch.equal(got_s['3d'], ref_s['3d'])
+    assert got_s['num_2d'] == ref_s['num_2d']
+    outs = random_outs(head)
+    ref_l, ref_g = _losses_and_grads(head, outs, samples)
+    got_l, got_g = _losses_and_grads(head, outs, packed)
+    assert set(got_l) == set(ref_l)
+    for key in ref_l:
+        assert torch.equal(got_l[key], ref_l[key]), key
+    for key in ref_g:
+        assert torch.equal(got_g[key], ref_g[key]), key
+    # one sample without packed targets: the head encodes the whole batch itself
+    mixed = [packed[0], samples[1]]
+    assert head.packed_targets(mixed, feat_hw, torch.device('cpu')) is None
+    mixed_l, _ = _losses_and_grads(head, outs, mixed)
+    assert all(torch.equal(mixed_l[key], ref_l[key]) for key in ref_l)
+
+
+def test_packed_targets_of_another_coder_or_size_are_an_error():
+    head = make_head()
+    samples = two_samples()
+    other = with_packed_targets(samples, writelist=('Car', 'Pedestrian'), max_objs=40)
+    with pytest.raises(ValueError, match=r'EncodeMonoDLETargets.*\(max_objs, writelist\)'):
+        head.loss_by_feat(random_outs(head), other)
+    packed = with_packed_targets(samples)
+    outs = {k: v[..., :FW - 4] for k, v in random_outs(head).items()}  # another output size
+    with pytest.raises(ValueError, match=r'\(16, 32\) target grid .* outputs \(16, 28\)'):
+        head.loss_by_feat(outs, packed)
 
 
 def test_coder_arguments_on_the_head_name_the_new_place():

@@ -2,7 +2,8 @@
 
 Ours, per frame: ``MonoDLEKittiDataset.__getitem__`` with the training pipeline of
 ``configs/_base_/datasets/kitti_mono3d_monodle.py`` (load image + labels, MonoDLE's random
-flip / crop / affine warp, pack), then ``CenterNet3DHead.get_targets`` of the one sample
+flip / crop / affine warp, pack; its ``EncodeMonoDLETargets`` step left out), then
+``CenterNet3DHead.get_targets`` of the one sample (the same encoding that step runs)
 (heatmap, offsets, sizes, depth, heading: what the official ``__getitem__`` also builds) when the
 head is available. Official: ``KITTI_Dataset('train', cfg).__getitem__`` with its example config
 (``writelist ['Car']``, flip 0.5, crop 0.5, scale 0.4, shift 0.1), which also normalises the
@@ -81,7 +82,10 @@ def build_ours(data_root: str, split: str, with_targets: bool, normalize: bool):
     init_default_scope('mmdet3d')
     cfg = Config.fromfile(DATA_CONFIG)
     ds_cfg = cfg.train_dataloader.dataset
-    ds_cfg.update(data_root=data_root, split=split)
+    # the targets are timed (and compared) through the head's get_targets below: the same
+    # encoding EncodeMonoDLETargets runs in training, counted once
+    ds_cfg.update(data_root=data_root, split=split, pipeline=[
+        step for step in ds_cfg.pipeline if step['type'] != 'EncodeMonoDLETargets'])
     dataset = DATASETS.build(ds_cfg)
 
     head = None

@@ -14,6 +14,9 @@ train_pipeline = [
     dict(type='LoadMonoDLEAnnotations'),
     dict(type='MonoDLEAffineAug', output_size=input_size, random_flip=0.5, random_crop=0.5,
          scale=0.4, shift=0.1),
+    # MonoDLE's targets, encoded in the data workers; its bbox_coder is the model's
+    # model.bbox_head.bbox_coder (MonoDLERunner copies it in: leave it unset here)
+    dict(type='EncodeMonoDLETargets'),
     dict(type='PackMonoDLEInputs'),
 ]
 test_pipeline = [

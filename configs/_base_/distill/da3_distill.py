@@ -58,6 +58,7 @@ da3_train_pipeline = [
          scale=0.4, shift=0.1),
     dict(type='LoadDA3Depth', depth_dir='DA3_depth_results', max_depth=None,
          on_missing='error', scale_by_crop=True, interpolation='nearest'),
+    dict(type='EncodeMonoDLETargets'),
     dict(type='PackMonoDLEInputs'),
 ]
 # (2) the head's distillation loss (variance_factor: distill.silog_variance_factor; _delete_:

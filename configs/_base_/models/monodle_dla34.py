@@ -7,7 +7,10 @@ model = dict(
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True,
-        pad_size_divisor=32),
+        pad_size_divisor=32,
+        # copies to the GPU (images from pinned memory, the samples' packed targets) do not
+        # wait for the GPU's queue; no effect on CPU
+        non_blocking=True),
     backbone=dict(
         type='DLANet',
         depth=34,

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from mmdet3d.datasets.transforms import Pack3DDetInputs
 from mmdet3d.registry import TRANSFORMS
-from mmengine.structures import PixelData
+from mmengine.structures import BaseDataElement, PixelData
 
 #: Keys MonoDLE's pipeline packs by default.
 MONODLE_KEYS = ('img', 'gt_bboxes', 'gt_bboxes_labels', 'gt_bboxes_3d', 'gt_labels_3d',
@@ -23,7 +23,11 @@ class PackMonoDLEInputs(Pack3DDetInputs):
     Beyond mmdet3d's packing: ``gt_alphas`` (N,) float32 -> ``gt_instances_3d.alphas``,
     ``gt_difficulty`` (N,) int64 -> ``gt_instances_3d.difficulty``; when present (``LoadDA3Depth``
     in the pipeline), ``gt_depth_map`` (1, h, w) float32 metres and ``gt_depth_valid`` (1, h, w)
-    bool -> ``data_sample.gt_depth = PixelData(depth=..., valid=...)``. Object names are not
+    bool -> ``data_sample.gt_depth = PixelData(depth=..., valid=...)``; when present
+    (``EncodeMonoDLETargets`` in the pipeline), the encoded targets -> ``data_sample.
+    monodle_targets``, a ``BaseDataElement`` of tensors (the arrays as they are, same dtypes)
+    with metainfo ``coder`` (the encoding settings), which the data preprocessor moves to the
+    device with the batch. Object names are not
     packed unless ``'gt_names'`` is in ``keys`` (-> ``gt_instances_3d.names``, (N,) str array).
     ``meta_keys`` are mmdet3d's defaults plus :data:`MONODLE_META_KEYS` unless given explicitly.
 
@@ -46,6 +50,8 @@ class PackMonoDLEInputs(Pack3DDetInputs):
         depth_map = results.pop('gt_depth_map', None)
         depth_valid = results.pop('gt_depth_valid', None)
         on_missing = results.pop('gt_depth_on_missing', 'error')
+        targets = results.pop('monodle_targets', None)
+        coder_settings = results.pop('monodle_targets_coder', None)
         if 'gt_alphas' in results:
             results['gt_alphas'] = torch.from_numpy(
                 np.asarray(results['gt_alphas'], dtype=np.float32))
@@ -63,4 +69,9 @@ class PackMonoDLEInputs(Pack3DDetInputs):
                 depth, valid = depth[None], valid[None]
             packed['data_samples'].gt_depth = PixelData(
                 metainfo=dict(on_missing=on_missing), depth=depth, valid=valid)
+        if targets is not None:
+            packed['data_samples'].monodle_targets = BaseDataElement(
+                metainfo=dict(coder=coder_settings),
+                **{key: torch.from_numpy(np.ascontiguousarray(value))
+                   for key, value in targets.items()})
         return packed

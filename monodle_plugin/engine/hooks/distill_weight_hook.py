@@ -22,7 +22,10 @@ class DistillWeightHook(Hook):
     (``warmup_iters=N``), off after epoch E (``off_after_epoch=E``); the last two combine.
     ``iter`` is the global training iteration (it continues across resume).
 
-    With a weight of 0 the head skips the distillation call (no extra compute). The current
+    With a weight of 0 the head skips the distillation call (no extra compute, no teacher
+    depth needed), logs ``loss_depth_distill`` as 0 and gives the parameters only that loss
+    trains (the dense uncertainty branch of ``distill.use_uncertainty``) an exact zero
+    gradient, so that DDP (``find_unused_parameters=False``) keeps running. The current
     value is written to the message hub as ``train/distill_lambda``, so the logger shows it
     as ``distill_lambda``.
 

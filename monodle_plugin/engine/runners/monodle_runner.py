@@ -35,7 +35,11 @@ class MonoDLERunner(Runner):
        ``OMPI_COMM_WORLD_SIZE`` for ``launcher`` pytorch / slurm / mpi); the lr then follows
        mmengine's ``auto_scale_lr``, see :mod:`monodle_plugin.engine.batch_lr_scaling`;
     3. on a machine without CUDA, a gloo process group and CPU DDP wrapping
-       (:mod:`monodle_plugin.engine.cpu_distributed`).
+       (:mod:`monodle_plugin.engine.cpu_distributed`);
+    4. every ``EncodeMonoDLETargets`` step without ``bbox_coder`` gets the model's
+       ``model.bbox_head.bbox_coder`` (targets encoded in the data workers with the head's
+       settings, :func:`~monodle_plugin.datasets.transforms.encode_monodle_targets.
+       fill_target_coders`).
 
     After building it logs the effective batch / lr and the run record (``run_info.json``),
     and with more than one process registers ``GlobalLossLogHook`` (logged losses = those of
@@ -54,6 +58,8 @@ class MonoDLERunner(Runner):
             cfg = Config(cfg)
         guard_config(cfg)  # a config variable changed after parsing reaches nothing: an error
         changes = apply_distill_switches(cfg)
+        from ...datasets.transforms.encode_monodle_targets import fill_target_coders
+        coder_lines = fill_target_coders(cfg)  # the head's bbox_coder: one source
         launcher = cfg.get('launcher', 'none') or 'none'
         world_size = world_size_from_env(launcher)
         plan = None
@@ -75,6 +81,8 @@ class MonoDLERunner(Runner):
         runner.batch_plan, runner.dist_backend = plan, backend
         for line in changes:
             runner.logger.info(f'distill switches: {line}')
+        for line in coder_lines:
+            runner.logger.info(line)
         if loader_line:
             runner.logger.info(loader_line)
         from ..hooks import GlobalLossLogHook

@@ -35,6 +35,15 @@ DEFAULT_LOSSES = dict(
     offset_3d=dict(type='mmdet.L1Loss', loss_weight=1.0),
     size_3d=dict(type='DimAwareL1Loss', loss_weight=1.0),
     heading=dict(type='MultiBinHeadingLoss', loss_weight=1.0))
+#: the head's submodules whose parameters each loss term trains. A term that is switched off
+#: (``loss_depth_distill`` with weight 0, e.g. by ``DistillWeightHook``) is not computed; the
+#: parameters that only it trains then get an exact zero gradient instead (``0 * sum``), so that
+#: DDP (``find_unused_parameters=False``) sees every parameter in every iteration. A subclass
+#: that adds a branch and its term adds the pair here.
+TERM_MODULES = dict(heatmap=('heatmap', ), offset_2d=('offset_2d', ), size_2d=('size_2d', ),
+                    depth=('depth', ), offset_3d=('offset_3d', ), size_3d=('size_3d', ),
+                    heading=('heading', ),
+                    depth_distill=('depth', 'dense_depth_uncertainty'))
 #: head arguments of earlier versions that are now the box coder's
 _CODER_ARGS = ('class_names', 'writelist', 'heatmap_only_names', 'heatmap_only_label', 'max_objs',
                'min_depth', 'max_depth', 'ignore_difficulties', 'use_3d_center',
@@ -54,12 +63,26 @@ class CenterNet3DHead(BaseMono3DDenseHead):
     140 ms, NCHW: 300 vs 200-290 ms) and holds a 7 x 256-channel intermediate (+220 MB), so
     it is off by default; ``channels_last`` is what speeds the head up (2x).
 
+    Targets: when every data sample carries ``monodle_targets`` (``EncodeMonoDLETargets`` in
+    the training pipeline, as in every training config of the package), the head stacks those
+    (already on the device: the data preprocessor moved them with the batch) and reads nothing
+    back to the host; otherwise (a user's own pipeline without that step) it encodes the
+    ground truth itself with its ``bbox_coder`` (on the host, then copied to the device). Both
+    give the same numbers; the packed targets must come from a coder with the head's settings
+    and for the head's output size (checked, an error names what differs).
+
+    Switched-off losses: ``loss_depth_distill`` with weight 0 (``DistillWeightHook``'s
+    ``off_after_epoch``, a warm-up starting at 0) is not computed and needs no teacher depth;
+    it is logged as 0 and gives the parameters only it trains (:data:`TERM_MODULES`: the dense
+    uncertainty branch) an exact zero gradient, so that DDP without ``find_unused_parameters``
+    keeps running.
+
     Losses: every loss that needs a global normaliser has ``local_stats(*args)`` and takes
     ``global_stats``; :meth:`loss_by_feat` sums all of them over the DDP ranks in one collective.
     Losses without ``local_stats`` on gathered objects (``mmdet.L1Loss``...) get
     ``avg_factor`` = global element count / world size. To add a branch, extend
     ``out_channels`` / :data:`BRANCHES` handling in a subclass and add its term in
-    :meth:`loss_terms`.
+    :meth:`loss_terms` (and its modules in :data:`TERM_MODULES`).
 
     Args:
         num_classes: heatmap channels. Defaults to 3 (Pedestrian, Car, Cyclist).
@@ -238,10 +261,10 @@ class CenterNet3DHead(BaseMono3DDenseHead):
 
         Args:
             outs: raw maps of :meth:`forward`.
-            targets: :meth:`get_targets` on the maps' device.
+            targets: the batched targets on the maps' device (as :meth:`get_targets`).
             select: ``'2d'`` / ``'3d'``: flat (B * max_objs) indices of the slots with 2D / 3D
-                targets, ``'num_2d'``: list of the per-image 2D counts (computed on the host:
-                no device sync).
+                targets, ``'num_2d'``: list of the per-image 2D counts (host integers: no
+                device sync).
             batch_data_samples: the samples (teacher depth for distillation).
 
         Every prediction is cast to float32 (:func:`loss_precision`) before the depth decoding
@@ -302,28 +325,30 @@ class CenterNet3DHead(BaseMono3DDenseHead):
         student = (loss_precision(outs['depth'][:, 0:1]), )  # float32 under autocast too
         if getattr(distill, 'needs_uncertainty', False):  # the branch exists (checked at build)
             student += (loss_precision(outs['dense_depth_uncertainty']), )
-        return ((*student, teacher.to(heatmap.device), valid.to(heatmap.device)),
+        if teacher.device != heatmap.device:  # on the device already after the preprocessor
+            teacher, valid = teacher.to(heatmap.device), valid.to(heatmap.device)
+        return ((*student, teacher, valid),
                 dict(heatmap_target=targets['heatmap'], boxes_2d=boxes))
 
     def loss_by_feat(self, outs: dict[str, Tensor], batch_data_samples: list
                      ) -> dict[str, Tensor]:
         """MonoDLE's seven losses (+ ``loss_depth_distill`` when configured).
 
-        The normalisers of all losses (object counts, positives, the dim-aware weight's sums,
-        the distillation weights) are summed over the DDP ranks in one collective
-        (:func:`dist_utils.reduce_stats`), with no host sync.
+        Targets come packed with the samples (``EncodeMonoDLETargets``) or are encoded here
+        (see the class docstring). The normalisers of all losses (object counts, positives,
+        the dim-aware weight's sums, the distillation weights) are summed over the DDP ranks in
+        one collective (:func:`dist_utils.reduce_stats`); with packed targets nothing is read
+        back to the host. A distillation loss with weight 0 is logged as 0 (see the class
+        docstring).
         """
         heatmap = outs['heatmap']
         device = heatmap.device
         feat_hw = tuple(heatmap.shape[-2:])
-        encoded = self.bbox_coder.encode_batch(
-            [ds.gt_instances_3d for ds in batch_data_samples],
-            [ds.gt_instances for ds in batch_data_samples],
-            [ds.metainfo for ds in batch_data_samples], feat_hw)
-        select = {key: torch.from_numpy(np.flatnonzero(encoded[f'mask_{key}'])).to(device)
-                  for key in ('2d', '3d')}
-        select['num_2d'] = encoded['mask_2d'].sum(1).tolist()
-        targets = {key: torch.from_numpy(value).to(device) for key, value in encoded.items()}
+        packed = self.packed_targets(batch_data_samples, feat_hw, device)
+        if packed is None:
+            targets, select = self.encode_targets(batch_data_samples, feat_hw, device)
+        else:
+            targets, select = packed
         terms = self.loss_terms(outs, targets, select, batch_data_samples)
         local = {}
         for name, (module, args, kwargs) in terms.items():
@@ -345,7 +370,104 @@ class CenterNet3DHead(BaseMono3DDenseHead):
             elif name in totals:
                 kwargs = dict(kwargs, avg_factor=totals[name][0] / world)
             losses[f'loss_{name}'] = module(*args, **kwargs)
+        for name in self.switched_off_terms():
+            losses[f'loss_{name}'] = self._zero_loss(name, terms, device)
         return losses
+
+    def switched_off_terms(self) -> list[str]:
+        """Terms configured but not computed in this iteration: ``depth_distill`` while its
+        ``loss_weight`` is 0."""
+        distill = self.loss_depth_distill
+        if distill is not None and getattr(distill, 'loss_weight', 1.0) == 0:
+            return ['depth_distill']
+        return []
+
+    def _zero_loss(self, name: str, terms: dict, device: torch.device) -> Tensor:
+        """0, connected to the parameters that only the switched-off term ``name`` trains.
+
+        Their gradient is exactly 0 (not None): DDP with ``find_unused_parameters=False``
+        needs a gradient of every parameter in every iteration. The cost is one sum per such
+        parameter (no backward through the branch).
+        """
+        used = {module for other in terms for module in TERM_MODULES.get(other, ())}
+        params = [p for module in TERM_MODULES.get(name, ()) if module not in used
+                  and isinstance(getattr(self, module, None), nn.Module)
+                  for p in getattr(self, module).parameters() if p.requires_grad]
+        zero = torch.zeros((), device=device)
+        if not params:
+            return zero
+        # + 0.0: a positive zero in the log whatever the sign of the sum
+        return zero + torch.stack([p.sum() for p in params]).sum() * 0.0
+
+    def encode_targets(self, batch_data_samples: list, feat_hw: tuple[int, int],
+                       device: torch.device) -> tuple[dict[str, Tensor], dict]:
+        """Encode the samples' ground truth here (``bbox_coder.encode_batch``, on the host).
+
+        Returns:
+            ``(targets, select)`` as :meth:`loss_terms` takes them.
+        """
+        encoded = self.bbox_coder.encode_batch(
+            [ds.gt_instances_3d for ds in batch_data_samples],
+            [ds.gt_instances for ds in batch_data_samples],
+            [ds.metainfo for ds in batch_data_samples], feat_hw)
+        select = {key: torch.from_numpy(np.flatnonzero(encoded[f'mask_{key}'])).to(device)
+                  for key in ('2d', '3d')}
+        select['num_2d'] = encoded['mask_2d'].sum(1).tolist()
+        targets = {key: torch.from_numpy(value).to(device) for key, value in encoded.items()}
+        return targets, select
+
+    def packed_targets(self, batch_data_samples: list, feat_hw: tuple[int, int],
+                       device: torch.device) -> tuple[dict[str, Tensor], dict] | None:
+        """The targets ``EncodeMonoDLETargets`` packed into every sample, batched on ``device``.
+
+        Stacks the per-sample arrays to (B, ...) and concatenates the per-sample slot indices
+        with batch offsets (slot j of image i -> ``i * max_objs + j``): the same tensors
+        :meth:`encode_targets` gives, with no device -> host read (counts are tensor shapes).
+
+        Returns:
+            ``(targets, select)`` as :meth:`loss_terms` takes them, or None when a sample has
+            no packed targets.
+
+        Raises:
+            ValueError: the packed targets were encoded with other coder settings than
+                ``bbox_coder``'s, or for another output size than ``feat_hw``.
+        """
+        if not batch_data_samples or not all('monodle_targets' in ds
+                                             for ds in batch_data_samples):
+            return None
+        parts = [ds.monodle_targets for ds in batch_data_samples]
+        mine = self.bbox_coder.encoding_settings()
+        for ds, part in zip(batch_data_samples, parts):
+            theirs = part.metainfo.get('coder', None) or {}
+            if theirs != mine:
+                keys = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+                raise ValueError(
+                    'CenterNet3DHead: sample '
+                    f"{ds.metainfo.get('sample_idx', ds.metainfo.get('img_path', '?'))} carries "
+                    'targets of EncodeMonoDLETargets encoded with other settings than '
+                    f'model.bbox_head.bbox_coder ({", ".join(keys)}): leave that step\'s '
+                    'bbox_coder unset (MonoDLERunner copies the head\'s) or set the same values')
+            if tuple(part.heatmap.shape[-2:]) != feat_hw:
+                raise ValueError(
+                    'CenterNet3DHead: EncodeMonoDLETargets encoded a '
+                    f'{tuple(part.heatmap.shape[-2:])} target grid (image size / down_ratio) but '
+                    f'the head outputs {feat_hw}: make the network input (MonoDLEAffineAug '
+                    'output_size) divisible by the data preprocessor\'s pad_size_divisor, or '
+                    'remove EncodeMonoDLETargets from the training pipeline')
+
+        def on_device(tensor: Tensor) -> Tensor:
+            return tensor if tensor.device == device else tensor.to(device)
+
+        slots = self.bbox_coder.max_objs  # every sample's K (the settings are equal)
+        targets = {key: on_device(torch.stack([part.get(key) for part in parts]))
+                   for key in parts[0].keys() if not key.startswith('slots_')}
+        select = {}
+        for key in ('2d', '3d'):
+            per_image = [part.get(f'slots_{key}') for part in parts]
+            select[key] = on_device(torch.cat(
+                [idx if i == 0 else idx + i * slots for i, idx in enumerate(per_image)]))
+        select['num_2d'] = [int(part.slots_2d.shape[0]) for part in parts]
+        return targets, select
 
     # ------------------------------------------------------------------ decoding
     def predict(self, x: Tensor | Sequence[Tensor], batch_data_samples: list,

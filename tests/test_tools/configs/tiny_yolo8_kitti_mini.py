@@ -18,6 +18,7 @@ train_dataloader = dict(
         dict(type='LoadKittiMonoImage'),
         dict(type='LoadMonoDLEAnnotations'),
         dict(type='MonoDLEAffineAug', output_size=input_size, random_flip=0.5, random_crop=0.5),
+        dict(type='EncodeMonoDLETargets'),
         dict(type='PackMonoDLEInputs'),
     ]))
 val_dataloader = dict(dataset=dict(indices=2, pipeline=[

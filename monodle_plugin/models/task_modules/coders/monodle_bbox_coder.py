@@ -142,6 +142,26 @@ class MonoDLEBBoxCoder(BaseBBoxCoder):
         self.depth_eps = depth_eps
         self._kernels: dict[int, np.ndarray] = {}
 
+    def encoding_settings(self) -> dict:
+        """The arguments that decide :meth:`encode`'s output, as plain Python values.
+
+        Two coders with equal settings encode every sample to the same arrays; the head
+        compares its own with those of ``EncodeMonoDLETargets`` (packed with the targets).
+        ``depth_eps`` is left out (decoding only); ``cls_mean_size`` enters as the mean size
+        actually subtracted (zeros without ``use_mean_size``).
+        """
+        return dict(num_classes=int(self.num_classes), class_names=self.class_names,
+                    writelist=self.writelist, heatmap_only_names=self.heatmap_only_names,
+                    heatmap_only_label=int(self.heatmap_only_label),
+                    max_objs=int(self.max_objs), min_depth=float(self.min_depth),
+                    max_depth=float(self.max_depth),
+                    ignore_difficulties=tuple(int(d) for d in self.ignore_difficulties),
+                    use_3d_center=bool(self.use_3d_center),
+                    num_heading_bins=int(self.num_heading_bins),
+                    mean_size=tuple(tuple(row) for row in self.mean_size.tolist()),
+                    down_ratio=float(self.down_ratio),
+                    gaussian_overlap=float(self.gaussian_overlap))
+
     def decode_depth(self, depth_logit: Tensor) -> Tensor:
         """Raw depth logit -> metres (:func:`geometry.decode_depth`, this coder's eps)."""
         return decode_depth(depth_logit, self.depth_eps)
