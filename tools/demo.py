@@ -21,7 +21,8 @@ video: projected boxes + bird's-eye view; ``--no-draw`` skips them), ``--kitti-d
 lines (``<stem>.txt``, the format ``tools/kitti_eval.py`` reads), ``--jsonl`` one JSON-lines
 file (a record per frame: camera-frame boxes with their convention, scores, labels, class names,
 2D boxes). ``--score-thr`` only filters the drawn boxes; the files hold every detection.
-The depth is normalised to the training camera's focal length (``--no-normalize-camera``: off).
+Each image is padded / cropped to the training camera's focal length at the network input and
+the boxes mapped back to the real camera (``--no-normalize-camera``: off).
 Runs headless; a progress bar on stderr; one line per image on stdout.
 """
 import argparse
@@ -59,7 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--batch-size', type=int, default=1, help='frames per forward pass')
     parser.add_argument('--score-thr', type=float, default=0.2, help='drawing threshold')
     parser.add_argument('--no-normalize-camera', action='store_true',
-                        help='no virtual-camera normalisation of the depth')
+                        help='no virtual-camera normalisation (pad / crop to the training '
+                        'focal length)')
     parser.add_argument('--show-gt', action='store_true',
                         help='draw ../label_2/<stem>.txt in green when present')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')

@@ -44,7 +44,7 @@ from ..deployment.frames import (
 from ..deployment.intrinsics import (
     as_intrinsics,
     camera_warnings,
-    rescale_depth,
+    virtual_camera,
     virtual_camera_scale,
 )
 from ..deployment.numpy_runtime import kitti_sibling, p2_problems
@@ -63,6 +63,13 @@ def _input_size(cfg: Any) -> tuple[int, int]:
                      'network input): use a MonoDLE config')
 
 
+def _raw_cam2img(sample: Any) -> np.ndarray:
+    """The (4, 4) projection of the raw image the boxes are expressed for."""
+    meta = sample.metainfo
+    return np.asarray(meta.get('real_cam2img', meta.get('ori_cam2img', meta['cam2img'])),
+                      np.float64)
+
+
 @INFERENCERS.register_module(name=['MonoDLEInferencer', 'monodle'])
 class MonoDLEInferencer(BaseInferencer):
     """MonoDLE inference on images / videos of any camera.
@@ -74,9 +81,10 @@ class MonoDLEInferencer(BaseInferencer):
         device: ``'cpu'``, ``'cuda:0'``, ...
         cfg_options: config overrides (``--cfg-options``).
         allow_partial_load: load only the matching tensors (default: strict).
-        normalize_camera: virtual-camera normalisation (default on): the decoded depth is
-            scaled by this camera's focal length at the network input over the training
-            camera's (:func:`~monodle_plugin.deployment.intrinsics.virtual_camera_scale`).
+        normalize_camera: virtual-camera normalisation (default on): each image is padded /
+            cropped so that its focal length at the network input is the training camera's
+            (:func:`~monodle_plugin.deployment.intrinsics.virtual_camera`); boxes are mapped
+            back to the real camera.
         show_progress: an mmengine ``ProgressBar`` (on stderr) over the frames.
         model: mmdet3d's name for ``config`` (accepted as an alias).
         scope: registry scope.
@@ -103,7 +111,8 @@ class MonoDLEInferencer(BaseInferencer):
         self.normalize_camera = normalize_camera
         self.show_progress = show_progress
         self._warned: set = set()
-        super().__init__(model=cfg, weights=str(weights), device=device, scope=scope)
+        super().__init__(model=cfg, weights=str(weights), device=device, scope=scope,
+                         show_progress=show_progress)
         head = self.model.bbox_head
         coder = getattr(head, 'bbox_coder', head)
         self.class_names = list(getattr(coder, 'class_names', None)
@@ -117,6 +126,9 @@ class MonoDLEInferencer(BaseInferencer):
     def _init_pipeline(self, cfg: Any) -> Compose:
         return Compose(cfg.test_dataloader.dataset.pipeline)
 
+    def _init_collate(self, cfg: Any) -> Any:
+        return pseudo_collate  # the Det3DDataPreprocessor stacks the batch
+
     def _init_visualizer(self, cfg: Any) -> None:
         """Drawing is :func:`~monodle_plugin.utils.mono3d_drawing.draw_mono3d_result`
         (projected boxes + bird's-eye view), as ``tools/demo.py`` and ``tools/test.py``."""
@@ -128,51 +140,62 @@ class MonoDLEInferencer(BaseInferencer):
             self._warned.add(key)
             print_log(f'warning: {message}', logger='current', level=30)
 
-    def prepare(self, frame: Frame, intrinsics: Any, normalize: bool) -> tuple[dict, float]:
-        """Test-pipeline output of one frame and its virtual-camera depth factor."""
+    def prepare(self, frame: Frame, intrinsics: Any, normalize: bool
+                ) -> tuple[dict, tuple[int, int]]:
+        """Test-pipeline output of one frame and the pixel shift of its virtual camera.
+
+        The image is checked against its intrinsics (``p2_problems``), then, with ``normalize``,
+        padded / cropped to the training camera's focal length at the network input
+        (:func:`~monodle_plugin.deployment.intrinsics.virtual_camera`); its sample's metainfo
+        gets ``real_cam2img`` (the camera's own (4, 4)), ``virtual_shift`` (dx, dy) and
+        ``focal_ratio``.
+        """
         path, stem = frame.lookup
         cam2img, where = intrinsics(path, stem)
-        info = dict(img_path=frame.path, cam2img=cam2img, sample_idx=frame.index,
-                    sample_id=frame.name)
-        if frame.img is not None:
-            info['img'] = frame.img
-        data = self.pipeline(info)
-        h, w = data['data_samples'].metainfo['ori_shape'][:2]
+        img = frame.img if frame.img is not None else cv2.imread(frame.path, cv2.IMREAD_COLOR)
+        if img is None:
+            raise OSError(f'{frame.path}: image could not be read or decoded')
+        h, w = img.shape[:2]
         problems = p2_problems(cam2img, (h, w), where, frame.path)
         if problems:
             raise ValueError(problems[0])
         for k, msg in enumerate(camera_warnings(cam2img, (w, h), self.input_size, where)):
             self._warn_once(f'camera{k}', msg)
-        scale = virtual_camera_scale(cam2img, (w, h)) if normalize else 1.0
-        if not normalize and virtual_camera_scale(cam2img, (w, h)) != 1.0:
-            self._warn_once('focal', f'{where}: focal length {cam2img[0][0]:.0f} px over width '
-                            f'{w} differs from the training camera: depth is off by '
-                            f'{virtual_camera_scale(cam2img, (w, h)):.2f}x without the '
-                            'virtual-camera normalisation')
-        data['data_samples'].set_metainfo(dict(depth_scale=scale, cam2img=cam2img))
-        return data, scale
+        if normalize:
+            img, p_in, shift, ratio = virtual_camera(img, cam2img)
+        else:
+            p_in, shift, ratio = cam2img, (0, 0), virtual_camera_scale(cam2img, (w, h))
+            if ratio != 1.0:
+                self._warn_once('focal', f'{where}: fx / W = {cam2img[0][0]:.0f} / {w} px is '
+                                f'{ratio:.2f}x the training camera\'s: depths are off by about '
+                                f'{1 / ratio:.2f}x without the virtual-camera normalisation')
+        info = dict(img_path=frame.path, img=img, cam2img=p_in, sample_idx=frame.index,
+                    sample_id=frame.name)
+        data = self.pipeline(info)
+        data['data_samples'].set_metainfo(dict(real_cam2img=cam2img, virtual_shift=shift,
+                                               focal_ratio=ratio if normalize else 1.0))
+        return data, shift
 
     @torch.no_grad()
-    def run_batch(self, datas: list, scales: Sequence[float]) -> list:
-        """Model on a batch of pipeline outputs; depth scaled per frame. Det3DDataSamples."""
-        samples = self.model.test_step(pseudo_collate(datas))
-        for sample, scale in zip(samples, scales):
-            if scale != 1.0:
-                boxes = sample.pred_instances_3d.bboxes_3d
-                new = rescale_depth(boxes.tensor.cpu().numpy()[:, :7],
-                                    sample.metainfo['cam2img'], scale)
-                boxes.tensor[:, :7] = torch.as_tensor(new, dtype=boxes.tensor.dtype,
-                                                      device=boxes.tensor.device)
+    def run_batch(self, datas: list, shifts: Sequence[tuple[int, int]]) -> list:
+        """Model on a batch of pipeline outputs; 2D boxes mapped back from the virtual camera
+        to the real image. Returns the Det3DDataSamples (3D boxes: the camera frame)."""
+        samples = self.model.test_step(self.collate_fn(datas))
+        for sample, (dx, dy) in zip(samples, shifts):
+            if dx or dy:
+                bboxes = sample.pred_instances.bboxes
+                bboxes[:, 0::2] -= dx
+                bboxes[:, 1::2] -= dy
         return samples
 
     def pred2dict(self, frame: Frame, sample: Any) -> dict:
         """The plain-dict (JSON-lines) record of one frame's Det3DDataSample."""
         pred = sample.pred_instances_3d
         return prediction_record(
-            frame, sample.metainfo['cam2img'], pred.bboxes_3d.tensor.cpu().numpy()[:, :7],
+            frame, _raw_cam2img(sample), pred.bboxes_3d.tensor.cpu().numpy()[:, :7],
             pred.scores_3d.cpu().numpy(), pred.labels_3d.cpu().numpy(),
             sample.pred_instances.bboxes.cpu().numpy(), self.class_names,
-            sample.metainfo.get('depth_scale', 1.0))
+            sample.metainfo.get('focal_ratio', 1.0), sample.metainfo.get('virtual_shift'))
 
     def kitti_lines(self, frame: Frame, sample: Any) -> list[str]:
         """KITTI result lines of one frame (``tools/test.py``'s format)."""
@@ -194,7 +217,7 @@ class MonoDLEInferencer(BaseInferencer):
         if show_gt and frame.video is None and osp.isfile(label_path):
             gt = np.array([ins['bbox_3d'] for ins in read_label(label_path)
                            if ins['name'] != 'DontCare'], dtype=np.float64).reshape(-1, 7)
-        return draw_mono3d_result(img, sample.metainfo['cam2img'],
+        return draw_mono3d_result(img, _raw_cam2img(sample),
                                   pred.bboxes_3d.tensor.cpu().numpy()[keep, :7],
                                   pred.labels_3d.cpu().numpy()[keep], scores[keep],
                                   gt_boxes=gt, title=frame.name)

@@ -170,19 +170,23 @@ def iter_frames(sources: Sequence) -> Iterator[Frame]:
 
 def prediction_record(frame: Frame, cam2img: np.ndarray, boxes_3d: np.ndarray,
                       scores: np.ndarray, labels: np.ndarray, bboxes_2d: np.ndarray,
-                      class_names: Sequence[str], depth_scale: float = 1.0) -> dict:
+                      class_names: Sequence[str], focal_ratio: float = 1.0,
+                      virtual_shift: Optional[Sequence[int]] = None) -> dict:
     """The JSON-lines record of one frame (plain Python types).
 
     Args:
         boxes_3d: (N, 7) camera boxes (see :data:`BOX_CONVENTION`).
         scores: (N,) detection scores. labels: (N,) class indices. bboxes_2d: (N, 4) pixels.
-        depth_scale: the virtual-camera depth factor applied (1.0: none).
+        focal_ratio: this camera's focal length at the network input over the training
+            camera's (1.0: used as is); virtual_shift: the (dx, dy) pixel shift of the
+            virtual camera the network saw (padding > 0, cropping < 0).
     """
     labels = np.asarray(labels).astype(int).reshape(-1)
     rec = dict(frame=frame.name, index=frame.index, source=frame.path,
                box_convention=BOX_CONVENTION, box_type_3d='Camera',
                cam2img=np.asarray(cam2img, np.float64)[:3].round(6).tolist(),
-               depth_scale=round(float(depth_scale), 6),
+               virtual_camera=dict(focal_ratio=round(float(focal_ratio), 6),
+                                   shift_px=[int(v) for v in (virtual_shift or (0, 0))]),
                bboxes_3d=np.asarray(boxes_3d, np.float64).reshape(-1, 7).round(4).tolist(),
                scores_3d=np.asarray(scores, np.float64).reshape(-1).round(6).tolist(),
                labels_3d=labels.tolist(),

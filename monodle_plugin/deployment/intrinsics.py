@@ -265,40 +265,57 @@ NORMALIZE_DEADBAND = 0.03
 
 def virtual_camera_scale(cam2img: np.ndarray, image_wh: Sequence[int],
                          reference_fx_over_w: float = KITTI_FX / KITTI_WIDTH) -> float:
-    """Depth factor of the virtual-camera normalisation for one image.
+    """Focal ratio of this camera to the training camera, at the network input.
 
-    The network's depth is learnt for the training camera's focal length at the network
-    input; this camera's focal length there is ``fx * input_w / W``. Its depth is off by the
-    ratio ``s = (fx / W) / (fx_train / W_train)``; the decoded depth times ``s`` is the depth
-    for this camera (:func:`rescale_depth`). 1.0 within :data:`NORMALIZE_DEADBAND`.
+    MonoDLE's test warp scales the whole image by ``input_w / W``: the focal length at the
+    network input is ``fx * input_w / W``, and the depth the network learnt is for the
+    training camera's. The ratio is ``s = (fx / W) / (fx_train / W_train)``; 1.0 within
+    :data:`NORMALIZE_DEADBAND`. Without normalisation the depth is off by about ``1 / s``.
     """
     ratio = float(cam2img[0][0]) / float(image_wh[0]) / float(reference_fx_over_w)
     return 1.0 if abs(ratio - 1.0) <= NORMALIZE_DEADBAND else ratio
 
 
-def rescale_depth(boxes: np.ndarray, cam2img: np.ndarray, scale: float) -> np.ndarray:
-    """Camera boxes moved along their viewing rays: depth times ``scale``, same image position.
+def virtual_camera(img: np.ndarray, cam2img: np.ndarray,
+                   reference_fx_over_w: float = KITTI_FX / KITTI_WIDTH
+                   ) -> tuple[np.ndarray, np.ndarray, tuple[int, int], float]:
+    """The image as the training camera would frame it: same focal length at the network input.
+
+    The image is padded (black) or cropped horizontally, centred, to the width
+    ``W' = round(W * s)`` (:func:`virtual_camera_scale`), so that after the warp to the network
+    input width its focal length equals the training camera's (a narrow camera is padded, a wide
+    one cropped: objects beyond the training field of view are not seen). Pixels are not
+    resampled; only the principal point moves, ``cx' = cx + dx``. Boxes decoded with ``P'`` are
+    in the same camera frame; 2D boxes map back by ``u = u' - dx``.
 
     Args:
-        boxes: (N, 7+) ``x, y, z`` bottom centre (camera frame, metres), ``l, h, w``, ``ry``.
-        cam2img: (3, 4) or (4, 4) projection (pixels) the boxes were decoded with.
-        scale: depth factor (:func:`virtual_camera_scale`).
+        img: (H, W, 3) BGR uint8.
+        cam2img: (4, 4) or (3, 4) projection of ``img``, pixels.
 
     Returns:
-        A copy: the 3D centre ``(x, y - h / 2, z)`` becomes ``c' = t + scale * (c - t)``
-        (``t`` the projection's translation term, 0 for a ``K``), so its projection and the
-        heading ``ry`` (a function of the image column) are unchanged.
+        ``(virtual image, its (4, 4) projection, (dx, dy) pixel shift, s)``; the input itself
+        and ``(0, 0)`` when ``s == 1``.
     """
-    out = np.array(boxes, dtype=np.float64, copy=True)
-    if scale == 1.0 or out.size == 0:
-        return out.astype(np.asarray(boxes).dtype)
-    p = np.asarray(cam2img, np.float64)
-    tx, ty = p[0, 3] / -p[0, 0], p[1, 3] / -p[1, 1]
-    half_h = out[:, 4] / 2
-    out[:, 0] = tx + scale * (out[:, 0] - tx)
-    out[:, 1] = ty + scale * (out[:, 1] - half_h - ty) + half_h
-    out[:, 2] = scale * out[:, 2]
-    return out.astype(np.asarray(boxes).dtype)
+    h, w = img.shape[:2]
+    p = np.eye(4)
+    p[:3] = np.asarray(cam2img, np.float64)[:3]
+    s = virtual_camera_scale(p, (w, h), reference_fx_over_w)
+    new_w = int(round(w * s))
+    if s == 1.0 or new_w == w:
+        return img, p, (0, 0), 1.0
+    if new_w > w:
+        left = (new_w - w) // 2
+        out = np.zeros((h, new_w) + img.shape[2:], img.dtype)
+        out[:, left:left + w] = img
+        dx = left
+    else:
+        x0 = (w - new_w) // 2
+        out = np.ascontiguousarray(img[:, x0:x0 + new_w])
+        dx = -x0
+    p_virtual = p.copy()
+    p_virtual[0, 2] += dx  # the principal point moves with the pixels (P[:, 3] stays: the
+    # package projects by dividing by the point's depth, so u' = u + dx exactly)
+    return out, p_virtual, (dx, 0), s
 
 
 def camera_warnings(cam2img: np.ndarray, image_wh: Sequence[int], input_wh: Sequence[int],
@@ -329,4 +346,4 @@ def camera_warnings(cam2img: np.ndarray, image_wh: Sequence[int], input_wh: Sequ
 __all__ = ['FORMS', 'Intrinsics', 'IntrinsicsError', 'KITTI_FX', 'KITTI_HEIGHT', 'KITTI_WIDTH',
            'NORMALIZE_DEADBAND', 'as_intrinsics', 'cam2img_from_values', 'camera_warnings',
            'focal_at_input', 'kitti_calib_for', 'read_intrinsics_file', 'read_kitti_p2',
-           'rescale_depth', 'virtual_camera_scale']
+           'virtual_camera', 'virtual_camera_scale']

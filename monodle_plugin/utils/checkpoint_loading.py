@@ -302,8 +302,7 @@ def checkpoint_config(checkpoint: str) -> Any:
         raise CheckpointError(f'{checkpoint}: holds no config (meta.cfg; a converted or plain '
                               'state-dict checkpoint): give the config file before it, e.g. '
                               'configs/monodle/monodle_dla34_kitti.py CKPT')
-    return Config(parse_config_text(text, f'{checkpoint}: meta.cfg'),
-                  filename=f'{checkpoint}:meta.cfg')
+    return Config(parse_config_text(text, f'{checkpoint}: meta.cfg'))
 
 
 def _plain(value: Any) -> Any:

@@ -13,7 +13,6 @@ from monodle_plugin.deployment.intrinsics import (
     FORMS,
     Intrinsics,
     IntrinsicsError,
-    rescale_depth,
     virtual_camera_scale,
 )
 from monodle_plugin.structures.geometry import project_to_image
@@ -102,17 +101,33 @@ def test_missing_intrinsics_are_one_error(tmp_path):
         Intrinsics(['0', '0', '600', '180'])
 
 
-def test_depth_rescaling_keeps_the_projection(kitti_k):
-    """rescale_depth moves the 3D centre along its ray: same pixel, depth x s, ry unchanged."""
+def test_virtual_camera_brings_back_the_training_framing():
+    """A KITTI frame padded to 140 % (focal 0.7x at the network input): the virtual camera
+    crops it back to KITTI's width, the original pixels at the original projection; the
+    central 70 % crop (focal 1/0.7x) is padded back. KITTI's own cameras are left as they are."""
+    import cv2
+
+    from monodle_plugin.deployment.intrinsics import virtual_camera
+    img = cv2.imread(IMAGE)
     p2 = read_calib(CALIB)['cam2img']
-    boxes = np.array([[2.0, 1.6, 20.0, 4.0, 1.5, 1.7, 0.3], [-5.0, 1.7, 35.0, 0.8, 1.8, 0.6,
-                                                              -1.0]])
-    out = rescale_depth(boxes, p2, 0.7)
-    centre = lambda b: b[:, :3] - np.c_[np.zeros(len(b)), b[:, 4] / 2, np.zeros(len(b))]  # noqa
-    np.testing.assert_allclose(project_to_image(centre(out), p2),
-                               project_to_image(centre(boxes), p2), atol=1e-9)
-    np.testing.assert_allclose(out[:, 2], boxes[:, 2] * 0.7)
-    np.testing.assert_array_equal(out[:, 3:], boxes[:, 3:])
-    # the training camera (KITTI frames: +-2 % focal spread) is left as is; a 0.7x crop is not
-    assert virtual_camera_scale(p2, (1242, 375)) == 1.0
-    assert virtual_camera_scale(p2, (1242 * 0.7, 375 * 0.7)) == pytest.approx(1 / 0.7, 0.02)
+    h, w = img.shape[:2]
+    assert virtual_camera_scale(p2, (w, h)) == 1.0
+    same, p_same, shift, ratio = virtual_camera(img, p2)
+    assert same is img and shift == (0, 0) and ratio == 1.0 and np.array_equal(p_same, p2)
+    big = np.zeros((h, 2 * w, 3), np.uint8)  # 2x the width, the frame in the middle
+    big[:, w // 2:w // 2 + w] = img
+    p_big = p2.copy()
+    p_big[0, 2] += w // 2
+    out, p_out, (dx, dy), ratio = virtual_camera(big, p_big)
+    assert ratio == pytest.approx(0.5) and out.shape == img.shape and dy == 0
+    assert np.array_equal(out, img) and dx == -(w // 2)
+    np.testing.assert_allclose(p_out, p2, atol=1e-9)
+    small = np.ascontiguousarray(img[:, w // 4:w // 4 + w // 2])
+    p_small = p2.copy()
+    p_small[0, 2] -= w // 4
+    out, p_out, (dx, _), ratio = virtual_camera(small, p_small)
+    assert ratio == pytest.approx(2.0, rel=1e-3) and abs(out.shape[1] - w) <= 1
+    assert np.array_equal(out[:, dx:dx + w // 2], small) and not out[:, :dx].any()
+    uv = project_to_image(np.array([[1.0, 1.5, 20.0]]), p_out)
+    np.testing.assert_allclose(uv - [dx, 0], project_to_image(np.array([[1.0, 1.5, 20.0]]),
+                                                              p_small), atol=1e-9)

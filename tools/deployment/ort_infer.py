@@ -85,7 +85,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='folder for the KITTI result lines <stem>.txt')
     parser.add_argument('--jsonl', help='JSON-lines file, one record per frame')
     parser.add_argument('--no-normalize-camera', action='store_true',
-                        help='no virtual-camera normalisation of the depth')
+                        help='no virtual-camera normalisation (pad / crop to the training '
+                        'focal length)')
     parser.add_argument('--threads', type=int, default=0,
                         help='onnxruntime intra-op threads (0: onnxruntime default)')
     parser.add_argument('--score-thr', type=float,
@@ -146,13 +147,16 @@ def main(argv=None) -> dict:
                 if msg.split(':')[-1] not in warned:
                     warned.add(msg.split(':')[-1])
                     print(f'warning: {msg}')
-            scale = 1.0 if args.no_normalize_camera else \
-                intrinsics_mod.virtual_camera_scale(cam2img, hw[::-1])
+            if args.no_normalize_camera:
+                p_in, (dx, dy), ratio = cam2img, (0, 0), 1.0
+            else:  # the virtual camera: the training focal length at the network input
+                img, p_in, (dx, dy), ratio = intrinsics_mod.virtual_camera(img, cam2img)
             start = time.perf_counter()
             blob, affine = rt.preprocess(img, meta)
             outs = dict(zip(meta['outputs'], sess.run(meta['outputs'], {'img': blob})))
-            det = rt.decode(outs, meta, hw, cam2img, affine)
-            det['bboxes_3d'] = intrinsics_mod.rescale_depth(det['bboxes_3d'], cam2img, scale)
+            det = rt.decode(outs, meta, img.shape[:2], p_in, affine)
+            det['bboxes'][:, 0::2] -= dx  # 2D boxes back to the real image
+            det['bboxes'][:, 1::2] -= dy
             ms = (time.perf_counter() - start) * 1e3
             lines = rt.format_result_lines(det, meta['class_names'])
             if args.out_dir:
@@ -161,7 +165,7 @@ def main(argv=None) -> dict:
             if jsonl is not None:
                 jsonl.write(json.dumps(frames_mod.prediction_record(
                     frame, cam2img, det['bboxes_3d'], det['scores'], det['labels'],
-                    det['bboxes'], meta['class_names'], scale)) + '\n')
+                    det['bboxes'], meta['class_names'], ratio, (dx, dy))) + '\n')
             print(f'{frame.name}: {len(lines)} objects, {ms:.0f} ms')
             results[frame.name] = lines
     finally:
