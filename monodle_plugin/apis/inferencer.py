@@ -70,6 +70,14 @@ def _raw_cam2img(sample: Any) -> np.ndarray:
                       np.float64)
 
 
+# mmdet3d 1.4.0 gives its INFERENCERS the import location 'mmdet3d.api.inferencers' (a typo of
+# mmdet3d.apis): every INFERENCERS.get / build raises ModuleNotFoundError, mmdet3d's own names
+# included. The location cannot be imported, so marking it as imported changes nothing else;
+# mmdet3d's inferencers register when mmdet3d.apis is imported, as before.
+if getattr(INFERENCERS, '_locations', None) == ['mmdet3d.api.inferencers']:
+    INFERENCERS._imported = True
+
+
 @INFERENCERS.register_module(name=['MonoDLEInferencer', 'monodle'])
 class MonoDLEInferencer(BaseInferencer):
     """MonoDLE inference on images / videos of any camera.

@@ -256,3 +256,48 @@ def test_virtual_camera_normalisation_on_synthetic_cameras(inferencer):
 #: the normalisation; 1.5x what was measured (crop 2.09 m, pad 0.23 m over 15 boxes; without
 #: it: no detection at all on the crops, 11.8 m on the pads).
 NORMALISED_BOUND = {'crop': 3.0, 'pad': 0.35}
+
+
+# ---------------------------------------------------------------- item 6: the ONNX path
+@pytest.mark.slow
+def test_export_from_the_checkpoint_alone_and_ort_infer_same_outputs(fit_ckpt, inferencer,
+                                                                     tmp_path):
+    """export_onnx.py CKPT OUT (no config); ort_infer.py, torch-free, on another camera (a
+    padded frame, intrinsics as JSON fx/fy/cx/cy) writes the JSON lines and KITTI lines of
+    MonoDLEInferencer, virtual camera included."""
+    import os
+    import subprocess
+    import sys
+
+    from monodle_plugin.datasets.kitti_io import read_calib
+    onnx_path = tmp_path / 'fit.onnx'
+    run_tool(['tools/deployment/export_onnx.py', fit_ckpt, onnx_path], tmp_path)
+    img = cv2.imread(str(MINI / 'image_2' / '000008.png'))
+    p2 = read_calib(str(MINI / 'calib' / '000008.txt'))['cam2img']
+    syn, p_syn = _synthetic(img, p2, 'pad')
+    (tmp_path / 'frames').mkdir()
+    cv2.imwrite(str(tmp_path / 'frames' / 'padded.png'), syn)
+    cam = tmp_path / 'cam.json'
+    cam.write_text(json.dumps({'fx': p_syn[0, 0], 'fy': p_syn[1, 1], 'cx': p_syn[0, 2],
+                               'cy': p_syn[1, 2]}))
+    code = ("import runpy, sys\n"
+            "for m in ('torch', 'mmengine', 'mmdet3d', 'mmdet', 'mmcv', 'monodle_plugin'):\n"
+            "    sys.modules[m] = None\n"
+            f"sys.argv = ['ort_infer.py', {str(onnx_path)!r}, {str(tmp_path / 'frames')!r}, "
+            f"'--intrinsics', {str(cam)!r}, '--jsonl', {str(tmp_path / 'o.jsonl')!r}, "
+            f"'--kitti-dir', {str(tmp_path / 'ort')!r}]\n"
+            f"runpy.run_path({str(REPO / 'tools/deployment/ort_infer.py')!r}, "
+            "run_name='__main__')\n")
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          timeout=600, env=dict(os.environ, PYTHONPATH=''))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    [ort] = [json.loads(line) for line in open(tmp_path / 'o.jsonl')]
+    [ref] = inferencer(str(tmp_path / 'frames'), intrinsics=str(cam),
+                       kitti_dir=str(tmp_path / 'torch'))['predictions']
+    assert ort['virtual_camera'] == ref['virtual_camera'] and \
+        ref['virtual_camera']['shift_px'][0] < 0
+    assert ort['labels_3d'] == ref['labels_3d'] and len(ref['labels_3d']) > 0
+    np.testing.assert_allclose(ort['bboxes_3d'], ref['bboxes_3d'], atol=2e-3)
+    np.testing.assert_allclose(ort['bboxes_2d'], ref['bboxes_2d'], atol=0.05)
+    np.testing.assert_allclose(ort['scores_3d'], ref['scores_3d'], atol=1e-4)
+    assert (tmp_path / 'ort' / 'padded.txt').is_file()
