@@ -301,3 +301,33 @@ def test_export_from_the_checkpoint_alone_and_ort_infer_same_outputs(fit_ckpt, i
     np.testing.assert_allclose(ort['bboxes_2d'], ref['bboxes_2d'], atol=0.05)
     np.testing.assert_allclose(ort['scores_3d'], ref['scores_3d'], atol=1e-4)
     assert (tmp_path / 'ort' / 'padded.txt').is_file()
+
+
+# ---------------------------------------------------------------- the README's example
+def readme_inference_example(readme: str = 'README.md') -> str:
+    text = (REPO / readme).read_text(encoding='utf-8')
+    heading = '## Inference on any camera' if readme == 'README.md' else '## 任意相机上的推理'
+    section = text.split(heading, 1)[1].split('\n## ', 1)[0]
+    [block] = re.findall(r'```python\n(.*?)```', section, re.S)
+    return block
+
+
+@pytest.mark.slow
+def test_readme_inference_example_runs_on_the_demo_frames(fit_work_dir, tmp_path):
+    """The README's five lines, with `make demo`'s work dir replaced by the fit test's."""
+    import subprocess
+    import sys
+
+    from tool_helpers import tool_env
+    code = readme_inference_example()
+    assert len(code.strip().splitlines()) == 5 and code == readme_inference_example(
+        'README.zh-CN.md')
+    demo_dir = 'work_dirs/demo/monodle_yolo8_da3_kitti_mini'
+    assert demo_dir in code and 'outputs/inference' in code
+    code = code.replace(demo_dir, str(fit_work_dir)).replace('outputs/inference',
+                                                              str(tmp_path / 'vis'))
+    proc = subprocess.run([sys.executable, '-c', code], cwd=REPO, env=tool_env(),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert 'CameraInstance3DBoxes' in proc.stdout
+    assert len(list((tmp_path / 'vis').glob('*.png'))) == 13
