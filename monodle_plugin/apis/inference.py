@@ -1,8 +1,10 @@
-"""Build a detector from a config + checkpoint and run it on image files (``tools/demo.py``).
+"""Build a detector from a checkpoint (config optional) and run it on one image.
 
-mmdet3d's ``inference_mono_3d_detector`` needs an info ``.pkl`` per image; the demo reads plain
-KITTI files instead (an image and its ``calib/<id>.txt``), so :func:`detect_image` runs the test
-pipeline itself on ``{img_path, cam2img}``. The model is built by ``mmdet3d.apis.init_model``.
+mmdet3d's ``inference_mono_3d_detector`` needs an info ``.pkl`` per image; :func:`detect_image`
+runs the test pipeline itself on ``{img_path, cam2img}``. The model is built by
+``mmdet3d.apis.init_model`` (:func:`init_detector`, also used by
+:class:`~monodle_plugin.apis.MonoDLEInferencer`, which handles folders, globs, videos, any
+intrinsics and the result files).
 """
 from __future__ import annotations
 
