@@ -81,7 +81,7 @@ def cam2img_from_values(values: Any, where: str = 'intrinsics') -> np.ndarray:
         p[:3] = flat[:12].reshape(3, 4)
     fx, fy = float(p[0, 0]), float(p[1, 1])
     if fx <= 0 or fy <= 0:
-        raise _error(where, f'focal lengths (fx, fy) = ({fx:g}, {fy:g}) must be > 0 '
+        raise _error(where, f'focal lengths (fu, fv) = ({fx:g}, {fy:g}) must be > 0 '
                      '(an all-zero or broken K)')
     return p
 

@@ -97,7 +97,7 @@ def test_missing_intrinsics_are_one_error(tmp_path):
         Intrinsics(str(tmp_path))(IMAGE)
     with pytest.raises(IntrinsicsError, match='calib/x.txt not found'):
         Intrinsics(None)(str(tmp_path / 'image_2' / 'x.png'))
-    with pytest.raises(IntrinsicsError, match=r'focal lengths \(fx, fy\) = \(0, 0\)'):
+    with pytest.raises(IntrinsicsError, match=r'focal lengths \(fu, fv\) = \(0, 0\)'):
         Intrinsics(['0', '0', '600', '180'])
 
 
