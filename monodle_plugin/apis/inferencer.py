@@ -366,8 +366,9 @@ class MonoDLEInferencer(BaseInferencer):
                 writer.release()
             if jsonl_file is not None:
                 jsonl_file.close()
-        if bar is not None:
-            sys.stderr.write('\n')
+            if bar is not None:  # ends the bar's line (an error message then starts its own)
+                sys.stderr.write('\n')
+                sys.stderr.flush()
         out = self.postprocess(pairs, canvases if return_vis else None, return_datasamples,
                                print_result)
         out['data_samples'] = [s for _, s in pairs]
