@@ -10,6 +10,7 @@ broken stack, the error says which piece is wrong and how to fix it.
 """
 try:
     from . import datasets, engine, evaluation, models  # noqa: F401
+    from . import apis  # noqa: F401,I001  (MonoDLEInferencer into INFERENCERS; needs the above)
 except ImportError as err:  # a broken stack: name the wrong piece instead of a deep traceback
     from .utils.env_check import raise_if_environment_broken
     raise_if_environment_broken(err)

@@ -8,6 +8,7 @@ import pytest
 from mmdet3d.registry import (
     DATASETS,
     HOOKS,
+    INFERENCERS,
     METRICS,
     MODELS,
     PARAM_SCHEDULERS,
@@ -36,6 +37,8 @@ EXPECTED = {
     # mmengine's root registry (mmdet3d's child falls back to it): tools/train.py --amp on CPU
     OPTIM_WRAPPERS: ['BF16OptimWrapper'],
     TASK_UTILS: ['MonoDLEBBoxCoder'],
+    # issue 22: under its class name and the short name 'monodle'
+    INFERENCERS: ['MonoDLEInferencer', 'monodle'],
 }
 
 

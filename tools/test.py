@@ -4,11 +4,14 @@
 Examples::
 
     python tools/test.py configs/monodle/monodle_dla34_kitti.py CKPT            # KITTI AP40 table
+    python tools/test.py CKPT                      # the config stored in the checkpoint (meta.cfg)
     python tools/test.py CONFIG CKPT --show-dir vis                # + PNG per image (boxes + BEV)
     tools/dist_test.sh CONFIG CKPT 8
 
 Outputs land in ``work_dirs/<config name>/<timestamp>/`` (log, metrics json; ``--show-dir``
 relative paths are put there too). The metric (``KittiAP40Metric``) prints the AP40 table.
+The config is optional: every checkpoint this package writes holds its own (``meta.cfg``, read as
+plain data, never executed); when both are given and their models differ, one line says so.
 """
 import argparse
 import json
@@ -34,18 +37,20 @@ from monodle_plugin.engine.run_info import log_run_info  # noqa: E402
 from monodle_plugin.engine.runners import MonoDLERunner  # noqa: E402
 from monodle_plugin.utils.checkpoint_loading import (  # noqa: E402
     load_weights_strict,
+    resolve_config,
     skip_backbone_pretrained,
+    split_config_checkpoint,
 )
 from monodle_plugin.utils.cli import run_cli  # noqa: E402
-from monodle_plugin.utils.config_checks import check_cfg_option_keys  # noqa: E402
 from monodle_plugin.utils.env_check import check_environment  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('files', nargs='+', metavar='[CONFIG] CKPT',
+                        help='optional config file, then the checkpoint (without a config: the '
+                        "checkpoint's own, meta.cfg)")
     parser.add_argument('--work-dir', help='the dir to save the evaluation results '
                         '(default: work_dirs/<config name>)')
     parser.add_argument('--show', action='store_true',
@@ -66,6 +71,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
+    args.config, args.checkpoint = split_config_checkpoint(args.files)
     # LOCAL_RANK (the GPU of DDP's device_ids) and friends from torchrun / slurm / OpenMPI
     export_launcher_env(args.launcher, args.local_rank)
     return args
@@ -73,16 +79,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def build_cfg(args: argparse.Namespace) -> Config:
     """Config with the CLI applied (work dir, checkpoint, visualisation hook)."""
-    for path, what in ((args.config, 'config file'), (args.checkpoint, 'checkpoint')):
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'{what} not found: {path}')
-    cfg = Config.fromfile(args.config)
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    cfg, _ = resolve_config(args.config, args.checkpoint, args.cfg_options)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        check_cfg_option_keys(cfg, args.cfg_options, args.config)
-        cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
+    elif args.config is None:  # the stored work_dir is the training's: not reused
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.checkpoint))[0])
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     # loaded strictly in main(); the backbone's pretrained files are not needed
@@ -108,7 +112,8 @@ def main(argv=None) -> dict:
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     if not isinstance(runner, MonoDLERunner):  # MonoDLERunner wrote run_info.json (batch plan)
         log_run_info(runner, None, backend)
-    load_weights_strict(runner.model, args.checkpoint, args.config, args.allow_partial_load,
+    load_weights_strict(runner.model, args.checkpoint,
+                        args.config or f'{args.checkpoint}:meta.cfg', args.allow_partial_load,
                         runner.logger)
     runner.logger.info(f'Loaded {args.checkpoint}')
     metrics = runner.test()

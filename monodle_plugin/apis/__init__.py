@@ -1,4 +1,17 @@
-"""Inference helpers for images with a KITTI calibration (``tools/demo.py``)."""
-from .inference import build_detector, calib_path_for, detect_image, kitti_sibling, list_images
+"""Inference: :class:`MonoDLEInferencer` (any camera, images / folders / globs / videos, a
+checkpoint alone is enough) and the lower-level helpers of ``tools/demo.py``."""
+from ..deployment.frames import list_sources
+from ..deployment.intrinsics import FORMS, Intrinsics, IntrinsicsError
+from .inference import (
+    build_detector,
+    calib_path_for,
+    detect_image,
+    init_detector,
+    kitti_sibling,
+    list_images,
+)
+from .inferencer import MonoDLEInferencer
 
-__all__ = ['build_detector', 'calib_path_for', 'detect_image', 'kitti_sibling', 'list_images']
+__all__ = ['FORMS', 'Intrinsics', 'IntrinsicsError', 'MonoDLEInferencer', 'build_detector',
+           'calib_path_for', 'detect_image', 'init_detector', 'kitti_sibling', 'list_images',
+           'list_sources']

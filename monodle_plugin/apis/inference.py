@@ -1,8 +1,10 @@
-"""Build a detector from a config + checkpoint and run it on image files (``tools/demo.py``).
+"""Build a detector from a checkpoint (config optional) and run it on one image.
 
-mmdet3d's ``inference_mono_3d_detector`` needs an info ``.pkl`` per image; the demo reads plain
-KITTI files instead (an image and its ``calib/<id>.txt``), so :func:`detect_image` runs the test
-pipeline itself on ``{img_path, cam2img}``. The model is built by ``mmdet3d.apis.init_model``.
+mmdet3d's ``inference_mono_3d_detector`` needs an info ``.pkl`` per image; :func:`detect_image`
+runs the test pipeline itself on ``{img_path, cam2img}``. The model is built by
+``mmdet3d.apis.init_model`` (:func:`init_detector`, also used by
+:class:`~monodle_plugin.apis.MonoDLEInferencer`, which handles folders, globs, videos, any
+intrinsics and the result files).
 """
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
-from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 
 from ..deployment.numpy_runtime import (  # torch-free: shared with tools/deployment/ort_infer
@@ -21,14 +22,21 @@ from ..deployment.numpy_runtime import (  # torch-free: shared with tools/deploy
     list_images,
     p2_problems,
 )
-from ..utils.checkpoint_loading import load_weights_strict, skip_backbone_pretrained
-from ..utils.config_checks import check_cfg_option_keys
+from ..utils.checkpoint_loading import (
+    load_weights_strict,
+    resolve_config,
+    skip_backbone_pretrained,
+)
 
 
-def build_detector(config: str, checkpoint: str, device: str = 'cpu',
+def build_detector(config: Optional[str], checkpoint: str, device: str = 'cpu',
                    cfg_options: Optional[dict] = None, allow_partial_load: bool = False
                    ) -> tuple[torch.nn.Module, Compose]:
-    """(model in eval mode, test pipeline) from a config file and a checkpoint.
+    """(model in eval mode, test pipeline) from a checkpoint and, optionally, a config file.
+
+    ``config=None`` uses the config stored in the checkpoint (``meta.cfg``, read as plain
+    data: :func:`~monodle_plugin.utils.checkpoint_loading.resolve_config`); when both are
+    given and their models differ, one line says so. ``model.cfg`` is the config used.
 
     The model is built by ``mmdet3d.apis.init_model`` (SyncBN -> BN, ``model.cfg``, device,
     eval mode) without its checkpoint loading, which is not strict (a missing or mis-shaped
@@ -36,21 +44,31 @@ def build_detector(config: str, checkpoint: str, device: str = 'cpu',
     (``weights_only``; ``allow_partial_load`` to accept a partial match). The backbone's
     pretrained files are never needed: the checkpoint holds every weight.
     """
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+    cfg, name = resolve_config(config, checkpoint, cfg_options)
+    model = init_detector(cfg, checkpoint, name, device, allow_partial_load)
+    return model, Compose(cfg.test_dataloader.dataset.pipeline)
+
+
+def init_detector(cfg: Any, checkpoint: str, config_name: str, device: str = 'cpu',
+                  allow_partial_load: bool = False) -> torch.nn.Module:
+    """The model of ``cfg`` with ``checkpoint``'s weights, loaded strictly, in eval mode.
+
+    Built by ``mmdet3d.apis.init_model`` (SyncBN -> BN, ``model.cfg``, device) without its
+    non-strict loading; the backbone's pretrained files are switched off (``cfg`` is changed).
+    ``config_name`` is quoted in a mismatch error.
+    """
     from mmdet3d.apis import init_model
-    for path, what in ((config, 'config file'), (checkpoint, 'checkpoint')):
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'{what} not found: {path}')
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        check_cfg_option_keys(cfg, cfg_options, config)
-        cfg.merge_from_dict(cfg_options)
     skip_backbone_pretrained(cfg.model)
+    if cfg.get('custom_imports'):  # e.g. mmpretrain.models for registry backbones
+        from mmengine.utils import import_modules_from_strings
+        import_modules_from_strings(**cfg.custom_imports)
     with warnings.catch_warnings():  # init_model's "Don't suggest using CPU device"
         warnings.filterwarnings('ignore', message="Don't suggest using CPU")
         model = init_model(cfg, None, device=device)
-    load_weights_strict(model, checkpoint, config, allow_partial_load)
-    model.to(device).eval()
-    return model, Compose(cfg.test_dataloader.dataset.pipeline)
+    load_weights_strict(model, checkpoint, config_name, allow_partial_load)
+    return model.to(device).eval()
 
 
 @torch.no_grad()
@@ -78,4 +96,5 @@ def detect_image(model: torch.nn.Module, pipeline: Compose, img_path: str,
     return model.test_step(pseudo_collate([data]))[0]
 
 
-__all__ = ['build_detector', 'calib_path_for', 'detect_image', 'kitti_sibling', 'list_images']
+__all__ = ['build_detector', 'calib_path_for', 'detect_image', 'init_detector', 'kitti_sibling',
+           'list_images']

@@ -159,9 +159,11 @@ def verify_onnx(model: nn.Module, onnx_path: str, inputs: list[np.ndarray],
     return worst
 
 
-def build_model_for_export(config: str, checkpoint: str | None, cfg_options: dict | None = None
-                           ) -> tuple[nn.Module, object]:
+def build_model_for_export(config: str | None, checkpoint: str | None,
+                           cfg_options: dict | None = None) -> tuple[nn.Module, object]:
     """(MonoDLE model with the checkpoint's weights, config) for export.
+
+    ``config=None``: the config stored in the checkpoint (``meta.cfg``, parsed as plain data).
 
     Pretrained-backbone loading is switched off (``UltralyticsBackbone`` / ``TIMMBackbone``
     ``pretrained=False``, ``init_cfg=None``): the checkpoint holds every weight.
@@ -171,14 +173,19 @@ def build_model_for_export(config: str, checkpoint: str | None, cfg_options: dic
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
+    from ..utils.checkpoint_loading import resolve_config
+
     for path, what in ((config, 'config file'), (checkpoint, 'checkpoint')):
         if path is not None and not os.path.isfile(path):
             raise FileNotFoundError(f'{what} not found: {path}')
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        from ..utils.config_checks import check_cfg_option_keys
-        check_cfg_option_keys(cfg, cfg_options, config)  # unknown keys, nested typos included
-        cfg.merge_from_dict(cfg_options)
+    if checkpoint is None:  # random weights: the config file alone
+        cfg = Config.fromfile(config)
+        if cfg_options:
+            from ..utils.config_checks import check_cfg_option_keys
+            check_cfg_option_keys(cfg, cfg_options, config)  # unknown keys, nested typos included
+            cfg.merge_from_dict(cfg_options)
+    else:
+        cfg, _ = resolve_config(config, checkpoint, cfg_options)
     if cfg.get('custom_imports'):  # e.g. mmpretrain.models for registry backbones
         from mmengine.utils import import_modules_from_strings
         import_modules_from_strings(**cfg.custom_imports)
@@ -192,7 +199,8 @@ def build_model_for_export(config: str, checkpoint: str | None, cfg_options: dic
     model = MODELS.build(model_cfg)
     if checkpoint is not None:
         from ..utils.checkpoint_loading import load_weights_strict
-        load_weights_strict(model, checkpoint, config)  # weights_only, every key must match
+        # weights_only, every key must match
+        load_weights_strict(model, checkpoint, config or f'{checkpoint}:meta.cfg')
     return model.eval(), cfg
 
 

@@ -19,6 +19,7 @@ loading (YOLO ``.pt``, DLA-34 ImageNet ``init_cfg``) when a full checkpoint is l
 """
 from __future__ import annotations
 
+import ast
 import logging
 import os.path as osp
 import pickle
@@ -271,7 +272,155 @@ def skip_backbone_pretrained(model_cfg: Any) -> bool:
     return changed
 
 
-__all__ = ['allow_checkpoint_globals', 'checkpoint_safe_globals', 'compare_state_dicts',
-           'describe_mismatch', 'extract_state_dict', 'load_checkpoint_file',
-           'load_weights_strict', 'refusal_message', 'refused_object', 'skip_backbone_pretrained',
-           'unreadable_message']
+# ---------------------------------------------------------------------- the config inside
+def _literal(node: ast.AST, where: str) -> Any:
+    """A config value: literals, lists / tuples / dicts / sets and ``dict(key=value, ...)``."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+            and node.func.id == 'dict' and not node.args \
+            and all(kw.arg is not None for kw in node.keywords):
+        return {kw.arg: _literal(kw.value, where) for kw in node.keywords}
+    if isinstance(node, ast.Dict) and None not in node.keys:
+        return {_literal(k, where): _literal(v, where) for k, v in zip(node.keys, node.values)}
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        items = [_literal(e, where) for e in node.elts]
+        return (tuple(items) if isinstance(node, ast.Tuple)
+                else set(items) if isinstance(node, ast.Set) else items)
+    try:
+        return ast.literal_eval(node)  # constants, -1, 1e-3, True / None
+    except ValueError:
+        raise CheckpointError(
+            f'{where}: line {getattr(node, "lineno", "?")} holds an expression that is not plain '
+            f'data ({ast.unparse(node)[:60]!r}); it is never run: give the config file '
+            'as well') from None
+
+
+def parse_config_text(text: str, where: str) -> dict:
+    """The ``name = value`` assignments of a dumped config (``Config.pretty_text``) as a dict,
+    **without running it** (``Config.fromstring`` would execute the text).
+
+    Raises:
+        CheckpointError: a statement other than ``name = <plain data>`` (named by line).
+    """
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as err:
+        raise CheckpointError(f'{where}: not a Python config ({err.msg}, line {err.lineno}); '
+                              'give the config file as well') from None
+    cfg = {}
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)):
+            raise CheckpointError(f'{where}: line {node.lineno} is not "name = value" (a dumped '
+                                  'config holds assignments only); give the config file as well')
+        cfg[node.targets[0].id] = _literal(node.value, where)
+    return cfg
+
+
+def checkpoint_config(checkpoint: str) -> Any:
+    """The training config stored in an mmengine checkpoint (``meta['cfg']``, the text the
+    Runner dumped) as an mmengine ``Config``, parsed as plain data (never executed).
+
+    Raises:
+        CheckpointError: the file cannot be read safely, or holds no ``meta.cfg`` (a converted
+            official / plain state-dict checkpoint): then the config file must be given.
+    """
+    from mmengine.config import Config
+    ckpt = load_checkpoint_file(checkpoint)
+    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+    text = meta.get('cfg') if isinstance(meta, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        raise CheckpointError(f'{checkpoint}: holds no config (meta.cfg; a converted or plain '
+                              'state-dict checkpoint): give the config file before it, e.g. '
+                              'configs/monodle/monodle_dla34_kitti.py CKPT')
+    return Config(parse_config_text(text, f'{checkpoint}: meta.cfg'))
+
+
+def _plain(value: Any) -> Any:
+    """ConfigDict / tuple -> dict / list, for comparing two configs."""
+    if hasattr(value, 'items'):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def config_differences(a: Any, b: Any, prefix: str = '') -> list[str]:
+    """Dotted keys whose values differ between two (nested) configs, in key order."""
+    a, b = _plain(a), _plain(b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in list(a) + [k for k in b if k not in a]:
+            name = f'{prefix}.{key}' if prefix else str(key)
+            if key not in a or key not in b:
+                out.append(name)
+            else:
+                out.extend(config_differences(a[key], b[key], name))
+        return out
+    return [] if a == b else [prefix or '(root)']
+
+
+def resolve_config(config: str | None, checkpoint: str, cfg_options: dict | None = None,
+                   logger: logging.Logger | None = None) -> tuple[Any, str]:
+    """The config of a run from a config file and / or the checkpoint (``meta.cfg``).
+
+    Args:
+        config: a config file, or None to use the one stored in ``checkpoint``.
+        checkpoint: the checkpoint file.
+        cfg_options: ``--cfg-options`` overrides (keys checked against the config).
+        logger: where the one-line note goes when ``config``'s model differs from the
+            checkpoint's (default: printed).
+
+    Returns:
+        ``(Config, name)``: ``name`` is the config file, or ``<checkpoint>:meta.cfg``.
+    """
+    from mmengine.config import Config
+
+    from .config_checks import check_cfg_option_keys
+    if config is None:
+        cfg, name = checkpoint_config(checkpoint), f'{checkpoint}:meta.cfg'
+    else:
+        if not osp.isfile(config):
+            raise FileNotFoundError(f'config file not found: {config}')
+        cfg, name = Config.fromfile(config), config
+        stored = None
+        if osp.isfile(checkpoint):
+            try:
+                stored = checkpoint_config(checkpoint)
+            except CheckpointError:  # no meta.cfg: nothing to compare
+                stored = None
+        if stored is not None and 'model' in stored:
+            diff = config_differences(stored.model, cfg.model)
+            if diff:
+                note = (f'note: the model of {config} differs from the one {checkpoint} was '
+                        f'trained with (its meta.cfg) at {", ".join(diff[:SHOWN_KEYS])}'
+                        f'{f", ... ({len(diff)} keys)" if len(diff) > SHOWN_KEYS else ""}; '
+                        f'using {config} (give the checkpoint alone to use its own)')
+                (logger.warning if logger else print)(note)
+    if cfg_options:
+        check_cfg_option_keys(cfg, cfg_options, name)
+        cfg.merge_from_dict(cfg_options)
+    return cfg, name
+
+
+def split_config_checkpoint(paths: list[str], what: str = 'CKPT') -> tuple[str | None, str]:
+    """``[CONFIG] CKPT`` positional arguments of a tool -> ``(config or None, checkpoint)``.
+
+    Raises:
+        UserError: not one or two paths, or the config is not a ``.py`` file.
+    """
+    from .cli import UserError
+    if len(paths) == 1:
+        return None, paths[0]
+    if len(paths) == 2 and paths[0].endswith('.py'):
+        return paths[0], paths[1]
+    if len(paths) == 2 and not osp.exists(paths[0]):
+        raise FileNotFoundError(f'config file not found: {paths[0]}')
+    raise UserError(f'expected [CONFIG.py] {what}, got {" ".join(paths)}: the config (a .py '
+                    'file) is optional, the checkpoint holds its own (meta.cfg)')
+
+
+__all__ = ['allow_checkpoint_globals', 'checkpoint_config', 'checkpoint_safe_globals',
+           'compare_state_dicts', 'config_differences', 'describe_mismatch',
+           'extract_state_dict', 'load_checkpoint_file', 'load_weights_strict',
+           'parse_config_text', 'refusal_message', 'refused_object', 'resolve_config',
+           'skip_backbone_pretrained', 'split_config_checkpoint', 'unreadable_message']

@@ -6,6 +6,7 @@ Examples::
     python tools/deployment/export_onnx.py configs/ablation/monodle_yolo8_kitti.py CKPT \\
         monodle_yolo8.onnx --verify
     python tools/deployment/export_onnx.py CONFIG CKPT out.onnx --dynamic   # free B, H, W
+    python tools/deployment/export_onnx.py CKPT out.onnx    # the checkpoint's config (meta.cfg)
     python tools/deployment/export_onnx.py CONFIG CKPT out.onnx --verify \
         --int8 --calib-images data/KITTI/training/image_2 --calib-count 32  # + out.int8.onnx
 
@@ -48,9 +49,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     from monodle_plugin.deployment.int8 import DEFAULT_CALIB_COUNT, DEFAULT_FORMAT, FORMATS
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint file (or "none": random weights)')
-    parser.add_argument('out', help='output .onnx file')
+    parser.add_argument('files', nargs='+', metavar='[CONFIG] CKPT OUT',
+                        help='optional config file (default: the checkpoint\'s own, meta.cfg), '
+                        'the checkpoint (or "none": random weights, needs CONFIG) and the '
+                        'output .onnx file')
     parser.add_argument('--verify', action='store_true',
                         help='compare onnxruntime with PyTorch on the same inputs')
     parser.add_argument('--dynamic', action='store_true',
@@ -80,7 +82,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f'--int8: onnxruntime quantisation format (default {DEFAULT_FORMAT})')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, xxx=yyy format')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    from monodle_plugin.utils.checkpoint_loading import split_config_checkpoint
+    if len(args.files) < 2:
+        parser.error('expected [CONFIG] CKPT OUT')
+    *model_files, args.out = args.files
+    args.config, args.checkpoint = split_config_checkpoint(model_files)
+    if args.config is None and args.checkpoint.lower() == 'none':
+        parser.error('CKPT "none" (random weights) needs the CONFIG before it')
+    return args
 
 
 def main(argv=None) -> Union[dict, int]:

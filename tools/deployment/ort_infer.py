@@ -1,27 +1,32 @@
 #!/usr/bin/env python
-"""Run an exported MonoDLE ONNX model on KITTI images with numpy, OpenCV and onnxruntime only.
+"""Run an exported MonoDLE ONNX model on any camera with numpy, OpenCV and onnxruntime only.
 
 Examples::
 
     python tools/deployment/ort_infer.py monodle_yolo8.onnx \\
         demo/kitti_mini/KITTI/training/image_2/000000.png --out-dir results/data
     python tools/deployment/ort_infer.py model.onnx data/KITTI/testing/image_2 --out-dir results
+    python tools/deployment/ort_infer.py model.onnx drive.mp4 --intrinsics cam.yaml \\
+        --jsonl dets.jsonl
 
-Writes one ``<image id>.txt`` per image with the same KITTI result lines ``tools/test.py``
-writes (``type -1 -1 alpha x1 y1 x2 y2 h w l x y z ry score``), and prints a summary line per
-image. The calibration is read from the KITTI sibling folder (``../calib/<id>.txt``) unless
-``--calib`` names a file or a folder. Neither torch nor the OpenMMLab packages are imported:
-image listing, calibration lookup, pre- and post-processing are
-``monodle_plugin/deployment/numpy_runtime.py``, loaded as a plain file (copy it next to this
-script on a machine without the package). A missing or unreadable model, image or
-calibration ends with one line ``error: ...`` and exit status 2 (``--debug``: the traceback):
-``monodle_plugin/utils/cli.py`` (standard library only) is loaded as a plain file too (copy it
-next to this script as well; without it errors keep Python's traceback).
+Inputs, intrinsics, the virtual-camera normalisation and the result files are those of
+``tools/demo.py``: an image, folder, glob or video; ``--intrinsics`` (``--calib``) in any form
+(``monodle_plugin/deployment/intrinsics.py``; default ``../calib/<id>.txt``); ``--out-dir``
+(``--kitti-dir``) one ``<stem>.txt`` per frame with the KITTI result lines ``tools/test.py``
+writes (``type -1 -1 alpha x1 y1 x2 y2 h w l x y z ry score``); ``--jsonl`` the same JSON-lines
+records. No drawings (they need the torch side). Neither torch nor the OpenMMLab packages are
+imported: ``monodle_plugin/deployment/{numpy_runtime,intrinsics,frames}.py`` are loaded as plain
+files (copy them next to this script on a machine without the package). A missing or
+unreadable model, image, video or intrinsics ends with one line ``error: ...`` and exit
+status 2 (``--debug``: the traceback): ``monodle_plugin/utils/cli.py`` (standard library
+only) is loaded as a plain file too (copy it next to this script as well; without it errors
+keep Python's traceback).
 """
 import argparse
 import importlib.util
 import os
 import os.path as osp
+import sys
 import time
 
 
@@ -40,6 +45,7 @@ def _load_plain(subdir: str, filename: str, name: str):
         if osp.isfile(path):
             mod_spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(mod_spec)
+            sys.modules[name] = module  # dataclasses look their module up there
             mod_spec.loader.exec_module(module)
             return module
     return None
@@ -54,27 +60,52 @@ def load_runtime():
     return module
 
 
+def load_plain_modules():
+    """(intrinsics, frames): the intrinsics parser and the input / JSON-lines helpers, plain
+    files of ``monodle_plugin/deployment/`` (copy them next to this script too)."""
+    mods = []
+    for filename in ('intrinsics.py', 'frames.py'):
+        module = _load_plain('deployment', filename, f'monodle_{filename[:-3]}')
+        if module is None:
+            raise FileNotFoundError(f'{filename} not found: copy monodle_plugin/deployment/'
+                                    f'{filename} next to {osp.abspath(__file__)}')
+        mods.append(module)
+    return tuple(mods)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('model', help='.onnx file written by tools/deployment/export_onnx.py')
-    parser.add_argument('img', help='an image file or a folder of images (KITTI image_2)')
-    parser.add_argument('--calib', help='calibration file (for all images) or folder of '
-                        '<id>.txt (default: ../calib/<id>.txt next to image_2/)')
-    parser.add_argument('--out-dir', required=True, help='folder for the <id>.txt result files')
+    parser.add_argument('img', help='image, folder of images, glob pattern (quoted) or video')
+    parser.add_argument('--intrinsics', '--calib', nargs='+', metavar='SPEC',
+                        help='KITTI calib file or folder, fx fy cx cy, 9 numbers of K, a JSON or '
+                        'OpenCV YAML file; default: ../calib/<stem>.txt next to image_2/')
+    parser.add_argument('--out-dir', '--kitti-dir', dest='out_dir',
+                        help='folder for the KITTI result lines <stem>.txt')
+    parser.add_argument('--jsonl', help='JSON-lines file, one record per frame')
+    parser.add_argument('--no-normalize-camera', action='store_true',
+                        help='no virtual-camera normalisation (pad / crop to the training '
+                        'focal length)')
     parser.add_argument('--threads', type=int, default=0,
                         help='onnxruntime intra-op threads (0: onnxruntime default)')
     parser.add_argument('--score-thr', type=float,
                         help='override the exported score threshold')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.out_dir and not args.jsonl:
+        parser.error('give --out-dir (KITTI result lines) and / or --jsonl')
+    return args
 
 
 def main(argv=None) -> dict:
-    """Returns ``{image id: [result lines]}``."""
+    """Returns ``{frame name: [result lines]}``."""
     args = parse_args(argv)
+    import json
+
     import cv2
     import onnxruntime as ort
     rt = load_runtime()
+    intrinsics_mod, frames_mod = load_plain_modules()
 
     if not osp.isfile(args.model):
         raise FileNotFoundError(f'ONNX model not found: {args.model}')
@@ -94,28 +125,52 @@ def main(argv=None) -> dict:
     meta = rt.parse_meta(props['monodle'])
     if args.score_thr is not None:
         meta['score_thr'] = args.score_thr
-    os.makedirs(args.out_dir, exist_ok=True)
-    results = {}
-    for img_path in rt.list_images(args.img):
-        stem = osp.splitext(osp.basename(img_path))[0]
-        img = cv2.imread(img_path, cv2.IMREAD_COLOR)
-        if img is None:
-            raise OSError(f'{img_path}: image could not be read or decoded')
-        calib_path = rt.calib_path_for(img_path, args.calib)
-        cam2img = rt.read_p2(calib_path)
-        problems = rt.p2_problems(cam2img, img.shape[:2], calib_path, img_path)
-        if problems:  # NaN coordinates written with exit 0 otherwise
-            raise ValueError(problems[0])
-        start = time.perf_counter()
-        blob, affine = rt.preprocess(img, meta)
-        outs = dict(zip(meta['outputs'], sess.run(meta['outputs'], {'img': blob})))
-        det = rt.decode(outs, meta, img.shape[:2], cam2img, affine)
-        ms = (time.perf_counter() - start) * 1e3
-        lines = rt.format_result_lines(det, meta['class_names'])
-        with open(osp.join(args.out_dir, f'{stem}.txt'), 'w') as f:
-            f.write('\n'.join(lines) + ('\n' if lines else ''))
-        print(f'{stem}: {len(lines)} objects, {ms:.0f} ms')
-        results[stem] = lines
+    intr = intrinsics_mod.Intrinsics(args.intrinsics)
+    sources = frames_mod.list_sources(args.img)
+    if args.out_dir:
+        os.makedirs(args.out_dir, exist_ok=True)
+    jsonl = open(args.jsonl, 'w') if args.jsonl else None
+    results, warned = {}, set()
+    try:
+        for frame in frames_mod.iter_frames(sources):
+            img = frame.img if frame.img is not None else cv2.imread(frame.path,
+                                                                     cv2.IMREAD_COLOR)
+            if img is None:
+                raise OSError(f'{frame.path}: image could not be read or decoded')
+            cam2img, where = intr(*frame.lookup)
+            problems = rt.p2_problems(cam2img, img.shape[:2], where, frame.path)
+            if problems:  # NaN coordinates written with exit 0 otherwise
+                raise ValueError(problems[0])
+            hw = img.shape[:2]
+            for msg in intrinsics_mod.camera_warnings(cam2img, hw[::-1], meta['input_size'],
+                                                      where):
+                if msg.split(':')[-1] not in warned:
+                    warned.add(msg.split(':')[-1])
+                    print(f'warning: {msg}')
+            if args.no_normalize_camera:
+                p_in, (dx, dy), ratio = cam2img, (0, 0), 1.0
+            else:  # the virtual camera: the training focal length at the network input
+                img, p_in, (dx, dy), ratio = intrinsics_mod.virtual_camera(img, cam2img)
+            start = time.perf_counter()
+            blob, affine = rt.preprocess(img, meta)
+            outs = dict(zip(meta['outputs'], sess.run(meta['outputs'], {'img': blob})))
+            det = rt.decode(outs, meta, img.shape[:2], p_in, affine)
+            det['bboxes'][:, 0::2] -= dx  # 2D boxes back to the real image
+            det['bboxes'][:, 1::2] -= dy
+            ms = (time.perf_counter() - start) * 1e3
+            lines = rt.format_result_lines(det, meta['class_names'])
+            if args.out_dir:
+                with open(osp.join(args.out_dir, f'{frame.name}.txt'), 'w') as f:
+                    f.write('\n'.join(lines) + ('\n' if lines else ''))
+            if jsonl is not None:
+                jsonl.write(json.dumps(frames_mod.prediction_record(
+                    frame, cam2img, det['bboxes_3d'], det['scores'], det['labels'],
+                    det['bboxes'], meta['class_names'], ratio, (dx, dy))) + '\n')
+            print(f'{frame.name}: {len(lines)} objects, {ms:.0f} ms')
+            results[frame.name] = lines
+    finally:
+        if jsonl is not None:
+            jsonl.close()
     return results
 
 

@@ -1,6 +1,7 @@
 """Loading of the KITTI left colour image with its calibration, and of the annotations."""
 from typing import Optional
 
+import numpy as np
 from mmcv.transforms import LoadImageFromFile
 from mmdet3d.datasets.transforms import LoadAnnotations3D
 from mmdet3d.registry import TRANSFORMS
@@ -20,12 +21,19 @@ class LoadKittiMonoImage(LoadImageFromFile):
     ``images`` dict of info files, which the raw-layout dataset does not build.
 
     Adds: ``img``, ``img_shape``, ``ori_shape`` (raw H, W), ``cam2img``, ``ori_cam2img``.
+    An image already decoded (``results['img']``, BGR uint8 (H, W, 3): a video frame of
+    :class:`~monodle_plugin.apis.MonoDLEInferencer`) is used as is instead of reading the file.
     """
 
     def transform(self, results: dict) -> Optional[dict]:
         filename = results['img_path']
         try:
-            out = super().transform(results)
+            if isinstance(results.get('img'), np.ndarray):  # decoded by the caller
+                img = results['img']
+                out = dict(results, img=img.astype(np.float32) if self.to_float32 else img,
+                           img_shape=img.shape[:2], ori_shape=img.shape[:2])
+            else:
+                out = super().transform(results)
         except AssertionError:
             raise OSError(f'{filename}: image could not be decoded (corrupt or not an image)') \
                 from None

@@ -45,6 +45,56 @@ def _numpy(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
+def prediction_to_kitti_anno(data_sample, classes: Sequence[str], sid: str
+                             ) -> Dict[str, np.ndarray]:
+    """One image's predictions as devkit column arrays (what the result ``<id>.txt`` holds).
+
+    Args:
+        data_sample: a ``Det3DDataSample`` (or dict) with ``pred_instances_3d`` (camera boxes
+            ``x, y, z`` bottom centre, ``l, h, w``, ``ry``; ``scores_3d``, ``labels_3d``,
+            optional ``alphas``) and ``pred_instances`` (``bboxes``, raw-image pixels).
+        classes: label index -> class name.
+        sid: the image id, named in errors.
+    """
+    pred_3d = _field(data_sample, 'pred_instances_3d')
+    pred_2d = _field(data_sample, 'pred_instances')
+    if pred_3d is None or pred_2d is None:
+        raise KeyError(f'image {sid}: data sample needs "pred_instances_3d" and '
+                       '"pred_instances"')
+    boxes = _numpy(_field(pred_3d, 'bboxes_3d')).reshape(-1, 7)
+    n = boxes.shape[0]
+    if n == 0:
+        return empty_kitti_anno()
+    scores = _numpy(_field(pred_3d, 'scores_3d')).reshape(-1)
+    labels = _numpy(_field(pred_3d, 'labels_3d')).reshape(-1).astype(np.int64)
+    bboxes_2d = _numpy(_field(pred_2d, 'bboxes')).reshape(-1, 4)
+    if not (len(scores) == len(labels) == len(bboxes_2d) == n):
+        raise ValueError(f'image {sid}: {n} 3D boxes, {len(scores)} scores, '
+                         f'{len(labels)} labels, {len(bboxes_2d)} 2D boxes (must match)')
+    if labels.min() < 0 or labels.max() >= len(classes):
+        raise ValueError(f'image {sid}: labels_3d outside 0..{len(classes) - 1} '
+                         f'(classes {classes})')
+    alphas = _field(pred_3d, 'alphas')
+    if alphas is None:
+        alphas = boxes[:, 6] - np.arctan2(boxes[:, 0], boxes[:, 2])
+    else:
+        alphas = _numpy(alphas).reshape(-1)
+    alphas = np.arctan2(np.sin(alphas), np.cos(alphas))  # wrap to [-pi, pi]
+    anno = {
+        'name': np.array([classes[i] for i in labels]),
+        'truncated': np.zeros(n),
+        'occluded': np.zeros(n, dtype=np.int64),
+        'alpha': alphas,
+        'bbox': bboxes_2d,
+        'dimensions': boxes[:, 3:6],  # l, h, w
+        'location': boxes[:, 0:3],
+        'rotation_y': boxes[:, 6],
+        'score': scores,
+    }
+    check_kitti_anno(anno, f'predictions for image {sid}', is_result=True)
+    return anno
+
+
 @METRICS.register_module()
 class KittiAP40Metric(BaseMetric):
     """KITTI 2D / BEV / 3D / AOS average precision (AP40 and AP11), CPU only, no pkl needed.
@@ -163,44 +213,7 @@ class KittiAP40Metric(BaseMetric):
         return str(sid)
 
     def _to_kitti_anno(self, data_sample, sid: str) -> Dict[str, np.ndarray]:
-        pred_3d = _field(data_sample, 'pred_instances_3d')
-        pred_2d = _field(data_sample, 'pred_instances')
-        if pred_3d is None or pred_2d is None:
-            raise KeyError(f'image {sid}: data sample needs "pred_instances_3d" and '
-                           '"pred_instances"')
-        boxes = _numpy(_field(pred_3d, 'bboxes_3d')).reshape(-1, 7)
-        n = boxes.shape[0]
-        if n == 0:
-            return empty_kitti_anno()
-        scores = _numpy(_field(pred_3d, 'scores_3d')).reshape(-1)
-        labels = _numpy(_field(pred_3d, 'labels_3d')).reshape(-1).astype(np.int64)
-        bboxes_2d = _numpy(_field(pred_2d, 'bboxes')).reshape(-1, 4)
-        if not (len(scores) == len(labels) == len(bboxes_2d) == n):
-            raise ValueError(f'image {sid}: {n} 3D boxes, {len(scores)} scores, '
-                             f'{len(labels)} labels, {len(bboxes_2d)} 2D boxes (must match)')
-        classes = self.classes
-        if labels.min() < 0 or labels.max() >= len(classes):
-            raise ValueError(f'image {sid}: labels_3d outside 0..{len(classes) - 1} '
-                             f'(classes {classes})')
-        alphas = _field(pred_3d, 'alphas')
-        if alphas is None:
-            alphas = boxes[:, 6] - np.arctan2(boxes[:, 0], boxes[:, 2])
-        else:
-            alphas = _numpy(alphas).reshape(-1)
-        alphas = np.arctan2(np.sin(alphas), np.cos(alphas))  # wrap to [-pi, pi]
-        anno = {
-            'name': np.array([classes[i] for i in labels]),
-            'truncated': np.zeros(n),
-            'occluded': np.zeros(n, dtype=np.int64),
-            'alpha': alphas,
-            'bbox': bboxes_2d,
-            'dimensions': boxes[:, 3:6],  # l, h, w
-            'location': boxes[:, 0:3],
-            'rotation_y': boxes[:, 6],
-            'score': scores,
-        }
-        check_kitti_anno(anno, f'predictions for image {sid}', is_result=True)
-        return anno
+        return prediction_to_kitti_anno(data_sample, self.classes, sid)
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Convert each sample's predictions to a KITTI annotation dict (numpy, CPU)."""
