@@ -13,7 +13,6 @@ box coder decodes each variant. Prints tables (overall and per depth bin) and wr
 depth bin with the bin as suffix, ``..._0-20m``), and an AP-vs-depth plot with ``--output``.
 """
 import argparse
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -88,11 +87,8 @@ def run_one(config: str, checkpoint: str, args, variants, bins) -> tuple:
     cfg = Config.fromfile(config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    spec = importlib.util.spec_from_file_location(  # tools/demo.py builds the detector
-        'monodle_demo_tool', osp.join(REPO_ROOT, 'tools', 'demo.py'))
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
-    model, _ = demo.build_detector(config, checkpoint, args.device, args.cfg_options)
+    from monodle_plugin.apis.inference import build_detector
+    model, _ = build_detector(config, checkpoint, args.device, args.cfg_options)
     from mmdet3d.registry import METRICS
     resolve_dataloader_settings(cfg, 'none')  # 'auto' workers / pin_memory, as the runner does
     loader = Runner.build_dataloader(cfg.test_dataloader)

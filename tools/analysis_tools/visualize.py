@@ -19,7 +19,6 @@ right; ``split`` puts the ground truth row above the prediction row) and, with `
 ``--score_thresh``, ``--no_random``, ``--layout split``) are accepted.
 """
 import argparse
-import importlib.util
 import os
 import os.path as osp
 import sys
@@ -128,14 +127,6 @@ def _gt(path: str):
     return anno_to_boxes(read_kitti_file(path)) if osp.isfile(path) else None
 
 
-def _load_demo_tool():
-    spec = importlib.util.spec_from_file_location(
-        'monodle_demo_tool', osp.join(REPO_ROOT, 'tools', 'demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def run_results_mode(args, ids) -> list:
     written = []
     for sid in ids:
@@ -161,10 +152,9 @@ def run_model_mode(args, ids) -> list:
     from mmengine.config import Config
     from mmengine.dataset import pseudo_collate
 
+    from monodle_plugin.apis.inference import build_detector
     from monodle_plugin.datasets.transforms.load_da3_depth import LoadDA3Depth
-
-    demo = _load_demo_tool()
-    model, pipeline = demo.build_detector(args.config, args.checkpoint, args.device)
+    model, pipeline = build_detector(args.config, args.checkpoint, args.device)
     teacher = None
     if 'teacher' in args.maps:
         cfg = Config.fromfile(args.config)
