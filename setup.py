@@ -68,7 +68,7 @@ setup(
     long_description=open('README.md').read() if osp.exists('README.md') else '',
     long_description_content_type='text/markdown',
     license='MIT',
-    packages=find_packages(include=['monodle_plugin', 'monodle_plugin.*']),
+    packages=find_packages(include=['monodle_plugin', 'monodle_plugin.*', 'monodle_kitti']),
     package_data={'monodle_plugin': ['.mim/model-index.yml', '.mim/configs/*.py',
                                      '.mim/configs/**/*.py', '.mim/configs/*.yml',
                                      '.mim/configs/**/*.yml', '.mim/configs/*.md',

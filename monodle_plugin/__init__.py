@@ -7,6 +7,12 @@ Importing this package registers every component into mmdet3d's registries
 runs once. The entry points (``tools/*.py``, ``make env``) run the one-line environment check
 (:func:`monodle_plugin.utils.env_check.check_environment`); when the import itself fails on a
 broken stack, the error says which piece is wrong and how to fix it.
+
+Importing any module of this package runs this ``__init__`` first, so code that must not import
+torch (KITTI I/O, the CPU evaluation, ``run_cli``: ``tools/kitti_eval.py``,
+``tools/deployment/ort_infer.py``) lives in the sibling package ``monodle_kitti``; its old names
+here (``monodle_plugin.datasets.kitti_io``, ``monodle_plugin.evaluation.functional.kitti_eval``,
+...) are the same module objects.
 """
 try:
     from . import datasets, engine, evaluation, models  # noqa: F401

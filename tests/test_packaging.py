@@ -31,7 +31,7 @@ def test_installed_wheel_ships_the_configs(tmp_path):
     ignore = shutil.ignore_patterns('__pycache__', '*.pyc', '.mim', '*.egg-info')
     for name in ('setup.py', 'model-index.yml', 'README.md'):
         shutil.copy(REPO / name, src / name)
-    for name in ('monodle_plugin', 'configs', 'requirements'):
+    for name in ('monodle_plugin', 'monodle_kitti', 'configs', 'requirements'):
         shutil.copytree(REPO / name, src / name, ignore=ignore)
     target = tmp_path / 'site'
     proc = subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps',
@@ -40,6 +40,7 @@ def test_installed_wheel_ships_the_configs(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert (target / 'monodle_plugin' / '.mim' / 'configs' / 'monodle' /
             'monodle_dla34_kitti.py').is_file()
+    assert (target / 'monodle_kitti' / 'kitti_eval.py').is_file()  # the torch-free part
 
     project = tmp_path / 'my_project'
     project.mkdir()

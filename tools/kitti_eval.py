@@ -19,18 +19,16 @@ import sys
 if __name__ == '__main__':  # run from a checkout without installing: the repo root first
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from monodle_plugin.evaluation.analysis.distance_bins import (  # noqa: E402
+# the torch-free KITTI package: no torch / mmengine / mmdet3d import (monodle_plugin registers)
+from monodle_kitti.cli import run_cli  # noqa: E402
+from monodle_kitti.distance_bins import (  # noqa: E402
     DEFAULT_DEPTH_EDGES,
     compute_ap_by_distance,
     count_objects_by_depth,
     depth_bins_from_edges,
 )
-from monodle_plugin.evaluation.functional.kitti_eval import KITTI_EVAL_CLASSES  # noqa: E402
-from monodle_plugin.evaluation.functional.kitti_file_eval import (  # noqa: E402
-    evaluate_kitti_files,
-)
-from monodle_plugin.utils.cli import run_cli  # noqa: E402
-from monodle_plugin.utils.env_check import check_environment  # noqa: E402
+from monodle_kitti.kitti_eval import KITTI_EVAL_CLASSES  # noqa: E402
+from monodle_kitti.kitti_file_eval import evaluate_kitti_files  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -85,6 +83,5 @@ def main(argv=None) -> dict:
     return result
 
 
-if __name__ == '__main__':
-    check_environment()
+if __name__ == '__main__':  # needs numpy + numba only: no OpenMMLab environment check
     run_cli(main)

@@ -1,8 +1,6 @@
-"""MonoDLE's class order: the one constant every part of the package uses."""
+"""Moved to :mod:`monodle_kitti.classes` (torch-free): the same module object."""
+import sys
 
-#: Label index -> KITTI class name, MonoDLE's order (official checkpoints' heatmap channels).
-MONODLE_CLASSES: tuple[str, ...] = ('Pedestrian', 'Car', 'Cyclist')
+import monodle_kitti.classes
 
-#: Every object name a KITTI label file may contain (the devkit's list).
-KITTI_CLASSES: tuple[str, ...] = ('Car', 'Van', 'Truck', 'Pedestrian', 'Person_sitting',
-                                  'Cyclist', 'Tram', 'Misc', 'DontCare')
+sys.modules[__name__] = monodle_kitti.classes

@@ -16,28 +16,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+# P2 padding and projection live in the torch-free KITTI package (tools/kitti_eval.py uses them)
+from monodle_kitti.camera import pad_cam2img, project_to_image  # noqa: F401
+
 ArrayT = TypeVar('ArrayT', np.ndarray, Tensor)
 
 #: PIL's pixel-centre convention -> OpenCV's: conjugate an affine by this half-pixel shift.
 _HALF_PIXEL = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
 _HALF_PIXEL_INV = np.array([[1.0, 0.0, -0.5], [0.0, 1.0, -0.5], [0.0, 0.0, 1.0]])
-
-
-def pad_cam2img(cam2img) -> np.ndarray:
-    """Pad a KITTI projection matrix to 4x4.
-
-    Args:
-        cam2img: (3, 4) or (4, 4) array-like, P2 (rectified camera -> image pixels).
-
-    Returns:
-        (4, 4) float64 array: ``cam2img`` with the row ``[0, 0, 0, 1]`` appended when it was 3x4.
-    """
-    mat = np.asarray(cam2img, dtype=np.float64)
-    if mat.shape == (4, 4):
-        return mat.copy()
-    if mat.shape != (3, 4):
-        raise ValueError(f'cam2img must be 3x4 or 4x4, got shape {mat.shape}')
-    return np.vstack([mat, [0.0, 0.0, 0.0, 1.0]])
 
 
 def pil_to_cv2_affine(affine_mat: np.ndarray) -> np.ndarray:
@@ -63,29 +49,6 @@ def apply_affine(points: ArrayT, affine_mat: ArrayT) -> ArrayT:
     points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     affine_mat = np.asarray(affine_mat, dtype=np.float64)
     return points @ affine_mat[:2, :2].T + affine_mat[:2, 2]
-
-
-def project_to_image(points: np.ndarray, cam2img: np.ndarray) -> np.ndarray:
-    """Project camera-frame points through P2, dividing by the point depth ``z``.
-
-    MonoDLE's ``Calibration.rect_to_img``: the divisor is the point's own ``z``, not the third
-    row of ``P2 @ X`` (which adds ``P2[2, 3]``, a few millimetres); :func:`image_to_camera`
-    inverts it exactly.
-
-    Args:
-        points: (N, 3) camera frame, metres.
-        cam2img: (3, 4) or (4, 4) projection matrix P2.
-
-    Returns:
-        (N, 2) float64 pixel coordinates ``(u, v)``; ``z == 0`` gives inf / NaN (never a silent
-        finite value).
-    """
-    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    proj = np.asarray(cam2img, dtype=np.float64)[:3, :4]
-    homo = np.concatenate([points, np.ones((len(points), 1))], axis=1)
-    uvw = homo @ proj.T
-    with np.errstate(divide='ignore', invalid='ignore'):
-        return uvw[:, :2] / points[:, 2:3]
 
 
 def image_to_camera(u: Tensor, v: Tensor, depth: Tensor, cam2img: np.ndarray

@@ -1,10 +1,12 @@
 """KITTI AP40 / AP11 evaluation on the CPU: exact rotated IoU, devkit rules, equality with
 mmdet3d's own ``kitti_eval`` (run in numba's CUDA simulator), the metric and the CLI."""
 import copy
+import importlib
 import json
 import os.path as osp
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -488,6 +490,45 @@ def test_cli_subprocess_and_missing_label(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode != 0
     assert '123456.txt has no' in proc.stderr
+
+
+
+def test_cli_imports_no_torch(tmp_path):
+    """tools/kitti_eval.py, --help and a whole evaluation, imports neither torch nor mmengine /
+    mmcv / mmdet / mmdet3d nor monodle_plugin (whose import registers): it starts in about a
+    second instead of about ten. The package's old module names are the same module objects."""
+    label_dir = osp.join(KITTI_MINI, 'training', 'label_2')
+    split = tmp_path / 'split.txt'
+    split.write_text('000000\n000076\n')
+    scored = tmp_path / 'scored'
+    scored.mkdir()
+    for sid in ('000000', '000076'):
+        lines = open(osp.join(label_dir, f'{sid}.txt')).read().split('\n')
+        (scored / f'{sid}.txt').write_text(''.join(f'{ln} 1.0\n' for ln in lines if ln.strip()))
+    runs = [['--help'], ['--gt', label_dir, '--pred', str(scored), '--split', str(split),
+                         '--depth-bins']]
+    script = textwrap.dedent(f"""
+        import runpy, sys
+        for argv in {runs!r}:
+            sys.argv = ['kitti_eval.py', *argv]
+            try:
+                runpy.run_path({osp.join(ROOT, 'tools', 'kitti_eval.py')!r}, run_name='__main__')
+            except SystemExit as ex:
+                assert ex.code in (0, None), ex.code
+        heavy = ('torch', 'mmengine', 'mmcv', 'mmdet', 'mmdet3d', 'monodle_plugin')
+        print('IMPORTED', sorted({{m.split('.')[0] for m in sys.modules}} & set(heavy)))
+    """)
+    proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                          cwd=str(tmp_path), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'AP40' in proc.stdout and 'Objects at depth 0-20m' in proc.stdout, proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == 'IMPORTED []', proc.stdout[-500:]
+
+    for old, new in (('monodle_plugin.datasets.kitti_io', 'monodle_kitti.kitti_io'),
+                     ('monodle_plugin.evaluation.functional.kitti_eval',
+                      'monodle_kitti.kitti_eval'),
+                     ('monodle_plugin.utils.cli', 'monodle_kitti.cli')):
+        assert importlib.import_module(old) is importlib.import_module(new), old
 
 
 def test_compute_kitti_ap_shapes():

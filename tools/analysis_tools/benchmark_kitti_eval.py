@@ -3,6 +3,8 @@
     python tools/analysis_tools/benchmark_kitti_eval.py [--frames 3769] [--ref-frames 200] \\
         [--work-dir DIR]
 
+0. Times ``tools/kitti_eval.py --help`` (interpreter start and the imports of the torch-free
+   ``monodle_kitti`` package: numpy, numba; no torch), ``--help-runs`` times.
 1. Generates a synthetic KITTI-val-sized set (3769 frames, about 15k label lines and 40k
    detections; ``functional/synthetic_kitti.py``) and writes label and result files.
 2. Times ``tools/kitti_eval.py`` on it in a fresh process with an empty numba cache (cold:
@@ -31,13 +33,35 @@ sys.path[:0] = [ROOT, osp.join(ROOT, 'tests', 'test_evaluation')]
 from mmdet3d_reference import run_mmdet3d_kitti_eval  # noqa: E402
 from synthetic_kitti import make_synthetic_kitti  # noqa: E402
 
-from monodle_plugin.datasets.kitti_io import load_kitti_dir, write_kitti_results  # noqa: E402
-from monodle_plugin.evaluation.functional.kitti_eval import (  # noqa: E402
-    KITTI_EVAL_CLASSES,
-    kitti_eval,
-)
+from monodle_kitti.kitti_eval import KITTI_EVAL_CLASSES, kitti_eval  # noqa: E402
+from monodle_kitti.kitti_io import load_kitti_dir, write_kitti_results  # noqa: E402
 
 CLASSES = list(KITTI_EVAL_CLASSES)
+
+
+def time_command(cmd: list, env: dict) -> tuple:
+    """Wall and CPU seconds (user + system) of one process running ``cmd``; its stdout."""
+    t0 = time.perf_counter()
+    usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (usage1.ru_utime + usage1.ru_stime) - (usage0.ru_utime + usage0.ru_stime)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    return wall, cpu, proc.stdout
+
+
+def time_help(runs: int) -> dict:
+    """Start-up of ``tools/kitti_eval.py --help``: wall / CPU seconds of ``runs`` processes."""
+    cmd = [sys.executable, osp.join(ROOT, 'tools', 'kitti_eval.py'), '--help']
+    walls, cpus = [], []
+    for _ in range(runs):
+        wall, cpu, _ = time_command(cmd, dict(os.environ))
+        walls.append(wall)
+        cpus.append(cpu)
+    return dict(runs=runs, wall_s=walls, cpu_s=cpus, wall_max_s=max(walls),
+                wall_min_s=min(walls), cpu_max_s=max(cpus))
 
 
 def run_cli(label_dir: str, pred_dir: str, split: str, out_json: str, cache_dir: str) -> dict:
@@ -48,17 +72,10 @@ def run_cli(label_dir: str, pred_dir: str, split: str, out_json: str, cache_dir:
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
     cmd = [sys.executable, osp.join(ROOT, 'tools', 'kitti_eval.py'), '--gt', label_dir,
            '--pred', pred_dir, '--split', split, '--out-json', out_json]
-    t0 = time.perf_counter()
-    usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (usage1.ru_utime + usage1.ru_stime) - (usage0.ru_utime + usage0.ru_stime)
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-3000:])
-    m = re.search(r'read ([\d.]+) s, evaluated ([\d.]+) s', proc.stdout)
+    wall, cpu, stdout = time_command(cmd, env)
+    m = re.search(r'read ([\d.]+) s, evaluated ([\d.]+) s', stdout)
     return dict(wall_s=wall, cpu_s=cpu, read_s=float(m.group(1)), eval_s=float(m.group(2)),
-                table=proc.stdout)
+                table=stdout)
 
 
 def main(argv=None) -> dict:
@@ -67,9 +84,17 @@ def main(argv=None) -> dict:
     parser.add_argument('--ref-frames', type=int, default=200,
                         help='frames for the (slow) mmdet3d CUDA-simulator run; 0 skips it')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--help-runs', type=int, default=3,
+                        help='processes timed for the --help start-up (0 skips it)')
     parser.add_argument('--work-dir', help='keep the generated files here (default: temp)')
     parser.add_argument('--out-json', help='write the measurements to this JSON file')
     args = parser.parse_args(argv)
+
+    startup = time_help(args.help_runs) if args.help_runs else None
+    if startup:
+        print(f'tools/kitti_eval.py --help start-up, {args.help_runs} processes: '
+              f'{startup["wall_min_s"]:.2f}-{startup["wall_max_s"]:.2f} s wall, '
+              f'<= {startup["cpu_max_s"]:.2f} s CPU (load average {os.getloadavg()[0]:.1f})')
 
     tmp = tempfile.TemporaryDirectory()
     work = args.work_dir or tmp.name
@@ -92,7 +117,8 @@ def main(argv=None) -> dict:
     num_gt = sum(len(g['name']) for g in gts)
     num_dt = sum(len(d['name']) for d in dts)
     report = dict(frames=args.frames, label_lines=num_gt, detections=num_dt,
-                  cpu_count=os.cpu_count(), loadavg_1min=os.getloadavg()[0])
+                  cpu_count=os.cpu_count(), loadavg_1min=os.getloadavg()[0],
+                  help_startup=startup)
     print(f'{args.frames} frames, {num_gt} label lines, {num_dt} detections, '
           f'load average {report["loadavg_1min"]:.1f} on {os.cpu_count()} cores')
 

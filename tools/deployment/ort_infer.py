@@ -18,7 +18,7 @@ records. No drawings (they need the torch side). Neither torch nor the OpenMMLab
 imported: ``monodle_plugin/deployment/{numpy_runtime,intrinsics,frames}.py`` are loaded as plain
 files (copy them next to this script on a machine without the package). A missing or
 unreadable model, image, video or intrinsics ends with one line ``error: ...`` and exit
-status 2 (``--debug``: the traceback): ``monodle_plugin/utils/cli.py`` (standard library
+status 2 (``--debug``: the traceback): ``monodle_kitti/cli.py`` (standard library
 only) is loaded as a plain file too (copy it next to this script as well; without it errors
 keep Python's traceback).
 """
@@ -30,17 +30,17 @@ import sys
 import time
 
 
-def _load_plain(subdir: str, filename: str, name: str):
-    """``monodle_plugin/<subdir>/<filename>`` as a plain module, without importing the
-    monodle_plugin package (whose ``__init__`` imports torch); None if not found. Looked up next
-    to this script, in the checkout, then where ``monodle_plugin`` is installed."""
+def _load_plain(package: str, relpath: str, name: str):
+    """``<package>/<relpath>`` as a plain module, without importing the package (the
+    ``__init__`` of monodle_plugin imports torch); None if not found. Looked up next to this
+    script, in the checkout, then where ``package`` is installed."""
     here = osp.dirname(osp.abspath(__file__))
-    candidates = [osp.join(here, filename),
-                  osp.join(here, '..', '..', 'monodle_plugin', subdir, filename)]
-    spec = importlib.util.find_spec('monodle_plugin')  # locates, does not import
+    candidates = [osp.join(here, osp.basename(relpath)),
+                  osp.join(here, '..', '..', package, relpath)]
+    spec = importlib.util.find_spec(package)  # locates, does not import
     if spec is not None and spec.submodule_search_locations:
         for loc in spec.submodule_search_locations:
-            candidates.append(osp.join(loc, subdir, filename))
+            candidates.append(osp.join(loc, relpath))
     for path in candidates:
         if osp.isfile(path):
             mod_spec = importlib.util.spec_from_file_location(name, path)
@@ -53,7 +53,8 @@ def _load_plain(subdir: str, filename: str, name: str):
 
 def load_runtime():
     """numpy_runtime.py without importing the monodle_plugin package (no torch needed)."""
-    module = _load_plain('deployment', 'numpy_runtime.py', 'monodle_numpy_runtime')
+    module = _load_plain('monodle_plugin', 'deployment/numpy_runtime.py',
+                         'monodle_numpy_runtime')
     if module is None:
         raise FileNotFoundError('numpy_runtime.py not found: copy monodle_plugin/deployment/'
                                 f'numpy_runtime.py next to {osp.abspath(__file__)}')
@@ -175,9 +176,9 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    # utils/cli.py imports only the standard library; `from monodle_plugin.utils.cli import`
-    # would run the package's __init__ (torch, mmdet3d): load the file instead
-    cli = _load_plain('utils', 'cli.py', 'monodle_cli')
+    # monodle_kitti/cli.py imports only the standard library (monodle_plugin.utils.cli is the
+    # same module, but importing that name runs monodle_plugin's __init__: torch, mmdet3d)
+    cli = _load_plain('monodle_kitti', 'cli.py', 'monodle_cli')
     if cli is None:  # copied without cli.py: plain Python errors
         main()
     else:
