@@ -28,7 +28,7 @@ test-fast:  ## tests without the slow ones, no environment refresh
 	OMP_NUM_THREADS=1 $(PYTHON) -m pytest -n 2 --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
 lint:
-	$(PYTHON) -m ruff check monodle_plugin tools tests configs setup.py
+	$(PYTHON) -m ruff check monodle_plugin monodle_kitti tools tests configs setup.py
 
 check-data:  ## decode and check a KITTI folder: make check-data DATA_ROOT=data/KITTI [DEPTH_DIR=DA3_depth_results]
 	$(PYTHON) tools/misc/check_kitti_layout.py $(or $(DATA_ROOT),data/KITTI) $(if $(DEPTH_DIR),--depth-dir $(DEPTH_DIR))
