@@ -66,7 +66,8 @@ def load_plain_modules():
     files of ``monodle_plugin/deployment/`` (copy them next to this script too)."""
     mods = []
     for filename in ('intrinsics.py', 'frames.py'):
-        module = _load_plain('deployment', filename, f'monodle_{filename[:-3]}')
+        module = _load_plain('monodle_plugin', f'deployment/{filename}',
+                             f'monodle_{filename[:-3]}')
         if module is None:
             raise FileNotFoundError(f'{filename} not found: copy monodle_plugin/deployment/'
                                     f'{filename} next to {osp.abspath(__file__)}')
