@@ -14,6 +14,8 @@ PAIRS = [(ROOT / 'README.md', ROOT / 'README.zh-CN.md')] + [
 FENCE = re.compile(r'^```[^\n]*\n(.*?)^```', re.S | re.M)
 CONFIG = re.compile(r'configs/[\w./{},\[\]*-]*?\.py')
 TOOL = re.compile(r'tools/[\w/.-]+?\.(?:py|sh)\b')
+README_NAMES = {'README.md', 'README.zh-CN.md'}  # each names the other
+INLINE = re.compile(r'`([^`]+)`')
 LINK = re.compile(r'\]\(([^)#\s]+\.md)(?:#[^)]*)?\)')
 
 
@@ -60,6 +62,16 @@ def test_same_paths_in_the_prose(texts, pattern):
         zh = {p.replace('docs/zh_cn/', 'docs/en/') for p in zh}
         en, zh = ({p for p in s if not p.startswith('README')} for s in (en, zh))
     assert en == zh, (f'only in {en_name}: {sorted(en - zh)}; '
+                      f'only in {zh_name}: {sorted(zh - en)}')
+
+
+def test_same_inline_code(texts):
+    """The prose of both names the same options, keys, values and commands in `code`: a sentence
+    added to one language only shows up here (spaces inside the spans are ignored)."""
+    en_text, zh_text, en_name, zh_name = texts
+    en, zh = ({re.sub(r'\s+', '', s) for s in INLINE.findall(prose(t))} - README_NAMES
+              for t in (en_text, zh_text))
+    assert en == zh, (f'inline code only in {en_name}: {sorted(en - zh)}; '
                       f'only in {zh_name}: {sorted(zh - en)}')
 
 
