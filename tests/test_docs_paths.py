@@ -134,6 +134,34 @@ def test_relative_links_resolve(doc):
     assert not broken, f'{rel(doc)} links files that do not exist: {broken}'
 
 
+#: `python tools/x.py ... --flag`, `tools/x.py --flag` (up to the end of the command or a comment)
+TOOL_COMMAND = re.compile(r'(tools/[\w/]+\.py)((?:[^\n`#]|\\\n)*)')
+FLAG = re.compile(r'(?<![\w-])(--[a-zA-Z][\w-]*)')
+
+
+def code_sources() -> str:
+    """The text of every script and module (argument parsers may live in the package)."""
+    return '\n'.join(p.read_text(encoding='utf-8', errors='replace')
+                     for folder in ('tools', 'monodle_plugin', 'monodle_kitti')
+                     for p in sorted((ROOT / folder).rglob('*')) if p.suffix in ('.py', '.sh'))
+
+
+@pytest.fixture(scope='module')
+def sources():
+    return code_sources()
+
+
+@pytest.mark.parametrize('doc', DOCS, ids=rel)
+def test_flags_named_with_a_tool_exist(doc, sources):
+    """A `--flag` written after a tool's path is an option some parser of the code defines
+    (a static check: the quoted flag appears in the sources; running every --help would
+    import torch once per tool)."""
+    unknown = sorted({(tool, flag) for tool, rest in TOOL_COMMAND.findall(code(text(doc)))
+                      for flag in FLAG.findall(rest)
+                      if f"'{flag}'" not in sources and f'"{flag}"' not in sources})
+    assert not unknown, f'{rel(doc)} names options no parser defines: {unknown}'
+
+
 def test_the_extractors_see_what_the_docs_name():
     """The checks above can fail: they find the README's paths, targets and modules, and a
     misspelt path, target or module is reported."""
@@ -151,6 +179,9 @@ def test_the_extractors_see_what_the_docs_name():
     assert module_problem('monodle_plugin.no_such_module.x')
     assert BARE.findall('`dist_test.sh` and `oracle_analysis.py`') == ['dist_test.sh',
                                                                         'oracle_analysis.py']
+    assert TOOL_COMMAND.findall('python tools/test.py CFG CKPT --show-dir vis  # PNGs') == [
+        ('tools/test.py', ' CFG CKPT --show-dir vis  ')]
+    assert "'--show-dir'" in code_sources() and "'--show-dri'" not in code_sources()
     assert 'lint' in make_targets() and 'nope' not in make_targets()
 
 
