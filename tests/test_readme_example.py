@@ -1,5 +1,6 @@
-"""The README's "Using the components in another mmdet3d project" config, copied verbatim into
-another project, trains one step under mmdet3d's stock tools/train.py (no MonoDLERunner)."""
+"""The config of the guide "Using the components in another mmdet3d project"
+(docs/en/components.md, linked from the README), copied verbatim into another project, trains
+one step under mmdet3d's stock tools/train.py (no MonoDLERunner)."""
 import glob
 import json
 import os
@@ -18,10 +19,9 @@ MINI = str(REPO / 'demo' / 'kitti_mini' / 'KITTI') + '/'
 
 
 def readme_example() -> str:
-    text = (REPO / 'README.md').read_text()
-    section = text.split('## Using the components in another mmdet3d project', 1)[1]
-    section = section.split('\n## ', 1)[0]
-    blocks = re.findall(r'```python\n(.*?)```', section, re.S)
+    """The guide's config (docs/en/components.md; docs/zh_cn/ holds the same code blocks)."""
+    text = (REPO / 'docs' / 'en' / 'components.md').read_text(encoding='utf-8')
+    blocks = re.findall(r'```python\n(.*?)```', text, re.S)
     assert blocks and blocks[0].startswith('# my_project/configs/my_mono3d.py')
     return blocks[0]
 

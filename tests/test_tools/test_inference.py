@@ -303,25 +303,24 @@ def test_export_from_the_checkpoint_alone_and_ort_infer_same_outputs(fit_ckpt, i
     assert (tmp_path / 'ort' / 'padded.txt').is_file()
 
 
-# ---------------------------------------------------------------- the README's example
-def readme_inference_example(readme: str = 'README.md') -> str:
-    text = (REPO / readme).read_text(encoding='utf-8')
-    heading = '## Inference on any camera' if readme == 'README.md' else '## 任意相机上的推理'
-    section = text.split(heading, 1)[1].split('\n## ', 1)[0]
-    [block] = re.findall(r'```python\n(.*?)```', section, re.S)
+# ------------------------------------------------------- the inference guide's example
+def readme_inference_example(lang: str = 'en') -> str:
+    """The Python example of docs/<lang>/inference.md (the guide the README links)."""
+    text = (REPO / 'docs' / lang / 'inference.md').read_text(encoding='utf-8')
+    [block] = re.findall(r'```python\n(.*?)```', text, re.S)
     return block
 
 
 @pytest.mark.slow
 def test_readme_inference_example_runs_on_the_demo_frames(fit_work_dir, tmp_path):
-    """The README's five lines, with `make demo`'s work dir replaced by the fit test's."""
+    """The inference guide's five lines, with `make demo`'s work dir replaced by the fit
+    test's."""
     import subprocess
     import sys
 
     from tool_helpers import tool_env
     code = readme_inference_example()
-    assert len(code.strip().splitlines()) == 5 and code == readme_inference_example(
-        'README.zh-CN.md')
+    assert len(code.strip().splitlines()) == 5 and code == readme_inference_example('zh_cn')
     demo_dir = 'work_dirs/demo/monodle_yolo8_da3_kitti_mini'
     assert demo_dir in code and 'outputs/inference' in code
     code = code.replace(demo_dir, str(fit_work_dir)).replace('outputs/inference',
