@@ -647,8 +647,9 @@ def test_packed_targets_of_another_coder_or_size_are_an_error():
         head.loss_by_feat(outs, packed)
 
 
-def test_coder_arguments_on_the_head_name_the_new_place():
-    with pytest.raises(TypeError, match='bbox_coder'):
+def test_unknown_head_arguments_and_coder_mismatch_are_errors():
+    # coder settings belong in bbox_head.bbox_coder: on the head they are unknown arguments
+    with pytest.raises(TypeError, match='writelist'):
         MODELS.build(dict(type='CenterNet3DHead', writelist=('Car', )))
     with pytest.raises(ValueError, match='num_classes'):
         MODELS.build(dict(type='CenterNet3DHead', num_classes=3,

@@ -4,10 +4,10 @@ MonoDLEInferencer, tools/analysis_tools/visualize.py) draws at it unless the use
 ``--score-thr`` / ``pred_score_thr``. Also: tools/test.py leaves the run record to the runner
 (issue 24 item 6).
 
-The checkpoint is made, not trained: the tiny config with ``score_thr=0.1`` and heads whose last
-heatmap / depth layers output constants, so that every one of the top-k (50) peaks of every
-image scores exactly 0.15 (heatmap 0.15, log-variance 0): drawn at the model's 0.1, none at
-the former fixed default 0.2.
+The checkpoint is made, not trained: the tiny config with ``score_thr=0.1`` and a head whose
+last layers output constants, so that every one of the top-k (50) peaks of every image scores
+0.15 (heatmap 0.15, log-variance 0): all drawn at the model's 0.1, none at the former fixed
+default 0.2.
 """
 import glob
 import json
@@ -40,12 +40,14 @@ def made_checkpoint(tmp_path_factory):
     init_default_scope('mmdet3d')
     model = MODELS.build(cfg.model)
     head = model.bbox_head
-    with torch.no_grad():
-        head.heatmap[-1].weight.zero_()
+    with torch.no_grad():  # every branch outputs its bias: the same box at every peak
+        for name in ('heatmap', 'offset_2d', 'size_2d', 'depth', 'offset_3d', 'size_3d',
+                     'heading'):
+            getattr(head, name)[-1].weight.zero_()
+            getattr(head, name)[-1].bias.zero_()  # size_3d: the class mean size
         head.heatmap[-1].bias.fill_(math.log(SCORE / (1 - SCORE)))
-        head.depth[-1].weight.zero_()
-        head.depth[-1].bias.copy_(torch.tensor([encode_depth(20.0, head.bbox_coder.depth_eps),
-                                                0.0]))
+        head.size_2d[-1].bias.fill_(8.0)  # feature pixels
+        head.depth[-1].bias[0] = encode_depth(20.0, head.bbox_coder.depth_eps)  # log-var 0
     cfg_dict = cfg.to_dict()
     cfg_dict.pop('runner_type')
     cfg = Config(cfg_dict)
