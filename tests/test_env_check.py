@@ -64,8 +64,9 @@ def test_missing_mmdet3d_is_reported_and_raises(monkeypatch):
         return None if name == 'mmdet3d' else real_find_spec(name, *args, **kwargs)
 
     monkeypatch.setattr(env_check.importlib.util, 'find_spec', fake_find_spec)
-    with pytest.raises(ImportError, match='mmdet3d is not installed'):
+    with pytest.raises(env_check.BrokenEnvironmentError, match='mmdet3d is not installed'):
         env_check.check_environment()
+    assert issubclass(env_check.BrokenEnvironmentError, ImportError)
 
 
 def _run(code: str) -> subprocess.CompletedProcess:

@@ -20,7 +20,8 @@ Outputs, each optional: ``--out-dir`` drawings (``<stem>.png`` per image, ``<vid
 video: projected boxes + bird's-eye view; ``--no-draw`` skips them), ``--kitti-dir`` KITTI result
 lines (``<stem>.txt``, the format ``tools/kitti_eval.py`` reads), ``--jsonl`` one JSON-lines
 file (a record per frame: camera-frame boxes with their convention, scores, labels, class names,
-2D boxes). ``--score-thr`` only filters the drawn boxes; the files hold every detection.
+2D boxes). ``--score-thr`` only filters the drawn boxes (default: the model's
+``test_cfg.score_thr``, the threshold it detects at); the files hold every detection.
 Each image is padded / cropped to the training camera's focal length at the network input and
 the boxes mapped back to the real camera (``--no-normalize-camera``: off).
 Runs headless; a progress bar on stderr; one line per image on stdout.
@@ -38,6 +39,7 @@ from mmengine.config import DictAction  # noqa: E402
 
 import monodle_plugin  # noqa: E402,F401  (registers every component)
 from monodle_plugin.apis import MonoDLEInferencer  # noqa: E402
+from monodle_plugin.models.detectors import drawing_score_thr  # noqa: E402
 from monodle_plugin.utils.checkpoint_loading import split_config_checkpoint  # noqa: E402
 from monodle_plugin.utils.cli import UserError, run_cli  # noqa: E402
 from monodle_plugin.utils.env_check import check_environment  # noqa: E402
@@ -58,7 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--kitti-dir', help='folder for KITTI result lines <stem>.txt')
     parser.add_argument('--jsonl', help='JSON-lines file, one record per frame')
     parser.add_argument('--batch-size', type=int, default=1, help='frames per forward pass')
-    parser.add_argument('--score-thr', type=float, default=0.2, help='drawing threshold')
+    parser.add_argument('--score-thr', type=float, default=None,
+                        help="drawing threshold (default: the model's test_cfg.score_thr)")
     parser.add_argument('--no-normalize-camera', action='store_true',
                         help='no virtual-camera normalisation (pad / crop to the training '
                         'focal length)')
@@ -86,13 +89,13 @@ def main(argv=None) -> list:
                                    normalize_camera=not args.no_normalize_camera,
                                    show_progress=not args.no_progress)
     out_dir = '' if args.no_draw else args.out_dir
+    thr = drawing_score_thr(inferencer.model, args.score_thr)
     result = inferencer(args.img, intrinsics=args.intrinsics, batch_size=args.batch_size,
                         out_dir=out_dir, kitti_dir=args.kitti_dir or '',
-                        jsonl=args.jsonl or '', pred_score_thr=args.score_thr,
-                        show_gt=args.show_gt)
+                        jsonl=args.jsonl or '', pred_score_thr=thr, show_gt=args.show_gt)
     written, videos = [], {}
     for frame, rec in zip(result['frames'], result['predictions']):
-        n = sum(s >= args.score_thr for s in rec['scores_3d'])
+        n = sum(s >= thr for s in rec['scores_3d'])
         if frame.video is not None:
             videos.setdefault(frame.video, [0, 0])
             videos[frame.video][0] += 1
@@ -100,12 +103,12 @@ def main(argv=None) -> list:
             continue
         out = osp.join(out_dir, frame.name + '.png') if out_dir else '(not drawn)'
         written += [out] if out_dir else []
-        print(f'{frame.path}: {n} object(s) with score >= {args.score_thr} -> {out}')
+        print(f'{frame.path}: {n} object(s) with score >= {thr} -> {out}')
     for video, (frames, n) in videos.items():
         stem = osp.splitext(osp.basename(video))[0]
         out = osp.join(out_dir, stem + '.mp4') if out_dir else '(not drawn)'
         written += [out] if out_dir else []
-        print(f'{video}: {frames} frames, {n} object(s) with score >= {args.score_thr} -> {out}')
+        print(f'{video}: {frames} frames, {n} object(s) with score >= {thr} -> {out}')
     for what, path in (('KITTI result lines', args.kitti_dir), ('JSON lines', args.jsonl)):
         if path:
             print(f'{what}: {path}')

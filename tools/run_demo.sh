@@ -24,7 +24,6 @@ CONFIG=${CONFIG:-configs/demo/monodle_yolo8_da3_kitti_mini.py}
 NAME=$(basename "${CONFIG%.py}")
 WORK_DIR=${WORK_DIR:-work_dirs/demo/$NAME}
 DEMO_IMAGE=${DEMO_IMAGE:-demo/kitti_mini/KITTI/training/image_2/000008.png}
-SCORE_THR=${SCORE_THR:-0.1}  # painted boxes (the demo config evaluates at score >= 0.1 too)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 mkdir -p "$WORK_DIR"
@@ -54,11 +53,10 @@ fi
 
 echo "==> [2/3] evaluating $CKPT (KITTI AP40; log: $WORK_DIR/test.log)"
 run_logged "$WORK_DIR/test.log" "$PYTHON" tools/test.py "$CONFIG" "$CKPT" \
-    --work-dir "$WORK_DIR/test" --show-dir vis --score-thr "$SCORE_THR"
+    --work-dir "$WORK_DIR/test" --show-dir vis
 
 echo "==> [3/3] demo PNG of $DEMO_IMAGE"
-"$PYTHON" tools/demo.py "$DEMO_IMAGE" "$CONFIG" "$CKPT" --out-dir "$WORK_DIR/demo" --show-gt \
-    --score-thr "$SCORE_THR"
+"$PYTHON" tools/demo.py "$DEMO_IMAGE" "$CONFIG" "$CKPT" --out-dir "$WORK_DIR/demo" --show-gt
 
 METRICS=$(ls -t "$WORK_DIR"/test/*/metrics.json | head -n1)
 echo

@@ -25,15 +25,12 @@ if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
 import monodle_plugin  # noqa: E402,F401  (registers every component)
 from monodle_plugin.engine.cpu_distributed import (  # noqa: E402
     export_launcher_env,
     finish_distributed,
-    prepare_distributed,
 )
-from monodle_plugin.engine.run_info import log_run_info  # noqa: E402
 from monodle_plugin.engine.runners import MonoDLERunner  # noqa: E402
 from monodle_plugin.utils.checkpoint_loading import (  # noqa: E402
     load_weights_strict,
@@ -58,8 +55,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         '--show-dir with the default folder "show")')
     parser.add_argument('--show-dir', help='folder for PNGs with the projected 3D boxes and a '
                         "bird's-eye view; relative paths go under work_dir/<timestamp>/")
-    parser.add_argument('--score-thr', type=float, default=0.2,
-                        help='score threshold of the painted boxes')
+    parser.add_argument('--score-thr', type=float, default=None,
+                        help="score threshold of the painted boxes (default: the model's "
+                        'test_cfg.score_thr, the threshold it detects at)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, xxx=yyy format')
     parser.add_argument('--allow-partial-load', action='store_true',
@@ -108,10 +106,9 @@ def build_cfg(args: argparse.Namespace) -> Config:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = build_cfg(args)
-    backend = prepare_distributed(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    if not isinstance(runner, MonoDLERunner):  # MonoDLERunner wrote run_info.json (batch plan)
-        log_run_info(runner, None, backend)
+    # MonoDLERunner (runner_type of every MonoDLE config; also for a config without one, e.g.
+    # an older checkpoint's meta.cfg) prepares the distributed run and writes run_info.json
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else MonoDLERunner.from_cfg(cfg)
     load_weights_strict(runner.model, args.checkpoint,
                         args.config or f'{args.checkpoint}:meta.cfg', args.allow_partial_load,
                         runner.logger)

@@ -49,6 +49,7 @@ from ..deployment.intrinsics import (
 )
 from ..deployment.numpy_runtime import kitti_sibling, p2_problems
 from ..evaluation.metrics.kitti_ap40_metric import prediction_to_kitti_anno
+from ..models.detectors.monodle import drawing_score_thr
 from ..utils.checkpoint_loading import resolve_config
 from ..utils.mono3d_drawing import draw_mono3d_result
 from .inference import init_detector
@@ -210,16 +211,18 @@ class MonoDLEInferencer(BaseInferencer):
         return format_kitti_lines(prediction_to_kitti_anno(sample, self.class_names,
                                                            frame.name))
 
-    def draw(self, frame: Frame, sample: Any, pred_score_thr: float = 0.2,
+    def draw(self, frame: Frame, sample: Any, pred_score_thr: Optional[float] = None,
              draw_pred: bool = True, show_gt: bool = False) -> np.ndarray:
-        """BGR canvas: the image with the projected boxes and a bird's-eye-view panel
-        (``show_gt``: also ``../label_2/<stem>.txt`` of a KITTI-layout image, in green)."""
+        """BGR canvas: the image with the projected boxes scoring ``>= pred_score_thr`` (None:
+        the model's ``test_cfg.score_thr``) and a bird's-eye-view panel (``show_gt``: also
+        ``../label_2/<stem>.txt`` of a KITTI-layout image, in green)."""
         img = frame.img if frame.img is not None else cv2.imread(frame.path)
         if img is None:
             raise OSError(f'{frame.path}: image could not be read')
         pred = sample.pred_instances_3d
         scores = pred.scores_3d.cpu().numpy()
-        keep = scores >= pred_score_thr if draw_pred else np.zeros(len(scores), bool)
+        keep = (scores >= drawing_score_thr(self.model, pred_score_thr) if draw_pred
+                else np.zeros(len(scores), bool))
         gt = None
         label_path = kitti_sibling(frame.path, 'label_2', '.txt')
         if show_gt and frame.video is None and osp.isfile(label_path):
@@ -232,13 +235,15 @@ class MonoDLEInferencer(BaseInferencer):
 
     def visualize(self, inputs: list, preds: list, return_vis: bool = False,
                   show: bool = False, wait_time: int = 0, draw_pred: bool = True,
-                  pred_score_thr: float = 0.2, img_out_dir: str = '',
+                  pred_score_thr: Optional[float] = None, img_out_dir: str = '',
                   no_save_vis: bool = False) -> Optional[list]:
         """Draw predictions (mmdet3d's ``visualize`` arguments).
 
         Args:
             inputs: the frames (:class:`Frame`, image paths or BGR arrays), as passed.
             preds: their Det3DDataSamples (``out['data_samples']``).
+            pred_score_thr: score threshold of the drawn boxes (None: the model's
+                ``test_cfg.score_thr``).
             img_out_dir: write ``<name>.png`` there ('' or ``no_save_vis``: not written).
             show: display with ``cv2.imshow`` (``wait_time`` ms).
 
@@ -277,7 +282,8 @@ class MonoDLEInferencer(BaseInferencer):
     # ------------------------------------------------------------------ the call
     def __call__(self, inputs: Any, intrinsics: Any = None, batch_size: int = 1,
                  return_datasamples: bool = False, out_dir: str = '', kitti_dir: str = '',
-                 jsonl: str = '', pred_score_thr: float = 0.2, draw_pred: bool = True,
+                 jsonl: str = '', pred_score_thr: Optional[float] = None,
+                 draw_pred: bool = True,
                  show: bool = False, wait_time: int = 0, return_vis: bool = False,
                  no_save_vis: bool = False, no_save_pred: bool = False,
                  print_result: bool = False, normalize_camera: Optional[bool] = None,
@@ -292,7 +298,8 @@ class MonoDLEInferencer(BaseInferencer):
             out_dir: drawings: ``<name>.png`` per image, ``<video stem>.mp4`` per video.
             kitti_dir: KITTI result lines, ``<name>.txt`` per frame (all detections).
             jsonl: one JSON-lines file, a record per frame (all detections).
-            pred_score_thr: score threshold of the drawn boxes only.
+            pred_score_thr: score threshold of the drawn boxes only (None: the model's
+                ``test_cfg.score_thr``, the threshold it detects at).
             no_save_vis / no_save_pred: skip the drawings / the result files.
             normalize_camera: override the constructor's switch.
             show_gt: draw KITTI labels (``../label_2/<stem>.txt``) in green where present.

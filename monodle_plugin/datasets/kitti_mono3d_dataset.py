@@ -287,9 +287,5 @@ class MonoDLEKittiDataset(Det3DDataset):
         data_info['sample_idx'] = int(data_info['sample_id'])
         return data_info
 
-    def get_sample_ids(self) -> List[str]:
-        """The 6-digit ids of the frames, in split-file order (for the metric)."""
-        return [self.get_data_info(i)['sample_id'] for i in range(len(self))]
 
-
-__all__ = ['MonoDLEKittiDataset', 'SPLIT_FOLDERS']
+__all__ = ['MonoDLEKittiDataset']

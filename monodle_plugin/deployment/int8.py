@@ -180,11 +180,11 @@ def quantize_int8(float_path: str, out_path: str, calib_images: Sequence[str],
             weights, moved the heatmap by 0.75 x its std; 7-bit 0.011. False: full 8-bit
             weights, for VNNI / ARM CPUs.
         quantize_outputs: quantise the final 1x1 layer of each branch too (their outputs
-            dequantised from uint8). Kept float by default; measured on the development CPU
-            (YOLOv8n, 1280 x 384, one thread): float outputs cost about a quarter of the int8
-            time (dequantising, transposing and re-blocking the seven 256-channel maps for
-            the float 1x1 convolutions): 1.4-1.5x over float ONNX, 1.8x with this switch,
-            whose accuracy cost was small (README, deployment).
+            dequantised from uint8). Kept float by default; float outputs cost a noticeable
+            share of the int8 time (dequantising, transposing and re-blocking the seven
+            256-channel maps for the float 1x1 convolutions), so this switch is faster, at a
+            small accuracy cost (speed-ups and accuracy: README, deployment;
+            ``tools/benchmark.py`` measures them).
 
     Returns:
         the ``monodle_int8`` record (also stored in the file): ``format``, ``weights``,

@@ -20,7 +20,7 @@ _FIX = 'run `make env` (or tools/env/setup_env.sh) to install the tested matrix'
 NO_CUDA = 'not available'
 
 
-class EnvironmentError_(ImportError):
+class BrokenEnvironmentError(ImportError):
     """Raised when the installed OpenMMLab stack cannot run this plugin."""
 
 
@@ -58,7 +58,7 @@ def check_environment() -> None:
     """Raise ``ImportError`` with one clear line if the environment is wrong."""
     problems = environment_problems()
     if problems:
-        raise EnvironmentError_('monodle_plugin: ' + ' | '.join(problems))
+        raise BrokenEnvironmentError('monodle_plugin: ' + ' | '.join(problems))
 
 
 def raise_if_environment_broken(err: BaseException) -> None:
@@ -69,7 +69,7 @@ def raise_if_environment_broken(err: BaseException) -> None:
     """
     problems = environment_problems()
     if problems:
-        raise EnvironmentError_('monodle_plugin: ' + ' | '.join(problems)) from err
+        raise BrokenEnvironmentError('monodle_plugin: ' + ' | '.join(problems)) from err
 
 
 def mmcv_cuda_ops(force_cuda: bool) -> Tuple[str, Optional[str]]:

@@ -10,21 +10,21 @@ from monodle_plugin.models.losses import DepthDistillLoss
 
 
 def test_constant():
-    hook = DistillWeightHook(base_lambda=0.5)
-    assert [hook.lambda_at(i, e) for i, e in ((0, 0), (100, 3), (10**6, 139))] == [0.5] * 3
+    hook = DistillWeightHook()
+    assert [hook.lambda_at(i, e, 0.5) for i, e in ((0, 0), (100, 3), (10**6, 139))] == [0.5] * 3
 
 
 def test_linear_warmup():
-    hook = DistillWeightHook(base_lambda=0.5, warmup_iters=4)
-    assert [hook.lambda_at(i, 0) for i in range(6)] == pytest.approx(
+    hook = DistillWeightHook(warmup_iters=4)
+    assert [hook.lambda_at(i, 0, 0.5) for i in range(6)] == pytest.approx(
         [0.125, 0.25, 0.375, 0.5, 0.5, 0.5])
 
 
 def test_off_after_epoch_and_combined():
-    hook = DistillWeightHook(base_lambda=0.5, off_after_epoch=2)
-    assert [hook.lambda_at(10 * e, e) for e in range(4)] == [0.5, 0.5, 0.0, 0.0]
-    hook = DistillWeightHook(base_lambda=1.0, warmup_iters=10, off_after_epoch=1)
-    assert hook.lambda_at(4, 0) == pytest.approx(0.5) and hook.lambda_at(12, 1) == 0.0
+    hook = DistillWeightHook(off_after_epoch=2)
+    assert [hook.lambda_at(10 * e, e, 0.5) for e in range(4)] == [0.5, 0.5, 0.0, 0.0]
+    hook = DistillWeightHook(warmup_iters=10, off_after_epoch=1)
+    assert hook.lambda_at(4, 0, 1.0) == pytest.approx(0.5) and hook.lambda_at(12, 1, 1.0) == 0.0
 
 
 def test_bad_arguments():
@@ -32,6 +32,10 @@ def test_bad_arguments():
         DistillWeightHook(warmup_iters=-1)
     with pytest.raises(ValueError):
         DistillWeightHook(off_after_epoch=-2)
+    # the target lambda has one source, the loss's loss_weight (distill.lambda): no second
+    # setting on the hook that the distillation switches would not keep in step
+    with pytest.raises(TypeError, match='base_lambda'):
+        DistillWeightHook(base_lambda=0.5)
 
 
 class ToyHead(nn.Module):

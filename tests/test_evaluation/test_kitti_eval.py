@@ -15,16 +15,18 @@ from mmdet3d_reference import run_mmdet3d_kitti_eval  # tests/test_evaluation (t
 from synthetic_kitti import make_synthetic_kitti
 
 import monodle_plugin  # noqa: F401  (registers)
-from monodle_plugin.datasets.kitti_io import read_label
-from monodle_plugin.evaluation.functional import (
+from monodle_plugin.datasets.kitti_io import (
     check_kitti_anno,
+    load_kitti_dir,
+    read_kitti_file,
+    read_label,
+    read_split_file,
+)
+from monodle_plugin.evaluation.functional import (
     compute_kitti_ap,
     evaluate_kitti_files,
     frame_overlaps,
     kitti_eval,
-    load_kitti_dir,
-    read_kitti_file,
-    read_split_file,
     rotated_iou_bev,
 )
 from monodle_plugin.evaluation.functional.kitti_eval import KITTI_EVAL_CLASSES

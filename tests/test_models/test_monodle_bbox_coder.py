@@ -149,7 +149,7 @@ def test_encode_decode_round_trip_on_kitti_mini(use_mean_size):
     kept = np.flatnonzero(t['mask_2d'])
     assert len(kept) >= 2
     outs = maps_from_targets(c, t, feat_hw)
-    res3d, res2d = c.decode(c.gather_predictions(outs, c.select_peaks(outs['heatmap'])),
+    res3d, res2d = c.decode(c.gather_predictions(outs, c.select_peaks(outs['heatmap']), 0.2),
                             [meta], feat_hw, 'affine')
     res3d, res2d = res3d[0], res2d[0]
     assert len(res3d) == len(kept)

@@ -603,7 +603,7 @@ def test_ann_file_suffix_in_any_case(tmp_path, capsys, monkeypatch):
     trusted = tmp_path / 'kitti_infos_train.PKL'
     trusted.write_bytes(pickle.dumps(infos))
     ds = MonoDLEKittiDataset(data_root=str(mini), ann_file=str(trusted), allow_pickle=True)
-    assert ds.get_sample_ids() == ['000000', '000001']
+    assert [ds.get_data_info(i)['sample_id'] for i in range(len(ds))] == ['000000', '000001']
     with pytest.raises(KittiFormatError, match='allow_pickle=True'):
         MonoDLEKittiDataset(data_root=str(mini), ann_file=str(trusted))
 

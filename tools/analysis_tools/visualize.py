@@ -70,8 +70,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--layout', default='overlay', choices=LAYOUTS,
                         help='overlay: GT and prediction in one picture; split: GT row above '
                              'the prediction row')
-    parser.add_argument('--score-thr', '--score_thresh', type=float, default=0.2,
-                        help='draw predictions with at least this score')
+    parser.add_argument('--score-thr', '--score_thresh', type=float, default=None,
+                        help="draw predictions with at least this score (default: the model's "
+                        'test_cfg.score_thr; result files: every detection they hold)')
     parser.add_argument('--thickness', type=int, default=2, help='line width of predictions')
     parser.add_argument('--no-2d', action='store_true', help='do not draw 2D boxes')
     parser.add_argument('--no-3d', action='store_true', help='do not draw projected 3D boxes')
@@ -154,7 +155,9 @@ def run_model_mode(args, ids) -> list:
 
     from monodle_plugin.apis.inference import build_detector
     from monodle_plugin.datasets.transforms.load_da3_depth import LoadDA3Depth
+    from monodle_plugin.models.detectors import drawing_score_thr
     model, pipeline = build_detector(args.config, args.checkpoint, args.device)
+    thr = drawing_score_thr(model, args.score_thr)
     teacher = None
     if 'teacher' in args.maps:
         cfg = Config.fromfile(args.config)
@@ -174,7 +177,7 @@ def run_model_mode(args, ids) -> list:
             outs = head(model.extract_feat(batch['inputs']))
             meta = batch['data_samples'][0].metainfo
             res, res2d = (r[0] for r in head.predict_by_feat(outs, [meta]))
-        keep = res.scores_3d.cpu().numpy() >= args.score_thr
+        keep = res.scores_3d.cpu().numpy() >= thr
         pred = dict(boxes=res.bboxes_3d.tensor.cpu().numpy()[keep, :7].astype(np.float64),
                     bboxes=res2d.bboxes.cpu().numpy()[keep].astype(np.float64),
                     labels=res.labels_3d.cpu().numpy()[keep],
@@ -205,7 +208,7 @@ def run_model_mode(args, ids) -> list:
             path = osp.join(args.output_dir, f'{sid}_{kind}.png')
             cv2.imwrite(path, img)
             written.append(path)
-        print(f'{sid}: {int(keep.sum())} prediction(s) with score >= {args.score_thr} -> {out}'
+        print(f'{sid}: {int(keep.sum())} prediction(s) with score >= {thr} -> {out}'
               + (f' (+ {", ".join(maps)})' if maps else ''))
     return written
 

@@ -126,7 +126,7 @@ fi
 
 if [ $action = build ]; then
   log "no cached wheel for $key: building mmcv $MMCV_VERSION with ops (${build_env[*]};" \
-      "10-20 min on 2 cores)"
+      "a long compile)"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   "$PY" -m pip download -q --no-deps --no-binary :all: --no-build-isolation \

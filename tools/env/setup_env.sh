@@ -7,7 +7,7 @@
 #    a working torchvision, else installs requirements/torch.txt;
 #  * installs the pinned runtime + test dependencies (requirements/constraints.txt is the single
 #    source of versions), mmdet/mmdet3d without their unneeded extras (open3d, tensorboard), and
-#    mmcv 2.1.0 with compiled ops from the wheel cache (built once, ~15 min on 2 cores);
+#    mmcv 2.1.0 with compiled ops from the wheel cache (built once: a long compile);
 #  * installs this package in editable mode and runs the one-line environment self-check.
 #
 # Optional extras: EXTRAS="backbones deploy" make env (see step 3b; `make test` installs the

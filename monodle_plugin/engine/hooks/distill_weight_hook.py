@@ -17,7 +17,9 @@ class DistillWeightHook(Hook):
 
     ``lambda(iter, epoch) = base * min(1, (iter + 1) / warmup_iters)`` (``warmup_iters = 0``:
     constant ``base``), and 0 from epoch ``off_after_epoch`` on (0-based: with
-    ``off_after_epoch=100`` epochs 0..99 distil and epoch 100 onwards does not). The three
+    ``off_after_epoch=100`` epochs 0..99 distil and epoch 100 onwards does not). ``base`` is
+    the distillation loss's configured ``loss_weight``, read once in ``before_train``: the
+    config's ``distill.lambda`` is its single source. The three
     schedules users ask for are: constant (defaults), linear warm-up over N iterations
     (``warmup_iters=N``), off after epoch E (``off_after_epoch=E``); the last two combine.
     ``iter`` is the global training iteration (it continues across resume).
@@ -30,8 +32,6 @@ class DistillWeightHook(Hook):
     as ``distill_lambda``.
 
     Args:
-        base_lambda: the target lambda. None: the loss's configured ``loss_weight``, read once
-            in ``before_train`` (so ``distill.lambda`` in the config is the single source).
         warmup_iters: length of the linear warm-up, iterations (0: none).
         off_after_epoch: first epoch (0-based) without distillation; None: never switched off.
         loss_path: attribute path of the loss module from the (unwrapped) model.
@@ -40,7 +40,6 @@ class DistillWeightHook(Hook):
     priority = 'NORMAL'
 
     def __init__(self,
-                 base_lambda: Optional[float] = None,
                  warmup_iters: int = 0,
                  off_after_epoch: Optional[int] = None,
                  loss_path: str = 'bbox_head.loss_depth_distill') -> None:
@@ -48,16 +47,13 @@ class DistillWeightHook(Hook):
             raise ValueError(f'warmup_iters must be >= 0, got {warmup_iters}')
         if off_after_epoch is not None and off_after_epoch < 0:
             raise ValueError(f'off_after_epoch must be >= 0 or None, got {off_after_epoch}')
-        if base_lambda is not None and base_lambda < 0:
-            raise ValueError(f'base_lambda must be >= 0, got {base_lambda}')
-        self.base_lambda = base_lambda
+        self.base_lambda: Optional[float] = None  # the loss's loss_weight, set in before_train
         self.warmup_iters = int(warmup_iters)
         self.off_after_epoch = off_after_epoch
         self.loss_path = loss_path
 
-    def lambda_at(self, iteration: int, epoch: int) -> float:
-        """Lambda for 0-based global ``iteration`` inside 0-based ``epoch``."""
-        base = float(self.base_lambda or 0.0)
+    def lambda_at(self, iteration: int, epoch: int, base: float) -> float:
+        """Lambda for 0-based global ``iteration`` inside 0-based ``epoch``, target ``base``."""
         if self.off_after_epoch is not None and epoch >= self.off_after_epoch:
             return 0.0
         if self.warmup_iters > 0:
@@ -83,7 +79,7 @@ class DistillWeightHook(Hook):
             self.base_lambda = float(loss.loss_weight)
 
     def before_train_iter(self, runner, batch_idx: int, data_batch: DataBatch = None) -> None:
-        value = self.lambda_at(runner.iter, runner.epoch)
+        value = self.lambda_at(runner.iter, runner.epoch, float(self.base_lambda or 0.0))
         self._loss_module(runner).loss_weight = value
         runner.message_hub.update_scalar('train/distill_lambda', value)
 

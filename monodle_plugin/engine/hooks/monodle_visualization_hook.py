@@ -15,6 +15,7 @@ import numpy as np
 from mmdet3d.registry import HOOKS
 from mmengine.hooks import Hook
 
+from ...models.detectors.monodle import drawing_score_thr
 from ...utils.mono3d_drawing import draw_mono3d_result
 
 
@@ -37,30 +38,34 @@ class MonoDLEVisualizationHook(Hook):
     Args:
         out_dir: output folder; a relative path is put under the run folder
             ``work_dir/<timestamp>/``.
-        score_thr: boxes scoring below are not drawn.
+        score_thr: boxes scoring below are not drawn; None (default): the model's
+            ``test_cfg.score_thr`` (``tools/test.py --score-thr`` sets it).
         interval: draw every ``interval``-th test batch (1 = all).
     """
 
     priority = 'LOW'
 
-    def __init__(self, out_dir: str = 'show', score_thr: float = 0.2, interval: int = 1) -> None:
+    def __init__(self, out_dir: str = 'show', score_thr: Optional[float] = None,
+                 interval: int = 1) -> None:
         self.out_dir = out_dir
         self.score_thr = score_thr
         self.interval = interval
         self._dir: Optional[str] = None
+        self._thr: Optional[float] = None
 
     def before_test(self, runner) -> None:
         self._dir = (self.out_dir if osp.isabs(self.out_dir)
                      else osp.join(runner.log_dir, self.out_dir))
         os.makedirs(self._dir, exist_ok=True)
-        runner.logger.info(f'Drawing test predictions to {self._dir}')
+        self._thr = drawing_score_thr(runner.model, self.score_thr)
+        runner.logger.info(f'Drawing test predictions with score >= {self._thr} to {self._dir}')
 
     def after_test_iter(self, runner, batch_idx: int, data_batch=None,
                         outputs: Optional[Sequence] = None) -> None:
         if not outputs or batch_idx % self.interval:
             return
         for sample in outputs:
-            path, cam2img, boxes, labels, scores = sample_to_drawables(sample, self.score_thr)
+            path, cam2img, boxes, labels, scores = sample_to_drawables(sample, self._thr)
             img = cv2.imread(path)
             if img is None:
                 raise OSError(f'{path}: image could not be read for drawing')

@@ -275,8 +275,8 @@ class UltralyticsBackbone(BaseModule):
             stride in the model.
         channels_last_inference: in eval mode on CPU, convert the input to the channels_last
             memory format; every later convolution (backbone, neck, head) then runs in
-            channels_last, about 2x faster for the whole YOLOv8n MonoDLE on CPU (same numbers
-            to ~1e-6). Training and GPU inference are untouched.
+            channels_last, faster for the whole MonoDLE on CPU (same numbers to ~1e-6;
+            ``tools/benchmark.py`` measures it). Training and GPU inference are untouched.
         init_cfg: mmengine init config (None keeps the Ultralytics / checkpoint weights).
 
     Attributes:

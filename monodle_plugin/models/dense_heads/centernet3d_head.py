@@ -44,11 +44,11 @@ TERM_MODULES = dict(heatmap=('heatmap', ), offset_2d=('offset_2d', ), size_2d=('
                     depth=('depth', ), offset_3d=('offset_3d', ), size_3d=('size_3d', ),
                     heading=('heading', ),
                     depth_distill=('depth', 'dense_depth_uncertainty'))
-#: head arguments of earlier versions that are now the box coder's
-_CODER_ARGS = ('class_names', 'writelist', 'heatmap_only_names', 'heatmap_only_label', 'max_objs',
-               'min_depth', 'max_depth', 'ignore_difficulties', 'use_3d_center',
-               'num_heading_bins', 'cls_mean_size', 'use_mean_size', 'down_ratio',
-               'gaussian_overlap')
+#: decoding settings of a head built without ``test_cfg`` (or with some keys left out); the
+#: configs set them in ``model.bbox_head.test_cfg``, which is the one source of the detection
+#: threshold ``score_thr`` (the drawing tools follow it:
+#: :func:`~monodle_plugin.models.detectors.monodle.drawing_score_thr`)
+DEFAULT_TEST_CFG = dict(topk=50, score_thr=0.2, nms_kernel=3, decode_mode='official')
 
 
 @MODELS.register_module()
@@ -58,10 +58,9 @@ class CenterNet3DHead(BaseMono3DDenseHead):
     Each branch is ``Conv3x3(in, feat) -> ReLU -> Conv1x1(feat, out)``; parameter names
     (``heatmap.0.weight`` ...) equal MonoDLE's. With ``fuse_branches`` the seven 3x3
     convolutions run as one convolution over their concatenated weights (same numbers, same
-    state dict). Measured on the 2-core CPU (torch 2.14.1, 96 x 320 map, 64 or 32 input
-    channels) the fused path is *slower* than seven separate convolutions (NHWC: 210 vs
-    140 ms, NCHW: 300 vs 200-290 ms) and holds a 7 x 256-channel intermediate (+220 MB), so
-    it is off by default; ``channels_last`` is what speeds the head up (2x).
+    state dict). On CPU the fused path measured *slower* than seven separate convolutions and
+    holds a 7 x ``feat_channels`` intermediate, so it is off by default; ``channels_last`` is
+    what speeds the head up.
 
     Targets: when every data sample carries ``monodle_targets`` (``EncodeMonoDLETargets`` in
     the training pipeline, as in every training config of the package), the head stacks those
@@ -105,9 +104,10 @@ class CenterNet3DHead(BaseMono3DDenseHead):
             by the ``distill.use_uncertainty`` switch). Defaults to False. Decoding ignores it.
         loss_*: loss configs (``MODELS``), None for :data:`DEFAULT_LOSSES`;
             ``loss_depth_distill=None`` disables distillation.
-        test_cfg: ``topk`` (50), ``score_thr`` (0.2), ``nms_kernel`` (3), ``decode_mode``
-            ('official': scale by raw-image size / feature size as MonoDLE's tester does;
-            'affine': exact inverse of ``metainfo['inv_affine_mat']``).
+        test_cfg: ``topk``, ``score_thr`` (heatmap score of a kept peak; also the default
+            threshold of the drawn boxes), ``nms_kernel``, ``decode_mode`` ('official': scale
+            by raw-image size / feature size as MonoDLE's tester does; 'affine': exact inverse
+            of ``metainfo['inv_affine_mat']``); keys left out: :data:`DEFAULT_TEST_CFG`.
     """
 
     def __init__(self,
@@ -130,15 +130,7 @@ class CenterNet3DHead(BaseMono3DDenseHead):
                  loss_depth_distill: dict | None = None,
                  train_cfg: dict | None = None,
                  test_cfg: dict | None = None,
-                 init_cfg: dict | None = None,
-                 **kwargs) -> None:
-        moved = sorted(set(kwargs) & set(_CODER_ARGS))
-        if moved:
-            raise TypeError(f'CenterNet3DHead: {moved} are arguments of the box coder now: set '
-                            f"them in bbox_head.bbox_coder (e.g. model.bbox_head.bbox_coder."
-                            f'{moved[0]}=...)')
-        if kwargs:
-            raise TypeError(f'CenterNet3DHead: unexpected arguments {sorted(kwargs)}')
+                 init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
         coder_cfg = dict(type='MonoDLEBBoxCoder')
         coder_cfg.update(bbox_coder or {})
@@ -152,7 +144,7 @@ class CenterNet3DHead(BaseMono3DDenseHead):
         self.feat_channels = feat_channels
         self.fuse_branches = fuse_branches
         self.train_cfg = train_cfg
-        self.test_cfg = dict(topk=50, score_thr=0.2, nms_kernel=3, decode_mode='official')
+        self.test_cfg = dict(DEFAULT_TEST_CFG)
         self.test_cfg.update(test_cfg or {})
         if self.test_cfg['decode_mode'] not in ('official', 'affine'):
             raise ValueError("CenterNet3DHead: test_cfg.decode_mode must be 'official' or "

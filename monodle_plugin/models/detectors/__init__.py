@@ -1,3 +1,3 @@
-from .monodle import MonoDLE
+from .monodle import MonoDLE, drawing_score_thr
 
-__all__ = ['MonoDLE']
+__all__ = ['MonoDLE', 'drawing_score_thr']

@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 from mmdet3d.models.detectors.single_stage_mono3d import SingleStageMono3DDetector
 from mmdet3d.registry import MODELS
-from torch import Tensor
+from mmengine.model import is_model_wrapper
+from torch import Tensor, nn
 
 from ..utils.freezing import check_freeze_mode, freeze, keep_batchnorm_eval
 from ..utils.local_weights import check_backbone_weights, check_pretrained_init_cfg
@@ -113,3 +114,28 @@ class MonoDLE(SingleStageMono3DDetector):
                  ) -> dict[str, Tensor]:
         """Raw head outputs (dict of seven maps), no post-processing."""
         return self.bbox_head.forward(self.extract_feat(batch_inputs_dict))
+
+
+def drawing_score_thr(model: nn.Module, score_thr: float | None = None) -> float:
+    """The score threshold of the drawn boxes: ``score_thr`` when the user sets one, else the
+    model's own detection threshold (its head's ``test_cfg.score_thr``, after the detector
+    merged ``model.test_cfg`` into it), so that drawings show what the model was configured
+    to detect.
+
+    Args:
+        model: a MonoDLE detector, or a DDP / DP wrapper of one (``.module``).
+        score_thr: the user's threshold (``--score-thr``, ``pred_score_thr``); None: the
+            model's.
+
+    Returns:
+        The threshold on ``scores_3d`` below which a box is not drawn.
+    """
+    if score_thr is not None:
+        return float(score_thr)
+    model = model.module if is_model_wrapper(model) else model
+    head = getattr(model, 'bbox_head', None)
+    cfg = getattr(head, 'test_cfg', None)
+    if not cfg or 'score_thr' not in cfg:
+        raise ValueError(f'{type(model).__name__} has no bbox_head.test_cfg.score_thr to draw '
+                         'at: give the drawing threshold (--score-thr)')
+    return float(cfg['score_thr'])

@@ -323,14 +323,15 @@ class MonoDLEBBoxCoder(BaseBBoxCoder):
                     ys=ys.view(b, -1).gather(1, ind))
 
     def gather_predictions(self, outs: dict[str, Tensor], peaks: dict[str, Tensor],
-                           score_thr: float = 0.2) -> list[dict[str, Tensor]]:
+                           score_thr: float) -> list[dict[str, Tensor]]:
         """Raw per-object predictions at the peaks whose heatmap score is ``>= score_thr``.
 
         Args:
             outs: the head's raw maps (``offset_2d``, ``size_2d``, ``depth``, ``offset_3d``,
                 ``size_3d``, ``heading``; (B, C, h, w)).
             peaks: :meth:`select_peaks` output.
-            score_thr: threshold on the heatmap score.
+            score_thr: threshold on the heatmap score (the head passes its
+                ``test_cfg.score_thr``).
 
         Returns:
             per image a dict of tensors over its n kept detections (an analysis may replace
