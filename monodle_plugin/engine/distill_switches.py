@@ -139,8 +139,8 @@ def _switch_of(field: str, piece_type: str) -> str:
     return 'distill.use_uncertainty'  # the loss type
 
 
-def _conflict(name: str, where: str, what: str, fix: str) -> ValueError:
-    return ValueError(f'{name}: {where} {what}: the distill switches write the DA3 pieces '
+def _conflict(name: str, what: str, fix: str) -> ValueError:
+    return ValueError(f'{name}: {what}: the distill switches write the DA3 pieces '
                       f'(configs/_base_/distill/da3_distill.py); {fix}')
 
 
@@ -149,13 +149,13 @@ def _merge(hand: dict, wanted: dict, where: str, name: str) -> dict:
     the switches do not own, e.g. ``LoadDA3Depth.data_root``, is kept)."""
     if hand.get('type', wanted['type']) != wanted['type']:
         switch = _switch_of('type', wanted['type'])
-        raise _conflict(name, where, f"type={hand.get('type')!r} conflicts with "
+        raise _conflict(name, f"{where}.type={hand.get('type')!r} conflicts with "
                         f"{switch} (which means type={wanted['type']!r})",
                         f'remove {where} from the config and set --cfg-options {switch}=...')
     for field, value in hand.items():
         if field in wanted and value != wanted[field]:
             switch = _switch_of(field, wanted['type'])
-            raise _conflict(name, where, f'{field}={value!r} conflicts with {switch}='
+            raise _conflict(name, f'{where}.{field}={value!r} conflicts with {switch}='
                             f'{wanted[field]!r}', f'remove {where}.{field} from the config '
                             f'and set --cfg-options {switch}={value!r}')
     return dict(wanted, **{k: v for k, v in hand.items() if k not in wanted})
@@ -211,7 +211,7 @@ def apply_distill_switches(cfg) -> list[str]:
                    ['DistillWeightHook in custom_hooks'] * bool(hook_ids) +
                    ['model.bbox_head.use_distill_uncertainty=True'] * bool(branch))
         if present:
-            raise _conflict(name, ', '.join(present), f'is written in the config but '
+            raise _conflict(name, f'{", ".join(present)} written in the config but '
                             f'distillation is off ({why})', 'remove it from the config')
         if branch is not None:  # False written out: the head's default, as the baseline's
             head.pop('use_distill_uncertainty')
@@ -235,7 +235,7 @@ def apply_distill_switches(cfg) -> list[str]:
     head.loss_depth_distill = _merge(loss, wanted['loss'], 'model.bbox_head.loss_depth_distill',
                                      name)
     if branch is not None and bool(branch) != wanted['uncertainty']:
-        raise _conflict(name, 'model.bbox_head.use_distill_uncertainty', f'={branch!r} conflicts '
+        raise _conflict(name, f'model.bbox_head.use_distill_uncertainty={branch!r} conflicts '
                         f'with distill.use_uncertainty={wanted["uncertainty"]!r}',
                         'remove it from the config and set --cfg-options '
                         f'distill.use_uncertainty={bool(branch)!r}')
