@@ -22,6 +22,10 @@ DISTILL_KEYS = ('lambda_', 'loss_type', 'foreground_weight', 'foreground',
                 'silog_variance_factor', 'silog_weighted', 'depth_dir', 'max_depth',
                 'on_missing', 'warmup_iters', 'off_after_epoch', 'use_uncertainty',
                 'scale_by_crop', 'interpolation')
+#: top-level key where an expansion records the switches it expanded: a config dumped by a run
+#: holds the pieces, and this tells them from pieces written by hand, so that the dumped config
+#: runs again with other switches (``--cfg-options distill.lambda=0`` on it works too)
+RECORD_KEY = 'distill_expanded_from'
 #: top-level keys whose misspellings are errors (a near miss would be silently ignored)
 SWITCH_TOP_KEYS = ('total_batch_size', 'use_da3_depth', 'distill')
 
@@ -151,13 +155,13 @@ def _merge(hand: dict, wanted: dict, where: str, name: str) -> dict:
         switch = _switch_of('type', wanted['type'])
         raise _conflict(name, f"{where}.type={hand.get('type')!r} conflicts with "
                         f"{switch} (which means type={wanted['type']!r})",
-                        f'remove {where} from the config and set --cfg-options {switch}=...')
+                        f'remove {where} from the config')
     for field, value in hand.items():
         if field in wanted and value != wanted[field]:
             switch = _switch_of(field, wanted['type'])
             raise _conflict(name, f'{where}.{field}={value!r} conflicts with {switch}='
                             f'{wanted[field]!r}', f'remove {where}.{field} from the config '
-                            f'and set --cfg-options {switch}={value!r}')
+                            f'(to keep {value!r}: --cfg-options {switch}={value!r})')
     return dict(wanted, **{k: v for k, v in hand.items() if k not in wanted})
 
 
@@ -168,9 +172,10 @@ def apply_distill_switches(cfg) -> list[str]:
     A +DA3 config writes only the switches; this writes ``LoadDA3Depth`` after
     ``MonoDLEAffineAug`` in the training pipeline, ``model.bbox_head.loss_depth_distill``
     (and ``use_distill_uncertainty`` with ``distill.use_uncertainty``) and a
-    ``DistillWeightHook`` into ``custom_hooks``. A piece already in the config (written by hand,
-    or by an earlier expansion: a dumped config) is kept where it agrees with the switches.
-    Idempotent. Configs without switches are left alone.
+    ``DistillWeightHook`` into ``custom_hooks``. A piece written in the config by hand is kept
+    where it agrees with the switches; the pieces of an earlier expansion (a config a run
+    dumped, recorded under ``RECORD_KEY``) are replaced. Idempotent. Configs without switches
+    are left alone.
 
     Returns:
         One line per piece written (or one line saying distillation is off).
@@ -194,7 +199,9 @@ def apply_distill_switches(cfg) -> list[str]:
                        'model.bbox_head.loss_depth_distill')
     distill = normalise_distill(cfg.distill)
     cfg.distill = distill
-    name = cfg.get('filename', None) or 'config'
+    name = getattr(cfg, 'filename', None) or 'config'
+    _drop_expanded(cfg)
+    cfg[RECORD_KEY] = dict(use_da3_depth=bool(cfg.use_da3_depth), distill=dict(distill))
     wanted = expand_distill(bool(cfg.use_da3_depth), distill)
     pipeline = list(cfg.train_dataloader.dataset.pipeline)
     hooks = list(cfg.get('custom_hooks', None) or [])
@@ -237,8 +244,8 @@ def apply_distill_switches(cfg) -> list[str]:
     if branch is not None and bool(branch) != wanted['uncertainty']:
         raise _conflict(name, f'model.bbox_head.use_distill_uncertainty={branch!r} conflicts '
                         f'with distill.use_uncertainty={wanted["uncertainty"]!r}',
-                        'remove it from the config and set --cfg-options '
-                        f'distill.use_uncertainty={bool(branch)!r}')
+                        'remove it from the config (to keep it: --cfg-options '
+                        f'distill.use_uncertainty={bool(branch)!r})')
     if wanted['uncertainty']:
         if branch is None:
             changes.append('model.bbox_head.use_distill_uncertainty=True')
@@ -253,6 +260,28 @@ def apply_distill_switches(cfg) -> list[str]:
         hooks[i] = _merge(hooks[i], wanted['hook'], 'DistillWeightHook', name)
     cfg.custom_hooks = hooks
     return changes
+
+
+def _drop_expanded(cfg) -> None:
+    """Remove from ``cfg`` the pieces an earlier expansion wrote (those equal to the expansion
+    of ``cfg[RECORD_KEY]``); pieces written or edited by hand stay (and are checked)."""
+    record = cfg.pop(RECORD_KEY, None)
+    old = record and expand_distill(bool(record['use_da3_depth']),
+                                    normalise_distill(record['distill']))
+    if not old:
+        return
+    data = cfg.train_dataloader.dataset
+    data.pipeline = [s for s in data.pipeline if s != old['loader']]
+    hooks = [h for h in cfg.get('custom_hooks', None) or [] if h != old['hook']]
+    if hooks:
+        cfg.custom_hooks = hooks
+    else:  # the expansion added the key (no config of the package sets it)
+        cfg.pop('custom_hooks', None)
+    head = cfg.model.bbox_head
+    if head.get('loss_depth_distill', None) == old['loss']:
+        head.loss_depth_distill = None
+    if old['uncertainty'] and head.get('use_distill_uncertainty', None) is True:
+        head.pop('use_distill_uncertainty')
 
 
 def _text(piece: dict) -> str:

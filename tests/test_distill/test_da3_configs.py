@@ -44,11 +44,18 @@ def load(path):
     return cfg
 
 
+def expanded_again(cfg):
+    """``cfg`` (already expanded) expanded once more, as a run of its dumped config does."""
+    again = copy.deepcopy(cfg)
+    apply_distill_switches(again)
+    return again.to_dict()
+
+
 def comparable(cfg):
     """The parts of a config that define training (the switches and the top-level names
     the DA3 pieces are written under excluded; no custom hooks = an empty list)."""
     d = copy.deepcopy(cfg.to_dict())
-    for key in ('use_da3_depth', 'distill', 'train_pipeline', 'da3_train_pipeline',
+    for key in ('use_da3_depth', 'distill', 'distill_expanded_from', 'train_pipeline',
                 'da3_loss_depth_distill', 'launcher', 'work_dir'):
         d.pop(key, None)
     if not d.get('custom_hooks', True):
@@ -74,7 +81,7 @@ def test_da3_configs_add_exactly_the_three_pieces(version):
     # the runner dumps the config: it must format (a `lambda` key, a Python keyword, would not)
     assert "type='DepthDistillLoss'" in da3.pretty_text
     # expanding again changes nothing (a dumped config runs as it is)
-    assert apply_distill_switches(copy.deepcopy(da3)) == []
+    assert expanded_again(da3) == da3.to_dict()
 
 
 def test_the_switches_are_the_main_recipe_and_the_demo():
@@ -82,8 +89,8 @@ def test_the_switches_are_the_main_recipe_and_the_demo():
                                             'monodle_yolo8_da3_kitti_mini.py'))
     assert comparable(main) == comparable(load(DA3['yolo8']))
     assert tuple(main.distill) == DISTILL_KEYS
-    assert apply_distill_switches(copy.deepcopy(main)) == []
-    assert apply_distill_switches(copy.deepcopy(demo)) == []
+    assert expanded_again(main) == main.to_dict()
+    assert expanded_again(demo) == demo.to_dict()
     assert demo.distill == dict(main.distill, depth_dir='lidar_depth')
 
 
@@ -156,10 +163,15 @@ def test_every_config_resolves_to_what_its_name_means(path):
 def test_a_piece_written_by_hand_must_agree_with_the_switches():
     """A piece in a config that says something else than a switch is a one-line error naming
     the field, the switch and the fix (not silently one of them); one that agrees is kept."""
-    cfg = Config.fromfile(MAIN)
-    cfg.train_dataloader.dataset.pipeline.insert(3, dict(type='LoadDA3Depth',
-                                                         depth_dir='DA3_depth_results'))
-    cfg.model.bbox_head.loss_depth_distill = dict(type='DepthDistillLoss', loss_weight=0.5)
+    def by_hand(**switches):
+        cfg = Config.fromfile(MAIN)
+        cfg.merge_from_dict(switches)
+        cfg.train_dataloader.dataset.pipeline.insert(3, dict(type='LoadDA3Depth',
+                                                             depth_dir='DA3_depth_results'))
+        cfg.model.bbox_head.loss_depth_distill = dict(type='DepthDistillLoss', loss_weight=0.5)
+        return cfg
+
+    cfg = by_hand()
     changes = apply_distill_switches(cfg)
     assert comparable(cfg) == comparable(load(MAIN))
     assert changes == ["custom_hooks: DistillWeightHook(warmup_iters=0, off_after_epoch=None)"]
@@ -170,22 +182,37 @@ def test_a_piece_written_by_hand_must_agree_with_the_switches():
                                     "with distill.depth_dir='x'"),
             ('distill.use_uncertainty=True', "type='DepthDistillLoss' conflicts with "
                                              'distill.use_uncertainty')):
-        bad = copy.deepcopy(cfg)
-        bad.merge_from_dict(dict([option.split('=')]))
         with pytest.raises(ValueError, match='the distill switches write the DA3 pieces') as err:
-            apply_distill_switches(bad)
+            apply_distill_switches(by_hand(**dict([option.split('=')])))
         assert message in str(err.value) and '\n' not in str(err.value)
-    bad = copy.deepcopy(cfg)
+        assert str(err.value).startswith(MAIN + ': ')
+    bad = by_hand()
     bad.model.bbox_head.use_distill_uncertainty = True
     with pytest.raises(ValueError, match='use_distill_uncertainty=True conflicts with '
                                          'distill.use_uncertainty=False'):
         apply_distill_switches(bad)
-    off = copy.deepcopy(cfg)
-    off.use_da3_depth = False
     with pytest.raises(ValueError, match='LoadDA3Depth in the training pipeline, model.bbox_head.'
-                                         'loss_depth_distill, DistillWeightHook in custom_hooks '
-                                         r'written in the config but distillation is off'):
-        apply_distill_switches(off)
+                                         'loss_depth_distill written in the config but '
+                                         r'distillation is off \(use_da3_depth=False\)'):
+        apply_distill_switches(by_hand(use_da3_depth=False))
+
+
+@pytest.mark.parametrize('option', [{}, {'distill.lambda': 0}, {'distill.loss_type': 'silog'},
+                                    {'distill.use_uncertainty': True}])
+def test_the_dumped_config_shows_the_pieces_and_runs_with_other_switches(option):
+    """The config a run dumps (its text, as in the work dir and the checkpoint's meta.cfg) holds
+    the expanded pieces and the switches they came from; run again, with or without other
+    switches, it gives what the original config gives with them."""
+    dumped = Config.fromstring(load(MAIN).pretty_text, '.py')
+    for piece in ("type='LoadDA3Depth'", "type='DepthDistillLoss'", "type='DistillWeightHook'",
+                  'distill_expanded_from='):
+        assert piece in load(MAIN).pretty_text, piece
+    dumped.merge_from_dict(option)
+    apply_distill_switches(dumped)
+    original = Config.fromfile(MAIN)
+    original.merge_from_dict(option)
+    apply_distill_switches(original)
+    assert dumped.to_dict() == original.to_dict()
 
 
 def test_main_config_paths():
