@@ -205,7 +205,7 @@ def test_the_dumped_config_shows_the_pieces_and_runs_with_other_switches(option)
     switches, it gives what the original config gives with them."""
     dumped = Config.fromstring(load(MAIN).pretty_text, '.py')
     for piece in ("type='LoadDA3Depth'", "type='DepthDistillLoss'", "type='DistillWeightHook'",
-                  'distill_expanded_from='):
+                  'distill_expanded_from = dict('):
         assert piece in load(MAIN).pretty_text, piece
     dumped.merge_from_dict(option)
     apply_distill_switches(dumped)
