@@ -1,12 +1,3 @@
-# MonoDLE with timm's efficientvit_b1 through mmpretrain.TIMMBackbone (EXTRAS=backbones) under
-# DLAUp + CenterNet3D; otherwise the official recipe of configs/monodle/monodle_dla34_kitti.py
-# (ImageNet mean / std input). timm's features_only maps at strides 4/8/16/32 (out_indices (0, 1,
-# 2, 3)) have [32, 64, 128, 256] channels; DLAUp fuses them into one 32-channel stride-4 map.
-# ImageNet weights from a local file only, loaded by timm itself: model.safetensors of the Hugging
-# Face repository timm/efficientvit_b1.r224_in1k, saved as
-# checkpoints/timm/efficientvit_b1.safetensors; a missing file stops the build saying so; --cfg-
-# options model.backbone.pretrained=False trains from random weights (pretrained=True without a
-# local file, i.e. a hub download, is refused).
 _base_ = [
     '../_base_/models/monodle_timm.py',
     '../_base_/datasets/kitti_mono3d_monodle.py',

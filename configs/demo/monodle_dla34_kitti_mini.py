@@ -1,10 +1,4 @@
-# Demo: the official DLA-34 recipe on the 13 embedded kitti_mini frames, for CPU in minutes.
-# Differences from configs/monodle/monodle_dla34_kitti.py, all for speed: 640 x 192 input
-# (half resolution), 2 epochs, total batch 4 (lr scaled linearly from the recipe's 16 by
-# auto_scale_lr), no random crop, no dataloader workers, a checkpoint every epoch, random
-# initialisation instead of ImageNet DLA-34.
-# Every split of kitti_mini lists the same 13 frames: the AP40 printed at the end measures
-# how well 2 epochs fit them, not KITTI val accuracy.
+# The official DLA-34 recipe on the 13 kitti_mini frames on CPU in minutes: configs/demo/README.md
 _base_ = ['../monodle/monodle_dla34_kitti.py']
 
 data_root = 'demo/kitti_mini/KITTI/'

@@ -1,15 +1,8 @@
-# MonoDLE with a YOLO26s (yolo26s.pt) backbone and the seed system's NativeNeck, no depth
-# distillation: the backbone returns the maps YOLO26's own Detect head reads (P3/P4/P5 after its
-# PAN, Ultralytics layers [16, 19, 22]; Detect is never run) and NativeNeck fuses them top-down
-# into one 64-channel stride-4 map for the CenterNet3D head. Otherwise
-# configs/ablation/monodle_yolo26_kitti.py, whose recipe it inherits. Channels were computed once
-# from yolo26s.yaml with UltralyticsBackbone(pretrained=False, detect_inputs=True).out_channels;
-# tests/test_models/test_yolo_variants.py rebuilds every variant and checks them. Weights:
-# yolo26s.pt in checkpoints/ or $MONODLE_WEIGHTS_DIR (never downloaded); --cfg-options
-# model.backbone.pretrained=False for random initialisation.
-_base_ = ['../ablation/monodle_yolo26_kitti.py']
+_base_ = [
+    '../_base_/models/monodle_yolo_native_neck.py',
+    '../_base_/datasets/kitti_mono3d_monodle.py',
+    '../_base_/schedules/monodle_140e.py',
+    '../_base_/default_runtime.py',
+]
 
-model = dict(
-    backbone=dict(ultralytics_model='yolo26s.pt', feature_strides=[8, 16, 32], detect_inputs=True),
-    neck=dict(_delete_=True, type='NativeNeck', in_channels=[128, 256, 512], out_channels=64),
-    bbox_head=dict(in_channels=64))
+model = dict(backbone=dict(ultralytics_model='yolo26s.pt'), neck=dict(in_channels=[128, 256, 512]))

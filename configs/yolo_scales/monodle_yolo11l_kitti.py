@@ -1,11 +1,9 @@
-# MonoDLE with a YOLO11l (yolo11l.pt) backbone under DLAUp, no depth distillation; otherwise
-# configs/ablation/monodle_yolo11_kitti.py (the n scale), whose recipe it inherits. Channels at
-# strides 4/8/16/32 (Ultralytics layers [2, 16, 19, 22]) were computed once from yolo11l.yaml with
-# UltralyticsBackbone(pretrained=False).out_channels; tests/test_models/test_yolo_variants.py
-# rebuilds every variant and checks them. Weights: yolo11l.pt in checkpoints/ or
-# $MONODLE_WEIGHTS_DIR (never downloaded); --cfg-options model.backbone.pretrained=False for random
-# initialisation.
-_base_ = ['../ablation/monodle_yolo11_kitti.py']
+_base_ = [
+    '../_base_/models/monodle_yolo.py',
+    '../_base_/datasets/kitti_mono3d_monodle.py',
+    '../_base_/schedules/monodle_140e.py',
+    '../_base_/default_runtime.py',
+]
 
 model = dict(
     backbone=dict(ultralytics_model='yolo11l.pt'),

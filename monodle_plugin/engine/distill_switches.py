@@ -1,13 +1,16 @@
-"""The DA3 distillation switches of a config (``use_da3_depth``, ``distill``) and the pieces
-they stand for (configs/_base_/distill/da3_distill.py).
+"""The DA3 distillation switches of a config (``use_da3_depth``, ``distill``,
+configs/_base_/distill/da3_distill.py) and their expansion into the pieces they stand for.
 
-A +DA3 config writes out three pieces: ``LoadDA3Depth`` after ``MonoDLEAffineAug`` in the
-training pipeline, ``model.bbox_head.loss_depth_distill`` and a ``DistillWeightHook`` in
-``custom_hooks``. mmengine evaluates a config once, so a switch changed later
-(``--cfg-options distill.lambda=0``, under any tool) would not reach the pieces on its own:
-:func:`apply_distill_switches`, called by ``MonoDLERunner.from_cfg`` before anything is built,
-writes the switches into the pieces (the switches win; every changed field is reported) or,
-with ``use_da3_depth=False`` / ``distill.lambda=0``, removes the three pieces (the baseline).
+A +DA3 config writes only the switches. :func:`apply_distill_switches`, called by
+``MonoDLERunner.from_cfg`` before anything is built (under any tool: ours and mmdet3d's stock
+``tools/train.py`` / ``tools/test.py`` build the runner of ``runner_type``), and by the tools
+that build a model from a config file without a runner, expands them into three pieces:
+``LoadDA3Depth`` after ``MonoDLEAffineAug`` in the training pipeline,
+``model.bbox_head.loss_depth_distill`` (+ ``use_distill_uncertainty``) and a
+``DistillWeightHook`` in ``custom_hooks``; with ``use_da3_depth=False`` / ``distill.lambda=0``
+there are none (the baseline). So ``--cfg-options distill.lambda=0`` reaches every piece, and
+the config the runner dumps into the work dir holds the pieces that ran. A piece written in a
+config is accepted only where it agrees with the switches; a conflict is a one-line error.
 """
 from __future__ import annotations
 
@@ -19,6 +22,10 @@ DISTILL_KEYS = ('lambda_', 'loss_type', 'foreground_weight', 'foreground',
                 'silog_variance_factor', 'silog_weighted', 'depth_dir', 'max_depth',
                 'on_missing', 'warmup_iters', 'off_after_epoch', 'use_uncertainty',
                 'scale_by_crop', 'interpolation')
+#: top-level key where an expansion records the switches it expanded: a config dumped by a run
+#: holds the pieces, and this tells them from pieces written by hand, so that the dumped config
+#: runs again with other switches (``--cfg-options distill.lambda=0`` on it works too)
+RECORD_KEY = 'distill_expanded_from'
 #: top-level keys whose misspellings are errors (a near miss would be silently ignored)
 SWITCH_TOP_KEYS = ('total_batch_size', 'use_da3_depth', 'distill')
 
@@ -104,24 +111,81 @@ def _number(value, key: str, low: float, optional: bool):
     return number
 
 
-def _sync(piece: dict, fields: dict, distill: dict, where: str, changes: list) -> None:
-    for field, switch in fields.items():
-        old, new = piece.get(field, '<unset>'), distill[switch]
-        if old != new:
-            changes.append(f'{where}.{field}: {old!r} -> {new!r} (distill.{switch})')
-            piece[field] = new
+def expand_distill(use_da3_depth: bool, distill: dict) -> dict | None:
+    """The DA3 pieces that ``use_da3_depth`` / the (normalised) ``distill`` switches stand for,
+    or None when distillation is off (``use_da3_depth=False`` or ``distill.lambda=0``).
+
+    Returns:
+        ``dict(loader=LoadDA3Depth step, loss=model.bbox_head.loss_depth_distill,
+        hook=DistillWeightHook, uncertainty=model.bbox_head.use_distill_uncertainty)``.
+    """
+    if not use_da3_depth or float(distill['lambda_']) == 0:
+        return None
+    unc = bool(distill['use_uncertainty'])
+    loss_fields = _UNCERTAINTY_LOSS_FIELDS if unc else _LOSS_FIELDS
+    return dict(
+        loader=_piece('LoadDA3Depth', _LOADER_FIELDS, distill),
+        loss=_piece(_UNCERTAINTY_LOSS if unc else _PLAIN_LOSS, loss_fields, distill),
+        hook=_piece('DistillWeightHook', _HOOK_FIELDS, distill),
+        uncertainty=unc)
+
+
+def _piece(type_: str, fields: dict, distill: dict) -> dict:
+    return dict(type=type_, **{field: distill[switch] for field, switch in fields.items()})
+
+
+def _switch_of(field: str, piece_type: str) -> str:
+    """``distill.<switch>`` that writes ``field`` of a piece of type ``piece_type``."""
+    for fields in (_LOADER_FIELDS, _HOOK_FIELDS, _UNCERTAINTY_LOSS_FIELDS
+                   if piece_type == _UNCERTAINTY_LOSS else _LOSS_FIELDS):
+        if field in fields:
+            return 'distill.' + ('lambda' if fields[field] == 'lambda_' else fields[field])
+    return 'distill.use_uncertainty'  # the loss type
+
+
+def _conflict(name: str, what: str, fix: str) -> ValueError:
+    return ValueError(f'{name}: {what}: the distill switches write the DA3 pieces '
+                      f'(configs/_base_/distill/da3_distill.py); {fix}')
+
+
+def _merge(hand: dict, wanted: dict, where: str, name: str) -> dict:
+    """``wanted`` with the fields of a piece written by hand: only where they agree (a field
+    the switches do not own, e.g. ``LoadDA3Depth.data_root``, is kept)."""
+    if hand.get('type', wanted['type']) != wanted['type']:
+        switch = _switch_of('type', wanted['type'])
+        raise _conflict(name, f"{where}.type={hand.get('type')!r} conflicts with "
+                        f"{switch} (which means type={wanted['type']!r})",
+                        f'remove {where} from the config')
+    for field, value in hand.items():
+        if field in wanted and value != wanted[field]:
+            switch = _switch_of(field, wanted['type'])
+            raise _conflict(name, f'{where}.{field}={value!r} conflicts with {switch}='
+                            f'{wanted[field]!r}', f'remove {where}.{field} from the config '
+                            f'(to keep {value!r}: --cfg-options {switch}={value!r})')
+    return dict(wanted, **{k: v for k, v in hand.items() if k not in wanted})
 
 
 def apply_distill_switches(cfg) -> list[str]:
-    """Make the pieces of ``cfg`` (an mmengine ``Config``, changed in place) follow its switches.
+    """Expand the switches of ``cfg`` (an mmengine ``Config``, changed in place) into the DA3
+    pieces, or check that there are none when distillation is off.
 
-    Configs without switches are left alone. Returns one line per change made (empty when the
-    config already agrees with its switches).
+    A +DA3 config writes only the switches; this writes ``LoadDA3Depth`` after
+    ``MonoDLEAffineAug`` in the training pipeline, ``model.bbox_head.loss_depth_distill``
+    (and ``use_distill_uncertainty`` with ``distill.use_uncertainty``) and a
+    ``DistillWeightHook`` into ``custom_hooks``. A piece written in the config by hand is kept
+    where it agrees with the switches; the pieces of an earlier expansion (a config a run
+    dumped, recorded under ``RECORD_KEY``) are replaced. Idempotent. Configs without switches
+    are left alone.
+
+    Returns:
+        One line per piece written (or one line saying distillation is off).
 
     Raises:
         KeyError: unknown / missing switches, only one of ``use_da3_depth`` / ``distill``
             present (a ``distill.*`` option on a config without distillation).
-        ValueError: no ``MonoDLEAffineAug`` step to put ``LoadDA3Depth`` after.
+        ValueError: a piece in the config conflicts with a switch, or a piece is present
+            while distillation is off (one line naming the field, the switch and the fix);
+            no ``MonoDLEAffineAug`` step to put ``LoadDA3Depth`` after.
     """
     check_top_level_keys(cfg)
     has_flag, has_switches = 'use_da3_depth' in cfg, 'distill' in cfg
@@ -135,75 +199,92 @@ def apply_distill_switches(cfg) -> list[str]:
                        'model.bbox_head.loss_depth_distill')
     distill = normalise_distill(cfg.distill)
     cfg.distill = distill
-    on = bool(cfg.use_da3_depth) and float(distill['lambda_']) > 0
-    changes: list[str] = []
+    name = getattr(cfg, 'filename', None) or 'config'
+    _drop_expanded(cfg)
+    cfg[RECORD_KEY] = dict(use_da3_depth=bool(cfg.use_da3_depth), distill=dict(distill))
+    wanted = expand_distill(bool(cfg.use_da3_depth), distill)
     pipeline = list(cfg.train_dataloader.dataset.pipeline)
     hooks = list(cfg.get('custom_hooks', None) or [])
     loaders = [i for i, s in enumerate(pipeline) if s['type'] == 'LoadDA3Depth']
     hook_ids = [i for i, h in enumerate(hooks) if h['type'] == 'DistillWeightHook']
     head = cfg.model.bbox_head
-    if not on:
-        why = 'use_da3_depth=False' if not cfg.use_da3_depth else 'distill.lambda=0'
-        if loaders:
-            changes.append(f'train pipeline: LoadDA3Depth removed ({why})')
-        if head.get('loss_depth_distill', None) is not None:
-            changes.append(f'model.bbox_head.loss_depth_distill removed ({why})')
-        if hook_ids:
-            changes.append(f'custom_hooks: DistillWeightHook removed ({why})')
-        cfg.train_dataloader.dataset.pipeline = [
-            s for i, s in enumerate(pipeline) if i not in loaders]
-        head.loss_depth_distill = None
-        cfg.custom_hooks = [h for i, h in enumerate(hooks) if i not in hook_ids]
-        _sync_uncertainty_branch(head, False, why, changes)
-        return changes
+    loss = head.get('loss_depth_distill', None)
+    branch = head.get('use_distill_uncertainty', None)
 
+    if wanted is None:
+        why = 'use_da3_depth=False' if not cfg.use_da3_depth else 'distill.lambda=0'
+        present = (['LoadDA3Depth in the training pipeline'] * bool(loaders) +
+                   ['model.bbox_head.loss_depth_distill'] * (loss is not None) +
+                   ['DistillWeightHook in custom_hooks'] * bool(hook_ids) +
+                   ['model.bbox_head.use_distill_uncertainty=True'] * bool(branch))
+        if present:
+            raise _conflict(name, f'{", ".join(present)} written in the config but '
+                            f'distillation is off ({why})', 'remove it from the config')
+        if branch is not None:  # False written out: the head's default, as the baseline's
+            head.pop('use_distill_uncertainty')
+        return [f'off ({why}): no LoadDA3Depth, loss_depth_distill or DistillWeightHook']
+
+    changes: list[str] = []
     if not loaders:
         affine = [i for i, s in enumerate(pipeline) if s['type'] == 'MonoDLEAffineAug']
         if not affine:
-            raise ValueError('DA3 distillation: the training pipeline has no MonoDLEAffineAug '
-                             'step to put LoadDA3Depth after')
-        pipeline.insert(affine[0] + 1, dict(type='LoadDA3Depth'))
-        loaders = [affine[0] + 1]
-        changes.append('train pipeline: LoadDA3Depth added after MonoDLEAffineAug')
+            raise ValueError(f'{name}: DA3 distillation: the training pipeline has no '
+                             'MonoDLEAffineAug step to put LoadDA3Depth after')
+        pipeline.insert(affine[0] + 1, dict(wanted['loader']))
+        changes.append(f'train pipeline: {_text(wanted["loader"])} after MonoDLEAffineAug')
     for i in loaders:
-        _sync(pipeline[i], _LOADER_FIELDS, distill, 'LoadDA3Depth', changes)
+        pipeline[i] = _merge(pipeline[i], wanted['loader'], 'LoadDA3Depth', name)
     cfg.train_dataloader.dataset.pipeline = pipeline
 
-    loss = head.get('loss_depth_distill', None)
     if loss is None:
-        loss = dict(type=_PLAIN_LOSS)
-        changes.append('model.bbox_head.loss_depth_distill added')
-    loss = dict(loss)
-    use_unc = bool(distill['use_uncertainty'])
-    wanted = _UNCERTAINTY_LOSS if use_unc else _PLAIN_LOSS
-    if loss.get('type') != wanted:
-        changes.append(f'model.bbox_head.loss_depth_distill.type: {loss.get("type")!r} -> '
-                       f'{wanted!r} (distill.use_uncertainty={use_unc})')
-        loss = dict(type=wanted)
-    fields = _UNCERTAINTY_LOSS_FIELDS if use_unc else _LOSS_FIELDS
-    _sync(loss, fields, distill, 'model.bbox_head.loss_depth_distill', changes)
-    head.loss_depth_distill = loss
-    _sync_uncertainty_branch(head, use_unc, f'distill.use_uncertainty={use_unc}', changes)
+        changes.append(f'model.bbox_head.loss_depth_distill={_text(wanted["loss"])}')
+        loss = {}
+    head.loss_depth_distill = _merge(loss, wanted['loss'], 'model.bbox_head.loss_depth_distill',
+                                     name)
+    if branch is not None and bool(branch) != wanted['uncertainty']:
+        raise _conflict(name, f'model.bbox_head.use_distill_uncertainty={branch!r} conflicts '
+                        f'with distill.use_uncertainty={wanted["uncertainty"]!r}',
+                        'remove it from the config (to keep it: --cfg-options '
+                        f'distill.use_uncertainty={bool(branch)!r})')
+    if wanted['uncertainty']:
+        if branch is None:
+            changes.append('model.bbox_head.use_distill_uncertainty=True')
+        head.use_distill_uncertainty = True
+    elif branch is not None:  # False written out: the head's default
+        head.pop('use_distill_uncertainty')
 
     if not hook_ids:
-        hooks.append(dict(type='DistillWeightHook'))
-        hook_ids = [len(hooks) - 1]
-        changes.append('custom_hooks: DistillWeightHook added')
+        hooks.append(dict(wanted['hook']))
+        changes.append(f'custom_hooks: {_text(wanted["hook"])}')
     for i in hook_ids:
-        hooks[i] = dict(hooks[i])
-        _sync(hooks[i], _HOOK_FIELDS, distill, 'DistillWeightHook', changes)
+        hooks[i] = _merge(hooks[i], wanted['hook'], 'DistillWeightHook', name)
     cfg.custom_hooks = hooks
     return changes
 
 
-def _sync_uncertainty_branch(head, wanted: bool, why: str, changes: list) -> None:
-    """``model.bbox_head.use_distill_uncertainty`` follows ``distill.use_uncertainty`` (the
-    branch exists only when its loss uses it: an unused branch would break DDP, and with
-    distillation off the model is exactly the baseline)."""
-    if bool(head.get('use_distill_uncertainty', False)) != wanted:
-        changes.append(f'model.bbox_head.use_distill_uncertainty: '
-                       f'{head.get("use_distill_uncertainty", False)!r} -> {wanted!r} ({why})')
-        if wanted:
-            head.use_distill_uncertainty = True
-        else:  # the head's default, so that the config equals the baseline's
-            head.pop('use_distill_uncertainty')
+def _drop_expanded(cfg) -> None:
+    """Remove from ``cfg`` the pieces an earlier expansion wrote (those equal to the expansion
+    of ``cfg[RECORD_KEY]``); pieces written or edited by hand stay (and are checked)."""
+    record = cfg.pop(RECORD_KEY, None)
+    old = record and expand_distill(bool(record['use_da3_depth']),
+                                    normalise_distill(record['distill']))
+    if not old:
+        return
+    data = cfg.train_dataloader.dataset
+    data.pipeline = [s for s in data.pipeline if s != old['loader']]
+    hooks = [h for h in cfg.get('custom_hooks', None) or [] if h != old['hook']]
+    if hooks:
+        cfg.custom_hooks = hooks
+    else:  # the expansion added the key (no config of the package sets it)
+        cfg.pop('custom_hooks', None)
+    head = cfg.model.bbox_head
+    if head.get('loss_depth_distill', None) == old['loss']:
+        head.loss_depth_distill = None
+    if old['uncertainty'] and head.get('use_distill_uncertainty', None) is True:
+        head.pop('use_distill_uncertainty')
+
+
+def _text(piece: dict) -> str:
+    """``Type(field=value, ...)``: a piece as one log line."""
+    args = ', '.join(f'{k}={v!r}' for k, v in piece.items() if k != 'type')
+    return f'{piece["type"]}({args})'

@@ -371,10 +371,13 @@ def resolve_config(config: str | None, checkpoint: str, cfg_options: dict | None
             checkpoint's (default: printed).
 
     Returns:
-        ``(Config, name)``: ``name`` is the config file, or ``<checkpoint>:meta.cfg``.
+        ``(Config, name)``: ``name`` is the config file, or ``<checkpoint>:meta.cfg``; the
+        config's distillation switches expanded into their pieces (as ``MonoDLERunner`` does:
+        e.g. the uncertainty branch of a +DA3+U model).
     """
     from mmengine.config import Config
 
+    from ..engine.distill_switches import apply_distill_switches
     from .config_checks import check_cfg_option_keys
     if config is None:
         cfg, name = checkpoint_config(checkpoint), f'{checkpoint}:meta.cfg'
@@ -389,7 +392,8 @@ def resolve_config(config: str | None, checkpoint: str, cfg_options: dict | None
             except CheckpointError:  # no meta.cfg: nothing to compare
                 stored = None
         if stored is not None and 'model' in stored:
-            diff = config_differences(stored.model, cfg.model)
+            apply_distill_switches(stored)
+            diff = config_differences(stored.model, _expanded(cfg).model)
             if diff:
                 note = (f'note: the model of {config} differs from the one {checkpoint} was '
                         f'trained with (its meta.cfg) at {", ".join(diff[:SHOWN_KEYS])}'
@@ -399,7 +403,18 @@ def resolve_config(config: str | None, checkpoint: str, cfg_options: dict | None
     if cfg_options:
         check_cfg_option_keys(cfg, cfg_options, name)
         cfg.merge_from_dict(cfg_options)
+    apply_distill_switches(cfg)  # the pieces a run of this config has (no runner here)
     return cfg, name
+
+
+def _expanded(cfg: Any) -> Any:
+    """A copy of ``cfg`` with its distillation switches expanded into their pieces."""
+    import copy
+
+    from ..engine.distill_switches import apply_distill_switches
+    cfg = copy.deepcopy(cfg)
+    apply_distill_switches(cfg)
+    return cfg
 
 
 def split_config_checkpoint(paths: list[str], what: str = 'CKPT') -> tuple[str | None, str]:

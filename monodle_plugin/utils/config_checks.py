@@ -17,6 +17,7 @@ import os.path as osp
 import zipfile
 from typing import Any
 
+from ..engine.distill_switches import RECORD_KEY
 from .cli import CheckpointError, UserError
 
 #: Top-level keys mmengine's Runner (and our tools) read even when a config leaves them out.
@@ -250,8 +251,9 @@ def check_load_from(path: str) -> str:
 
 
 
-#: Top-level keys our runner reads itself (batch rule, distillation switches).
-RUNNER_SWITCH_KEYS = frozenset(('total_batch_size', 'use_da3_depth', 'distill'))
+#: Top-level keys our runner reads itself (batch rule, distillation switches, the record of
+#: an expansion of the switches: engine/distill_switches.py).
+RUNNER_SWITCH_KEYS = frozenset(('total_batch_size', 'use_da3_depth', 'distill', RECORD_KEY))
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -90,3 +90,19 @@ def test_written_channels_match_the_backbone(version):
     expected = {'yolo8': [32, 64, 128, 256], 'yolo11': [64, 64, 128, 256],
                 'yolo26': [64, 64, 128, 256]}
     assert built == expected[version]
+
+
+def test_configs_are_payload_and_each_folder_has_a_readme():
+    """The prose of a config folder is in its README.md (one place), not repeated at the top of
+    every file (issue 24): a file has fewer comment lines than lines of config, and every
+    folder of configs, _base_/distill included, has a README.md."""
+    heavy = []
+    for path in CONFIGS:
+        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        comments = sum(line.startswith('#') for line in lines)
+        if comments >= len(lines) - comments:
+            heavy.append(f'{path.relative_to(ROOT)}: {comments} comment lines')
+    assert not heavy, '\n'.join(heavy)
+    folders = {p.parent for p in CONFIGS} - {ROOT / 'configs' / '_base_' / sub for sub in (
+        'models', 'datasets', 'schedules')} - {ROOT / 'configs' / '_base_'}
+    assert sorted(f.relative_to(ROOT) for f in folders if not (f / 'README.md').is_file()) == []

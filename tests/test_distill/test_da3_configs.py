@@ -1,7 +1,9 @@
 """DA3 configs: lambda 0 is the baseline (same config, same losses); lambda > 0 adds only
-``loss_depth_distill``, computed on the teacher map the pipeline produced."""
+``loss_depth_distill``, computed on the teacher map the pipeline produced. The configs write the
+switches only (each value once); MonoDLERunner expands them (``apply_distill_switches``)."""
 import copy
 import functools
+import glob
 import os.path as osp
 
 import numpy as np
@@ -35,15 +37,25 @@ def with_switches(path, **switches):
 
 @functools.cache
 def load(path):
-    """Parse a config once per test session; do not mutate."""
-    return Config.fromfile(path)
+    """A config as MonoDLERunner builds from it (switches expanded into the DA3 pieces), parsed
+    once per test session; do not mutate."""
+    cfg = Config.fromfile(path)
+    apply_distill_switches(cfg)
+    return cfg
+
+
+def expanded_again(cfg):
+    """``cfg`` (already expanded) expanded once more, as a run of its dumped config does."""
+    again = copy.deepcopy(cfg)
+    apply_distill_switches(again)
+    return again.to_dict()
 
 
 def comparable(cfg):
     """The parts of a config that define training (the switches and the top-level names
     the DA3 pieces are written under excluded; no custom hooks = an empty list)."""
     d = copy.deepcopy(cfg.to_dict())
-    for key in ('use_da3_depth', 'distill', 'train_pipeline', 'da3_train_pipeline',
+    for key in ('use_da3_depth', 'distill', 'distill_expanded_from', 'train_pipeline',
                 'da3_loss_depth_distill', 'launcher', 'work_dir'):
         d.pop(key, None)
     if not d.get('custom_hooks', True):
@@ -68,8 +80,8 @@ def test_da3_configs_add_exactly_the_three_pieces(version):
     assert da3.distill['lambda_'] == 0.5 and da3.use_da3_depth is True
     # the runner dumps the config: it must format (a `lambda` key, a Python keyword, would not)
     assert "type='DepthDistillLoss'" in da3.pretty_text
-    # the written-out pieces already agree with the switches: the runner changes nothing
-    assert apply_distill_switches(copy.deepcopy(da3)) == []
+    # expanding again changes nothing (a dumped config runs as it is)
+    assert expanded_again(da3) == da3.to_dict()
 
 
 def test_the_switches_are_the_main_recipe_and_the_demo():
@@ -77,8 +89,8 @@ def test_the_switches_are_the_main_recipe_and_the_demo():
                                             'monodle_yolo8_da3_kitti_mini.py'))
     assert comparable(main) == comparable(load(DA3['yolo8']))
     assert tuple(main.distill) == DISTILL_KEYS
-    assert apply_distill_switches(copy.deepcopy(main)) == []
-    assert apply_distill_switches(copy.deepcopy(demo)) == []
+    assert expanded_again(main) == main.to_dict()
+    assert expanded_again(demo) == demo.to_dict()
     assert demo.distill == dict(main.distill, depth_dir='lidar_depth')
 
 
@@ -88,6 +100,119 @@ def test_switched_off_is_the_baseline_config(path, switches):
     off = with_switches(path, **switches)
     assert comparable(off) == comparable(load(BASELINE['yolo8']))
     assert 'LoadDA3Depth' not in str(off.train_dataloader)
+
+
+def test_configs_write_each_distillation_value_once():
+    """No config file writes a DA3 piece by hand: only the switches (the demo's depth_dir,
+    da3u's use_uncertainty, ...) say what distillation means."""
+    pieces = ('LoadDA3Depth', 'loss_depth_distill', 'DistillWeightHook',
+              'use_distill_uncertainty', 'DepthDistillLoss')
+    for path in sorted(glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)):
+        code = [line.split('#')[0] for line in open(path)]
+        found = [p for p in pieces if any(p in line for line in code)]
+        if path.endswith(osp.join('_base_', 'models', 'monodle_dla34.py')):
+            assert found == ['loss_depth_distill']  # the head's default: None
+            continue
+        assert not found, (path, found)
+
+
+#: every training config: (its meaning from the name) -> the expanded distillation
+ALL_CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
+                                          recursive=True) if '_base_' not in p)
+
+
+@pytest.mark.parametrize('path', ALL_CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
+def test_every_config_resolves_to_what_its_name_means(path):
+    """+DA3 configs (``_da3`` in the name, and the main recipe and its demo) get the three
+    pieces with the base switches (``_da3u``: Kendall's loss and the uncertainty branch;
+    ``_seedrepro``: the seed's teacher); ``distill.lambda=0`` gives exactly the config without
+    ``_da3`` in its name (``use_uncertainty`` and the reproduce regime kept apart); the others
+    have no distillation at all."""
+    name = osp.basename(path)
+    cfg = load(path)
+    head = cfg.model.bbox_head
+    steps = [s['type'] for s in cfg.train_dataloader.dataset.pipeline]
+    hooks = [h['type'] for h in cfg.get('custom_hooks', None) or []]
+    if '_da3' not in name:
+        assert 'distill' not in cfg and 'use_da3_depth' not in cfg
+        assert head.loss_depth_distill is None and 'LoadDA3Depth' not in steps
+        assert 'DistillWeightHook' not in hooks and not head.get('use_distill_uncertainty')
+        return
+    unc, repro = '_da3u' in name, 'seedrepro' in name
+    assert steps.index('LoadDA3Depth') == steps.index('MonoDLEAffineAug') + 1
+    [loader] = [s for s in cfg.train_dataloader.dataset.pipeline if s['type'] == 'LoadDA3Depth']
+    assert loader['depth_dir'] == ('lidar_depth' if 'kitti_mini' in name else
+                                   'DA3_depth_results')
+    assert (loader['scale_by_crop'], loader['interpolation']) == (
+        (False, 'bilinear') if repro else (True, 'nearest'))
+    loss = head.loss_depth_distill
+    assert loss.type == ('UncertaintyDepthDistillLoss' if unc else 'DepthDistillLoss')
+    assert (loss.loss_weight, loss.foreground_weight) == (0.5, 5.0)
+    assert head.get('use_distill_uncertainty', False) is unc
+    assert hooks.count('DistillWeightHook') == 1
+    off = with_switches(path, lambda_=0.0)
+    top_level = osp.dirname(path) == osp.join(ROOT, 'configs')
+    if 'kitti_mini' in name or unc or (top_level and name != 'monodle_yolo8_da3.py'):
+        return  # no config without distillation to compare with
+    baseline = osp.join(osp.dirname(path), name.replace('_da3', ''))
+    if name == 'monodle_yolo8_da3.py':
+        baseline = BASELINE['yolo8']
+    assert comparable(off) == comparable(load(baseline)), baseline
+
+
+def test_a_piece_written_by_hand_must_agree_with_the_switches():
+    """A piece in a config that says something else than a switch is a one-line error naming
+    the field, the switch and the fix (not silently one of them); one that agrees is kept."""
+    def by_hand(**switches):
+        cfg = Config.fromfile(MAIN)
+        cfg.merge_from_dict(switches)
+        cfg.train_dataloader.dataset.pipeline.insert(3, dict(type='LoadDA3Depth',
+                                                             depth_dir='DA3_depth_results'))
+        cfg.model.bbox_head.loss_depth_distill = dict(type='DepthDistillLoss', loss_weight=0.5)
+        return cfg
+
+    cfg = by_hand()
+    changes = apply_distill_switches(cfg)
+    assert comparable(cfg) == comparable(load(MAIN))
+    assert changes == ["custom_hooks: DistillWeightHook(warmup_iters=0, off_after_epoch=None)"]
+    for option, message in (
+            ('distill.lambda=0.25', 'loss_depth_distill.loss_weight=0.5 conflicts with '
+                                    'distill.lambda=0.25'),
+            ('distill.depth_dir=x', "LoadDA3Depth.depth_dir='DA3_depth_results' conflicts "
+                                    "with distill.depth_dir='x'"),
+            ('distill.use_uncertainty=True', "type='DepthDistillLoss' conflicts with "
+                                             'distill.use_uncertainty')):
+        with pytest.raises(ValueError, match='the distill switches write the DA3 pieces') as err:
+            apply_distill_switches(by_hand(**dict([option.split('=')])))
+        assert message in str(err.value) and '\n' not in str(err.value)
+        assert str(err.value).startswith(MAIN + ': ')
+    bad = by_hand()
+    bad.model.bbox_head.use_distill_uncertainty = True
+    with pytest.raises(ValueError, match='use_distill_uncertainty=True conflicts with '
+                                         'distill.use_uncertainty=False'):
+        apply_distill_switches(bad)
+    with pytest.raises(ValueError, match='LoadDA3Depth in the training pipeline, model.bbox_head.'
+                                         'loss_depth_distill written in the config but '
+                                         r'distillation is off \(use_da3_depth=False\)'):
+        apply_distill_switches(by_hand(use_da3_depth=False))
+
+
+@pytest.mark.parametrize('option', [{}, {'distill.lambda': 0}, {'distill.loss_type': 'silog'},
+                                    {'distill.use_uncertainty': True}])
+def test_the_dumped_config_shows_the_pieces_and_runs_with_other_switches(option):
+    """The config a run dumps (its text, as in the work dir and the checkpoint's meta.cfg) holds
+    the expanded pieces and the switches they came from; run again, with or without other
+    switches, it gives what the original config gives with them."""
+    dumped = Config.fromstring(load(MAIN).pretty_text, '.py')
+    for piece in ("type='LoadDA3Depth'", "type='DepthDistillLoss'", "type='DistillWeightHook'",
+                  'distill_expanded_from = dict('):
+        assert piece in load(MAIN).pretty_text, piece
+    dumped.merge_from_dict(option)
+    apply_distill_switches(dumped)
+    original = Config.fromfile(MAIN)
+    original.merge_from_dict(option)
+    apply_distill_switches(original)
+    assert dumped.to_dict() == original.to_dict()
 
 
 def test_main_config_paths():

@@ -44,7 +44,10 @@ def test_freeze_weights_only_moves_bn_statistics():
 
 @pytest.mark.parametrize('da3', [False, True], ids=['baseline', 'da3'])
 def test_reproduce_configs_differ_only_in_the_seed_regime(da3):
+    from monodle_plugin.engine.distill_switches import apply_distill_switches
     repro, ours = Config.fromfile(str(REPRO[da3])), Config.fromfile(str(OURS[da3]))
+    for cfg in (repro, ours):
+        apply_distill_switches(cfg)  # as MonoDLERunner does
     pre = repro.model.data_preprocessor
     assert pre.mean == pytest.approx(IMAGENET_MEAN) and pre.std == pytest.approx(IMAGENET_STD)
     assert pre.bgr_to_rgb is True
@@ -63,6 +66,7 @@ def test_reproduce_configs_differ_only_in_the_seed_regime(da3):
         assert (loader['scale_by_crop'], loader['interpolation']) == (False, 'bilinear')
         for d in (a, b):
             d.pop('distill')
+            d.pop('distill_expanded_from')  # the switches again, recorded by the expansion
             d['train_dataloader']['dataset'].pop('pipeline')
     assert a == b
 

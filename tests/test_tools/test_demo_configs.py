@@ -36,9 +36,11 @@ def test_demo_config(path):
 
 
 def test_yolo_demo_distills_from_lidar_without_downloads():
+    from monodle_plugin.engine.distill_switches import apply_distill_switches
     cfg = Config.fromfile(str(REPO / DEMO[0]))
+    apply_distill_switches(cfg)  # as MonoDLERunner does under any tool
     steps = [t.type for t in cfg.train_dataloader.dataset.pipeline]
-    assert 'LoadDA3Depth' in steps
+    assert steps.index('LoadDA3Depth') == steps.index('MonoDLEAffineAug') + 1
     depth = cfg.train_dataloader.dataset.pipeline[steps.index('LoadDA3Depth')]
     assert depth.depth_dir == 'lidar_depth' == cfg.distill['depth_dir']
     assert (REPO / cfg.data_root / 'lidar_depth' / '000000.npz').is_file()

@@ -121,6 +121,15 @@ def test_stock_tool_and_ours_train_the_same(runs):
     assert rows[0]['loss_depth_distill'] > 0 and rows[0]['distill_lambda'] == 0.5
     assert scalars(runs['ours']) == rows  # same batch, lr and every loss value
     assert dumped_config(runs['ours']) == dumped_config(runs['stock'])  # pipeline, hooks, ...
+    # the config writes the switches only; the run's log and dumped config show the pieces
+    dumped = dumped_config(runs['stock'])
+    for piece in ("type='LoadDA3Depth'", "depth_dir='lidar_depth'", "type='DepthDistillLoss'",
+                  "type='DistillWeightHook'"):
+        assert piece in dumped, piece
+    assert [line.split(': ', 2)[1] for line in log_lines(runs['stock'], 'distill switches')] == [
+        'train pipeline', 'model.bbox_head.loss_depth_distill=DepthDistillLoss(loss_weight=0.5, '
+        "loss_type='l1', foreground='heatmap', foreground_weight=5.0, variance_factor=0.5, "
+        'silog_weighted=False)', 'custom_hooks']
     info = json.load(open(osp.join(run_folder(runs['stock']), 'run_info.json')))
     assert (info['per_process_batch'], info['effective_lr']) == (2, pytest.approx(2.5e-3))
 
@@ -133,9 +142,9 @@ def test_stock_tool_lambda0_is_the_baseline(runs):
     assert [r['iter'] for r in base] == [1, 2] and 'loss_depth_distill' not in base[0]
     assert scalars(runs['off']) == base
     assert log_lines(runs['off'], 'distill switches') == [
-        'distill switches: train pipeline: LoadDA3Depth removed (distill.lambda=0)',
-        'distill switches: model.bbox_head.loss_depth_distill removed (distill.lambda=0)',
-        'distill switches: custom_hooks: DistillWeightHook removed (distill.lambda=0)']
+        'distill switches: off (distill.lambda=0): no LoadDA3Depth, loss_depth_distill or '
+        'DistillWeightHook']
+    assert 'LoadDA3Depth' not in dumped_config(runs['off'])
 
 
 @pytest.mark.parametrize('option, message', [

@@ -1,12 +1,6 @@
-# MonoDLE with an Ultralytics YOLO backbone instead of DLA-34: DLAUp neck, CenterNet3D head and
-# losses unchanged. The backbone returns the maps at strides 4/8/16/32 (layers 2/15/18/21 of
-# YOLOv8, 2/16/19/22 of YOLO11/26: see UltralyticsBackbone). The neck / head input channels are
-# written out: yolov8n gives [32, 64, 128, 256] (yolo11n / yolo26n: [64, 64, 128, 256]); a config
-# that changes `ultralytics_model` writes its own (print them with
-# `UltralyticsBackbone.infer_out_channels('yolo11s')`); a mismatch stops the model build with
-# a message naming both lists.
-# Weights: `yolov8n.pt` (or yolo11n.pt / yolo26n.pt) in checkpoints/ or $MONODLE_WEIGHTS_DIR;
-# never downloaded (pretrained=False: random initialisation).
+# MonoDLE with an Ultralytics YOLOv8n backbone (UltralyticsBackbone, maps at strides 4 / 8 / 16 /
+# 32) instead of DLA-34; DLAUp neck, head and losses unchanged. Other models / scales write their
+# own channels (configs/ablation/README.md). Weights: checkpoints/ or $MONODLE_WEIGHTS_DIR only.
 _base_ = ['./monodle_dla34.py']
 
 model = dict(

@@ -27,8 +27,10 @@ from ..run_guards import guard_config, guard_runner, own_run_folder
 class MonoDLERunner(Runner):
     """``Runner`` whose :meth:`from_cfg` first applies, on a copy of the config:
 
-    1. the DA3 distillation switches (``use_da3_depth``, ``distill.*``; unknown keys and near
-       misses of ``total_batch_size`` / ``use_da3_depth`` / ``distill`` are errors), see
+    1. the DA3 distillation switches (``use_da3_depth``, ``distill.*``) expanded into the
+       pieces they stand for (a piece in the config that conflicts with them, unknown keys
+       and near misses of ``total_batch_size`` / ``use_da3_depth`` / ``distill`` are errors;
+       the pieces are logged and dumped with the config), see
        :mod:`monodle_plugin.engine.distill_switches`;
     2. the batch rule: ``train_dataloader.batch_size='auto'`` becomes
        ``total_batch_size // world_size`` (world size from ``WORLD_SIZE`` / ``SLURM_NTASKS`` /

@@ -12,7 +12,6 @@ train_pipeline = [
     dict(type='LoadKittiMonoImage'),
     dict(type='LoadMonoDLEAnnotations'),
     dict(type='MonoDLEAffineAug', output_size=input_size, random_flip=0.0, random_crop=0.0),
-    dict(type='LoadDA3Depth', depth_dir='lidar_depth'),
     dict(type='EncodeMonoDLETargets'),
     dict(type='PackMonoDLEInputs'),
 ]
