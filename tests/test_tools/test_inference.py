@@ -247,15 +247,21 @@ def test_virtual_camera_normalisation_on_synthetic_cameras(inferencer):
           medians)
     for kind, m in medians.items():
         (with_norm, n_with), (without, _) = m[True], m[False]
-        assert n_with >= 10 and with_norm <= NORMALISED_BOUND[kind], (kind, m)
+        assert n_with >= MIN_MATCHED and with_norm <= NORMALISED_BOUND[kind], (kind, m)
         assert without is None or without > 5 * with_norm, (kind, m)
 
 
 #: metres: bound on the median 3D centre distance between the confident boxes (score >= 0.2) of
 #: the two fitted frames and the nearest same-class box on their synthetic other camera, with
-#: the normalisation; 1.5x what was measured (crop 2.09 m, pad 0.23 m over 15 boxes; without
-#: it: no detection at all on the crops, 11.8 m on the pads).
-NORMALISED_BOUND = {'crop': 3.0, 'pad': 0.35}
+#: the normalisation; 1.5x the largest median measured, over fit models trained on two CPUs
+#: (AVX2 EPYC: crop 2.09 m, pad 0.23 m over 15 boxes; AVX-512 EPYC Zen 5: crop 2.66 m over 8
+#: boxes): the fit model itself differs from CPU to CPU (training is chaotic in float rounding),
+#: so the bound covers both. Without it: nothing detected on the crops / 11.8 m on the pads
+#: (AVX2), 16.9 m on the crops / nothing detected on the pads (Zen 5).
+NORMALISED_BOUND = {'crop': 4.0, 'pad': 0.35}
+#: boxes matched over the two frames, at least (15 and 8 measured on those CPUs: the central
+#: 70 % crop keeps only the cars near the image centre)
+MIN_MATCHED = 6
 
 
 # ---------------------------------------------------------------- item 6: the ONNX path
