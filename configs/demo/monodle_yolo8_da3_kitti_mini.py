@@ -3,7 +3,7 @@ _base_ = ['../monodle_yolo8_da3.py']
 
 data_root = 'demo/kitti_mini/KITTI/'
 input_size = (512, 160)  # (W, H) network input, pixels; head output 128 x 40 at stride 4
-max_epochs = 180  # 7 iterations each (13 frames, batch 2)
+max_epochs = 150  # 6 iterations each (13 frames, batch 2, the odd frame out: drop_last)
 total_batch_size = 2
 auto_scale_lr = dict(enable=True, base_batch_size=2)  # the lr below is for a total batch of 2
 
@@ -23,8 +23,9 @@ test_pipeline = [
     dict(type='PackMonoDLEInputs', keys=['img']),
 ]
 train_dataloader = dict(
-    num_workers=0,
-    persistent_workers=False,
+    num_workers=1,  # loads the next batch while the two cores train
+    persistent_workers=True,
+    drop_last=True,  # no batch of 1 frame (BatchNorm statistics of one image)
     dataset=dict(data_root=data_root, split='train', pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,
@@ -38,10 +39,11 @@ test_evaluator = val_evaluator
 model = dict(channels_last=True,
              backbone=dict(pretrained=False),
              bbox_head=dict(feat_channels=32, depth_init=20.0, test_cfg=dict(score_thr=0.1)))
-optim_wrapper = dict(optimizer=dict(lr=2.5e-3))
+optim_wrapper = dict(optimizer=dict(lr=2.5e-3, fused=True),
+                     clip_grad=dict(max_norm=10, norm_type=2))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
-    dict(type='MultiStepLR', milestones=[155], gamma=0.1, by_epoch=True, begin=0,
+    dict(type='MultiStepLR', milestones=[140], gamma=0.1, by_epoch=True, begin=0,
          end=max_epochs),
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
