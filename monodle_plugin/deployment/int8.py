@@ -134,10 +134,17 @@ def layer_name(node_name: str) -> str:
 
 def output_layers(model) -> list[str]:
     """ONNX node names of the operators that write the raw map outputs (the final 1x1
-    convolution of each head branch, :data:`OUTPUT_NAMES`), in output order."""
-    producer = {out: node.name for node in model.graph.node for out in node.output}
-    return [producer[o.name] for o in model.graph.output
-            if o.name in producer and o.name in OUTPUT_NAMES]
+    convolution of each head branch, :data:`OUTPUT_NAMES`; through a float -> float ``Cast``),
+    in output order."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    layers = []
+    for out in model.graph.output:
+        node = producer.get(out.name) if out.name in OUTPUT_NAMES else None
+        while node is not None and node.op_type in ('Cast', 'Identity'):  # the tracer's
+            node = producer.get(node.input[0])  # .float() of a float map: a no-op Cast
+        if node is not None:
+            layers.append(node.name)
+    return layers
 
 
 def decoding_nodes(model) -> list[str]:

@@ -143,7 +143,9 @@ def main(argv=None) -> Union[dict, int]:
     meta = onnx_export.export_onnx(model, args.out, size, dynamic=args.dynamic,
                                    opset=args.opset)
     print(f'wrote {args.out} (input 1x3x{size[1]}x{size[0]}'
-          f'{", dynamic B/H/W" if args.dynamic else ""}; outputs {", ".join(meta["outputs"])})')
+          f'{", dynamic B/H/W" if args.dynamic else ""}, {", ".join(meta["inputs"][1:])}; '
+          f'outputs the {meta["topk"]} decoded peaks {", ".join(meta["detections"])} and the '
+          f'raw maps {", ".join(meta["outputs"])})')
     result = dict(meta=meta)
     if args.int8:
         int8_path = int8.int8_path_for(args.out)
