@@ -19,8 +19,9 @@ Measured per model, batch 1, 3 x H x W input (default 384 x 1280), inference mod
 What is timed is the network (backbone + neck + head raw maps), as the official code's
 ``CenterNet3D.forward``: no data preprocessing, no decoding, no NMS. With onnx + onnxruntime
 installed (``EXTRAS=deploy``) every config is also exported to ONNX (the graph of
-``tools/deployment/export_onnx.py``) and timed under onnxruntime's CPU provider with the same
-thread count (``--no-onnxruntime`` skips it).
+``tools/deployment/export_onnx.py``, which also holds the box coder's decoding: that column
+includes the top-k and per-peak geometry) and timed under onnxruntime's CPU provider with the
+same thread count (``--no-onnxruntime`` skips it).
 
 ``--official-root`` adds the official MonoDLE ``CenterNet3D(dla34)`` from a folder the user
 fetched (e.g. ``git clone https://github.com/xinzhuma/monodle /tmp/ref/monodle``; never commit
@@ -553,7 +554,7 @@ def main(argv: list[str] | None = None) -> None:
           f'{args.clock} clock, inference mode, {args.stat} of {args.repeats} after {args.warmup} '
           'warm-up; GMACs by mmengine.analysis.FlopAnalyzer (1 multiply-add = 1); speed-up '
           'from the best of the memory formats' + (' and onnxruntime (CPU provider, same '
-          'threads, the exported backbone + neck + head graph)' if latency_ort else '')
+          'threads, the exported graph: network + decoding)' if latency_ort else '')
           + ('; int8: onnxruntime static int8 (tools/deployment/export_onnx.py --int8, '
              f'{args.calib_count} calibration frames, output 1x1 layers '
              f'{"int8" if args.int8_outputs else "float"}), not counted in the speed-up'
