@@ -21,6 +21,11 @@ unreadable model, image, video or intrinsics ends with one line ``error: ...`` a
 status 2 (``--debug``: the traceback): ``monodle_kitti/cli.py`` (standard library
 only) is loaded as a plain file too (copy it next to this script as well; without it errors
 keep Python's traceback).
+
+The exported graph decodes (the box coder's top-k and geometry, as ``tools/test.py``); this
+script pre-processes, feeds the graph the frame's P2, applies the score threshold and writes
+the lines with ``monodle_kitti/kitti_io.py`` (the torch-free package: installed, or found in
+this checkout).
 """
 import argparse
 import importlib.util
@@ -106,7 +111,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=0,
                         help='onnxruntime intra-op threads (0: onnxruntime default)')
     parser.add_argument('--score-thr', type=float,
-                        help='override the exported score threshold')
+                        help='heatmap-score threshold on the graph\'s decoded peaks (default: '
+                        'the exported test_cfg.score_thr)')
     args = parser.parse_args(argv)
     if not args.out_dir and not args.jsonl:
         parser.error('give --out-dir (KITTI result lines) and / or --jsonl')
