@@ -425,6 +425,54 @@ def load_kitti_dir(folder: str, ids: Iterable[str], is_result: bool,
 
 
 # ---------------------------------------------------------------------- result files
+def detections_to_kitti_anno(bboxes_3d: np.ndarray, scores: np.ndarray, labels: np.ndarray,
+                             bboxes_2d: np.ndarray, alphas: Optional[np.ndarray],
+                             classes: Sequence[str], sid: str) -> Dict[str, np.ndarray]:
+    """One image's detections as devkit column arrays (what the result ``<id>.txt`` holds):
+    the one conversion of ``KittiAP40Metric`` (``tools/test.py``) and the ONNX runtime.
+
+    Args:
+        bboxes_3d: (N, 7) camera boxes ``x, y, z`` bottom centre, ``l, h, w``, ``ry``.
+        scores: (N,) scores; labels: (N,) class indices into ``classes``.
+        bboxes_2d: (N, 4) x1 y1 x2 y2 raw-image pixels.
+        alphas: (N,) observation angles (radians), or None: ``ry - arctan2(x, z)``; wrapped
+            to [-pi, pi].
+        classes: label index -> class name.
+        sid: the image id, named in errors.
+    """
+    boxes = np.asarray(bboxes_3d, dtype=np.float64).reshape(-1, 7)
+    n = boxes.shape[0]
+    if n == 0:
+        return empty_kitti_anno()
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    bboxes_2d = np.asarray(bboxes_2d, dtype=np.float64).reshape(-1, 4)
+    if not (len(scores) == len(labels) == len(bboxes_2d) == n):
+        raise ValueError(f'image {sid}: {n} 3D boxes, {len(scores)} scores, '
+                         f'{len(labels)} labels, {len(bboxes_2d)} 2D boxes (must match)')
+    if labels.min() < 0 or labels.max() >= len(classes):
+        raise ValueError(f'image {sid}: labels_3d outside 0..{len(classes) - 1} '
+                         f'(classes {classes})')
+    if alphas is None:
+        alphas = boxes[:, 6] - np.arctan2(boxes[:, 0], boxes[:, 2])
+    else:
+        alphas = np.asarray(alphas, dtype=np.float64).reshape(-1)
+    alphas = np.arctan2(np.sin(alphas), np.cos(alphas))  # wrap to [-pi, pi]
+    anno = {
+        'name': np.array([classes[i] for i in labels]),
+        'truncated': np.zeros(n),
+        'occluded': np.zeros(n, dtype=np.int64),
+        'alpha': alphas,
+        'bbox': bboxes_2d,
+        'dimensions': boxes[:, 3:6],  # l, h, w
+        'location': boxes[:, 0:3],
+        'rotation_y': boxes[:, 6],
+        'score': scores,
+    }
+    check_kitti_anno(anno, f'predictions for image {sid}', is_result=True)
+    return anno
+
+
 def format_kitti_lines(anno: Dict[str, np.ndarray], score_digits: int = 6) -> List[str]:
     """Result lines (test-server format) for one image, geometry with 4 decimals."""
     lines = []

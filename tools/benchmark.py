@@ -19,8 +19,9 @@ Measured per model, batch 1, 3 x H x W input (default 384 x 1280), inference mod
 What is timed is the network (backbone + neck + head raw maps), as the official code's
 ``CenterNet3D.forward``: no data preprocessing, no decoding, no NMS. With onnx + onnxruntime
 installed (``EXTRAS=deploy``) every config is also exported to ONNX (the graph of
-``tools/deployment/export_onnx.py``) and timed under onnxruntime's CPU provider with the same
-thread count (``--no-onnxruntime`` skips it).
+``tools/deployment/export_onnx.py``, which also holds the box coder's decoding: that column
+includes the top-k and per-peak geometry) and timed under onnxruntime's CPU provider with the
+same thread count (``--no-onnxruntime`` skips it).
 
 ``--official-root`` adds the official MonoDLE ``CenterNet3D(dla34)`` from a folder the user
 fetched (e.g. ``git clone https://github.com/xinzhuma/monodle /tmp/ref/monodle``; never commit
@@ -384,41 +385,39 @@ def ort_latency(models: dict[str, nn.Module], args: argparse.Namespace
     import copy
     import tempfile
 
-    import numpy as np
-
     from monodle_plugin.deployment import int8
-    from monodle_plugin.deployment.onnx_export import export_onnx, ort_session
+    from monodle_plugin.deployment.onnx_export import example_feeds, export_onnx, ort_session
     timer = time.perf_counter if args.clock == 'wall' else time.process_time
-    sessions, kernels = {}, {}
+    sessions, kernels, feeds = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         calib = [] if args.no_int8 else int8.pick_calibration_images(args.calib_images,
                                                                       args.calib_count)
         for i, (spec, model) in enumerate(models.items()):
             path = os.path.join(tmp, f'{i}.onnx')
             try:
-                export_onnx(copy.deepcopy(model), path, (args.width, args.height))  # keeps model
+                meta = export_onnx(copy.deepcopy(model), path, (args.width, args.height))
             except Exception as e:  # noqa: BLE001 - report the model, time the others
                 print(f'[onnxruntime] {spec}: export failed ({type(e).__name__}: {e})',
                       file=sys.stderr)
                 continue
+            # a random image (the same for every model), a KITTI camera
+            feeds[spec] = example_feeds(meta)
             sessions[spec, 'float'] = ort_session(path, threads=args.threads)
             if calib:
                 q_path = int8.int8_path_for(path)
                 int8.quantize_int8(path, q_path, calib, fmt=args.int8_format or
                                    int8.DEFAULT_FORMAT, quantize_outputs=args.int8_outputs)
                 sessions[spec, 'int8'] = ort_session(q_path, threads=args.threads)
-                kernels[spec] = ort_operator_summary(q_path, args.threads, args.height,
-                                                     args.width, os.path.join(tmp, f'{i}_opt'))
-        x = np.random.default_rng(0).standard_normal(
-            (1, 3, args.height, args.width)).astype(np.float32)
+                kernels[spec] = ort_operator_summary(q_path, args.threads, feeds[spec],
+                                                     os.path.join(tmp, f'{i}_opt'))
         times = defaultdict(list)
         for _ in range(args.warmup):
-            for sess in sessions.values():
-                sess.run(None, {'img': x})
+            for (spec, _kind), sess in sessions.items():
+                sess.run(None, feeds[spec])
         for _ in range(args.repeats):
             for key, sess in sessions.items():
                 start = timer()
-                sess.run(None, {'img': x})
+                sess.run(None, feeds[key[0]])
                 times[key].append(timer() - start)
     reduce = statistics.median if args.stat == 'median' else min
     ms = {key: 1000 * reduce(t) for key, t in times.items()}
@@ -426,13 +425,12 @@ def ort_latency(models: dict[str, nn.Module], args: argparse.Namespace
             {s: v for (s, kind), v in ms.items() if kind == 'int8'}, kernels)
 
 
-def ort_operator_summary(path: str, threads: int, height: int, width: int, prefix: str
-                         ) -> str:
+def ort_operator_summary(path: str, threads: int, feeds: dict, prefix: str) -> str:
     """``domain.OpType xcount time%`` of the graph onnxruntime runs for ``path`` (its
-    optimised graph, written with ``optimized_model_filepath``; time from one profiled run)."""
+    optimised graph, written with ``optimized_model_filepath``; time from one profiled run on
+    the graph inputs ``feeds``)."""
     import glob
 
-    import numpy as np
     import onnx
     import onnxruntime as ort
     opts = ort.SessionOptions()
@@ -442,7 +440,7 @@ def ort_operator_summary(path: str, threads: int, height: int, width: int, prefi
     opts.profile_file_prefix = prefix
     opts.log_severity_level = 3  # no warning about saving a machine-specific optimised graph
     sess = ort.InferenceSession(path, sess_options=opts, providers=['CPUExecutionProvider'])
-    sess.run(None, {'img': np.zeros((1, 3, height, width), np.float32)})
+    sess.run(None, feeds)
     with open(sess.end_profiling()) as f:
         events = json.load(f)
     count, spent, op_of = defaultdict(int), defaultdict(float), {}
@@ -558,7 +556,7 @@ def main(argv: list[str] | None = None) -> None:
           f'{args.clock} clock, inference mode, {args.stat} of {args.repeats} after {args.warmup} '
           'warm-up; GMACs by mmengine.analysis.FlopAnalyzer (1 multiply-add = 1); speed-up '
           'from the best of the memory formats' + (' and onnxruntime (CPU provider, same '
-          'threads, the exported backbone + neck + head graph)' if latency_ort else '')
+          'threads, the exported graph: network + decoding)' if latency_ort else '')
           + ('; int8: onnxruntime static int8 (tools/deployment/export_onnx.py --int8, '
              f'{args.calib_count} calibration frames, output 1x1 layers '
              f'{"int8" if args.int8_outputs else "float"}), not counted in the speed-up'

@@ -7,9 +7,10 @@ one with onnxruntime's own tooling (``onnxruntime.quantization.quant_pre_process
 (min / max) on real frames through the deployment pre-processing
 (:func:`~monodle_plugin.deployment.numpy_runtime.preprocess`, the same as inference). The
 layers listed by :func:`float_layers` stay float: the final 1x1 convolution of every head branch
-(the graph outputs: heatmap logits, depth and its log-variance, offsets, sizes, heading) and
-any layer the caller adds. The int8 file keeps the float file's metadata (``monodle``: decode
-parameters, unchanged) and adds ``monodle_int8`` (JSON: format, data types, calibration, the
+(the raw map outputs: heatmap logits, depth and its log-variance, offsets, sizes, heading) and
+any layer the caller adds; the decoding part of the graph (:func:`decoding_nodes`: top-k,
+gathers, float64 geometry) is never quantised. The int8 file keeps the float file's metadata
+(``monodle``, unchanged) and adds ``monodle_int8`` (JSON: format, data types, calibration, the
 float layers), so ``tools/deployment/ort_infer.py`` runs either file.
 
 :func:`measure_agreement` runs both files on the same frames and reports what a user of the
@@ -32,16 +33,19 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from monodle_kitti.kitti_io import detections_to_kitti_anno, format_kitti_lines
+
 from .numpy_runtime import (
     OUTPUT_NAMES,
     calib_path_for,
-    decode,
-    format_result_lines,
+    frame_feeds,
+    kitti_sibling,
     list_images,
     ort_session,
     parse_meta,
-    preprocess,
     read_p2,
+    run_graph,
+    select_detections,
 )
 
 #: Metadata key of the quantisation record in the int8 file (JSON).
@@ -79,8 +83,9 @@ def pick_calibration_images(source: str, count: int | None = None) -> list[str]:
 
 
 class FrameReader:
-    """onnxruntime calibration reader: ``{'img': blob}`` per image, through :func:`preprocess`
-    with the exported model's metadata (input size, mean / std, channel order).
+    """onnxruntime calibration reader: the graph inputs of each image (:func:`frame_feeds`:
+    ``img`` through :func:`preprocess` with the exported model's metadata, input size, mean /
+    std, channel order; its ``../calib`` P2 when there is one, else KITTI's).
 
     (A ``CalibrationDataReader`` by duck typing: onnxruntime's abstract class accepts any
     class with ``get_next``.)
@@ -99,7 +104,8 @@ class FrameReader:
         img = cv2.imread(path, cv2.IMREAD_COLOR)
         if img is None:
             raise OSError(f'{path}: calibration image could not be read or decoded')
-        return {'img': preprocess(img, self.meta)[0]}
+        calib = kitti_sibling(path, 'calib', '.txt')
+        return frame_feeds(img, self.meta, read_p2(calib) if osp.isfile(calib) else None)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -127,10 +133,31 @@ def layer_name(node_name: str) -> str:
 
 
 def output_layers(model) -> list[str]:
-    """ONNX node names of the operators that write the graph outputs (the final 1x1
-    convolution of each head branch), in output order."""
-    producer = {out: node.name for node in model.graph.node for out in node.output}
-    return [producer[o.name] for o in model.graph.output if o.name in producer]
+    """ONNX node names of the operators that write the raw map outputs (the final 1x1
+    convolution of each head branch, :data:`OUTPUT_NAMES`; through a float -> float ``Cast``),
+    in output order."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    layers = []
+    for out in model.graph.output:
+        node = producer.get(out.name) if out.name in OUTPUT_NAMES else None
+        while node is not None and node.op_type in ('Cast', 'Identity'):  # the tracer's
+            node = producer.get(node.input[0])  # .float() of a float map: a no-op Cast
+        if node is not None:
+            layers.append(node.name)
+    return layers
+
+
+def decoding_nodes(model) -> list[str]:
+    """ONNX node names of the decoding part of the graph: every node that the raw map outputs
+    (:data:`OUTPUT_NAMES`) do not depend on (top-k, gathers, the float64 geometry)."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    network, todo = set(), [o.name for o in model.graph.output if o.name in OUTPUT_NAMES]
+    while todo:
+        node = producer.get(todo.pop())
+        if node is not None and node.name not in network:
+            network.add(node.name)
+            todo.extend(node.input)
+    return [n.name for n in model.graph.node if n.name not in network]
 
 
 def float_layers(model, keep_float: Sequence[str] = (), outputs: bool = True) -> list[str]:
@@ -191,7 +218,8 @@ def quantize_int8(float_path: str, out_path: str, calib_images: Sequence[str],
         ``activations``, ``per_channel``, ``reduce_range``, ``quantized_outputs``,
         ``calibration`` (method, count,
         image names), ``float_layers`` (module paths), ``float_nodes`` (ONNX node names),
-        ``onnxruntime`` (version).
+        ``float_decoding_nodes`` (count of decoding nodes left float), ``onnxruntime``
+        (version).
     """
     import onnx
     import onnxruntime
@@ -214,12 +242,14 @@ def quantize_int8(float_path: str, out_path: str, calib_images: Sequence[str],
         quant_pre_process(float_path, pre, skip_symbolic_shape=True)
         pre_model = onnx.load(pre)
         keep = float_layers(pre_model, keep_float, outputs=not quantize_outputs)
+        decoding = decoding_nodes(pre_model)
         quantize_static(
             pre, out_path, FrameReader(calib_images, meta),
             quant_format=QuantFormat.QOperator if fmt == 'qoperator' else QuantFormat.QDQ,
             per_channel=True, reduce_range=reduce_range,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            nodes_to_exclude=keep, calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=keep + [n for n in decoding if n not in keep],
+            calibrate_method=CalibrationMethod.MinMax,
             extra_options=dict(ActivationSymmetric=False, WeightSymmetric=True))
     record = dict(
         format=fmt, weights='int8 per output channel, symmetric', activations='uint8',
@@ -228,7 +258,7 @@ def quantize_int8(float_path: str, out_path: str, calib_images: Sequence[str],
         calibration=dict(method='minmax', count=len(calib_images),
                          images=[osp.basename(p) for p in calib_images]),
         float_layers=[layer_name(n) for n in keep], float_nodes=list(keep),
-        onnxruntime=onnxruntime.__version__)
+        float_decoding_nodes=len(decoding), onnxruntime=onnxruntime.__version__)
     model = onnx.load(out_path)
     del model.metadata_props[:]
     for prop in float_model.metadata_props:
@@ -271,14 +301,15 @@ def _iou_2d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def match_detections(ref: dict, other: dict, iou_thr: float = 0.5) -> list[tuple[int, int]]:
-    """Greedy one-to-one matches ``(i_ref, j_other)`` of :func:`decode` outputs: same class,
-    2D IoU >= ``iou_thr``, in ``ref``'s score order, each taking its best free partner."""
-    if len(ref['scores']) == 0 or len(other['scores']) == 0:
+    """Greedy one-to-one matches ``(i_ref, j_other)`` of
+    :func:`~.numpy_runtime.select_detections` outputs: same class, 2D IoU >= ``iou_thr``, in
+    ``ref``'s score order, each taking its best free partner."""
+    if len(ref['scores_3d']) == 0 or len(other['scores_3d']) == 0:
         return []
-    iou = _iou_2d(ref['bboxes'].astype(np.float64), other['bboxes'].astype(np.float64))
-    iou[ref['labels'][:, None] != other['labels'][None, :]] = 0
+    iou = _iou_2d(ref['bboxes_2d'].astype(np.float64), other['bboxes_2d'].astype(np.float64))
+    iou[ref['labels_3d'][:, None] != other['labels_3d'][None, :]] = 0
     pairs, used = [], np.zeros(iou.shape[1], bool)
-    for i in np.argsort(-ref['scores'], kind='stable'):
+    for i in np.argsort(-ref['scores_3d'], kind='stable'):
         row = np.where(used, -1.0, iou[i])
         j = int(row.argmax())
         if row[j] >= iou_thr:
@@ -336,7 +367,6 @@ def measure_agreement(float_path: str, int8_path: str, images: Sequence[str],
     if meta != meta_q:
         raise ValueError(f'{int8_path}: its "monodle" metadata differs from {float_path}\'s')
     sessions = dict(float=ort_session(float_path, threads), int8=ort_session(int8_path, threads))
-    all_meta = dict(meta, score_thr=-1.0)  # every top-k peak: the partner pool for matching
     raw = dict(float=[], int8=[])
     dets, lines = dict(float={}, int8={}), dict(float={}, int8={})
     centre, depth, score = [], [], []
@@ -345,32 +375,35 @@ def measure_agreement(float_path: str, int8_path: str, images: Sequence[str],
         img = cv2.imread(path, cv2.IMREAD_COLOR)
         if img is None:
             raise OSError(f'{path}: image could not be read or decoded')
-        blob, affine = preprocess(img, meta)
+        feeds = frame_feeds(img, meta, read_p2(calib_path_for(path, calib))
+                            if detections else None)
         stem = osp.splitext(osp.basename(path))[0]
         kept, pool = {}, {}
         for kind, sess in sessions.items():
-            raw[kind].append(dict(zip(meta['outputs'],
-                                      sess.run(meta['outputs'], {'img': blob}))))
+            outs = run_graph(sess, meta, feeds, raw_maps=True)
+            raw[kind].append({name: outs[name] for name in meta['outputs']})
+            if not detections:
+                continue
+            kept[kind] = select_detections(outs, meta['score_thr'])
+            pool[kind] = select_detections(outs, -np.inf)  # every top-k peak: partner pool
+            dets[kind][stem] = kept[kind]
+            lines[kind][stem] = format_kitti_lines(detections_to_kitti_anno(
+                kept[kind]['bboxes_3d'], kept[kind]['scores_3d'], kept[kind]['labels_3d'],
+                kept[kind]['bboxes_2d'], kept[kind]['alphas'], meta['class_names'], stem))
+            counts[kind] += len(kept[kind]['scores_3d'])
         if not detections:
             continue
-        cam2img = read_p2(calib_path_for(path, calib))
-        for kind in sessions:
-            outs = raw[kind][-1]
-            kept[kind] = decode(outs, meta, img.shape[:2], cam2img, affine)
-            pool[kind] = decode(outs, all_meta, img.shape[:2], cam2img, affine)
-            dets[kind][stem] = kept[kind]
-            lines[kind][stem] = format_result_lines(kept[kind], meta['class_names'])
-            counts[kind] += len(kept[kind]['scores'])
         pairs = match_detections(kept['float'], pool['int8'])
         counts['matched'] += len(pairs)
-        counts['lost'] += len(kept['float']['scores']) - len(pairs)
-        counts['gained'] += len(kept['int8']['scores']) - len(
+        counts['lost'] += len(kept['float']['scores_3d']) - len(pairs)
+        counts['gained'] += len(kept['int8']['scores_3d']) - len(
             match_detections(kept['int8'], pool['float']))
         for i, j in pairs:
             a, b = kept['float']['bboxes_3d'][i], pool['int8']['bboxes_3d'][j]
             centre.append(float(np.linalg.norm(a[:3].astype(np.float64) - b[:3])))
             depth.append(abs(float(a[2]) - float(b[2])))
-            score.append(abs(float(kept['float']['scores'][i]) - float(pool['int8']['scores'][j])))
+            score.append(abs(float(kept['float']['scores_3d'][i])
+                             - float(pool['int8']['scores_3d'][j])))
     det = dict(counts, matched_fraction=counts['matched'] / max(counts['float'], 1),
                centre_m_median=_median(centre), centre_m_max=max(centre, default=float('nan')),
                depth_m_median=_median(depth), depth_m_max=max(depth, default=float('nan')),

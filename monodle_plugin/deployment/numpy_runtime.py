@@ -1,41 +1,59 @@
-"""MonoDLE inference outside the training stack: numpy + OpenCV pre/post-processing.
+"""MonoDLE inference outside the training stack: numpy + OpenCV around the exported graph.
 
 This module imports only numpy and OpenCV, so a deployment machine runs an exported ONNX model
 with ``numpy``, ``opencv-python`` and ``onnxruntime`` alone (``tools/deployment/ort_infer.py``
 loads this file directly, without importing the ``monodle_plugin`` package; :func:`ort_session`
-imports onnxruntime when called). It repeats, in
-numpy, three steps whose reference lives in the PyTorch package; tests compare them on real
-KITTI frames:
+imports onnxruntime when called). The exported graph holds the whole detector, decoding
+included (``onnx_export.py``: the box coder's own top-k and geometry); what stays here is what
+surrounds it:
 
 * :func:`preprocess` = ``LoadKittiMonoImage`` + ``MonoDLEAffineAug(test_mode=True)`` +
   ``Det3DDataPreprocessor`` (whole-image affine warp with PIL's pixel-centre convention,
-  channel swap, mean / std);
-* :func:`decode` = ``CenterNet3DHead.predict_by_feat`` (sigmoid heatmap, 3x3 max-pool NMS,
-  MonoDLE's two-stage top-k, ``score = heatmap x exp(-log_variance)``, depth
-  ``1 / (sigmoid(x) + 1e-6) - 1``, back-projection with P2, multi-bin heading); both decode modes;
-* :func:`format_result_lines` = the KITTI result lines ``tools/test.py`` writes
-  (``KittiAP40Metric`` + ``format_kitti_lines``).
+  channel swap, mean / std), tested equal to the PyTorch pipeline;
+* :func:`graph_feeds` / :func:`run_graph`: the graph's inputs (image, P2, raw size or inverse
+  affine) and its outputs by name;
+* :func:`select_detections`: the score threshold, outside the graph so that one file serves
+  any threshold. The KITTI result lines are ``monodle_kitti.kitti_io``'s
+  (``detections_to_kitti_anno`` + ``format_kitti_lines``), as ``tools/test.py`` writes them.
 
-The decoding parameters travel inside the ONNX file (metadata key ``monodle``, a JSON dict
-written by ``tools/deployment/export_onnx.py``; see :data:`META_KEYS`).
+The pre-processing parameters travel inside the ONNX file (metadata key ``monodle``, a JSON
+dict written by ``tools/deployment/export_onnx.py``; see :data:`META_KEYS`).
 """
 from __future__ import annotations
 
 import json
-import math
 import os
 import os.path as osp
+from typing import Sequence
 
 import cv2
 import numpy as np
 
 #: Keys of the ``monodle`` metadata JSON stored in the ONNX file.
-META_KEYS = ('input_size', 'mean', 'std', 'bgr_to_rgb', 'class_names', 'mean_size',
-             'num_heading_bins', 'topk', 'score_thr', 'nms_kernel', 'decode_mode', 'down_ratio',
-             'outputs')
-#: Output order of the exported graph (the head's seven raw branch maps).
+META_KEYS = ('input_size', 'mean', 'std', 'bgr_to_rgb', 'class_names', 'topk', 'score_thr',
+             'decode_mode', 'inputs', 'detections', 'outputs')
+#: The graph's third input by decode mode: 'official' scales by raw size / feature size
+#: (``ori_shape`` (B, 2) int64, raw H, W), 'affine' inverts the test warp (``inv_affine_mat``
+#: (B, 3, 3) float64, network-input pixels -> raw-image pixels).
+DECODE_INPUTS = {'official': 'ori_shape', 'affine': 'inv_affine_mat'}
+#: The graph's decoded outputs: the K = ``topk`` peaks of each image, best heatmap score first:
+#: ``bboxes_3d`` (B, K, 7) float32 ``x, y, z`` bottom centre (camera frame of the raw image,
+#: metres), ``l, h, w`` metres, ``ry`` radians; ``scores_3d`` (B, K) heatmap score x
+#: exp(-depth log-variance); ``labels_3d`` (B, K) int64; ``bboxes_2d`` (B, K, 4) x1 y1 x2 y2
+#: raw-image pixels; ``alphas`` (B, K) observation angle, radians; ``heatmap_scores`` (B, K),
+#: the score the threshold applies to; ``peaks`` (B, K, 2) float32 feature cell (x, y).
+DETECTION_NAMES = ('bboxes_3d', 'scores_3d', 'labels_3d', 'bboxes_2d', 'alphas',
+                   'heatmap_scores', 'peaks')
+#: The head's seven raw branch maps, output after the detections (stride 4, pre-activation).
 OUTPUT_NAMES = ('heatmap', 'offset_2d', 'size_2d', 'depth', 'offset_3d', 'size_3d', 'heading')
 
+
+#: P2 of KITTI's frame 000000 and its image (H, W): the camera of graph inputs where a frame has
+#: no calibration of its own (the export trace, ``--verify``'s random image, int8 calibration
+#: frames without ``../calib``; the raw maps do not depend on it).
+EXAMPLE_P2 = np.array([[721.5377, 0.0, 609.5593, 44.85728], [0.0, 721.5377, 172.854, 0.2163791],
+                       [0.0, 0.0, 1.0, 0.002745884], [0.0, 0.0, 0.0, 1.0]])
+EXAMPLE_HW = (375, 1242)
 
 #: Image file extensions listed by :func:`list_images`.
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp')
@@ -198,131 +216,57 @@ def preprocess(img_bgr: np.ndarray, meta: dict) -> tuple[np.ndarray, np.ndarray]
     return np.ascontiguousarray(img.transpose(2, 0, 1)[None]), mat
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def _max_pool_same(x: np.ndarray, k: int) -> np.ndarray:
-    """k x k max-pool, stride 1, padding (k - 1) // 2 (padded with -inf) over (..., H, W)."""
-    p = (k - 1) // 2
-    h, w = x.shape[-2:]
-    padded = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(p, p), (p, p)], constant_values=-np.inf)
-    out = np.full_like(x, -np.inf)
-    for dy in range(k):
-        for dx in range(k):
-            out = np.maximum(out, padded[..., dy:dy + h, dx:dx + w])
-    return out
-
-
-def _topk(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Largest k along the last axis, sorted descending (torch.topk's order)."""
-    idx = np.argsort(-values, axis=-1, kind='stable')[..., :k]
-    return np.take_along_axis(values, idx, -1), idx
-
-
-def decode(outputs: dict, meta: dict, img_shape: tuple[int, int], cam2img: np.ndarray,
-           affine_mat: np.ndarray | None = None) -> dict:
-    """Raw branch maps of one image -> detections, as ``CenterNet3DHead.predict_by_feat``.
+def graph_feeds(meta: dict, img: np.ndarray, cam2img: Sequence[np.ndarray],
+                ori_shape: Sequence[Sequence[int]],
+                affine: Sequence[np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """The inputs of the exported graph (``meta['inputs']``) for a batch of B images.
 
     Args:
-        outputs: branch name -> (1, C, h, w) array (the ONNX outputs, :data:`OUTPUT_NAMES`).
-        meta: the exported model's metadata (decode parameters).
-        img_shape: raw image (H, W) in pixels.
-        cam2img: (4, 4) or (3, 4) P2 of the raw image.
-        affine_mat: (3, 3) raw -> input matrix; needed for ``decode_mode='affine'``.
-
-    Returns:
-        dict of numpy arrays over the N kept detections, best first: ``bboxes_3d`` (N, 7)
-        ``x, y, z`` bottom centre (camera frame, metres), ``l, h, w`` (metres), ``ry``
-        (radians); ``scores`` (N,); ``labels`` (N,) int; ``alphas`` (N,) radians; ``bboxes``
-        (N, 4) 2D boxes x1 y1 x2 y2 in raw-image pixels.
+        meta: the exported model's metadata.
+        img: (B, 3, h, w) float32 network input (:func:`preprocess`).
+        cam2img: per image its P2, (3, 4) or (4, 4), of the image given to :func:`preprocess`.
+        ori_shape: per image that image's (H, W) pixels.
+        affine: per image :func:`preprocess`'s (3, 3) image -> network-input matrix; needed
+            when the model decodes with ``decode_mode='affine'`` (the graph takes its inverse,
+            ``np.linalg.inv`` as ``MonoDLEAffineAug`` computes ``inv_affine_mat``).
     """
-    heat = np.clip(_sigmoid(outputs['heatmap'][0].astype(np.float32)), 1e-4, 1 - 1e-4)
-    heat = heat * (_max_pool_same(heat, int(meta['nms_kernel'])) == heat)
-    c, fh, fw = heat.shape
-    k = min(int(meta['topk']), fh * fw)
-    cls_scores, cls_inds = _topk(heat.reshape(c, -1), k)
-    scores, ind = _topk(cls_scores.reshape(-1), k)
-    cls_ids = ind // k
-    inds = cls_inds.reshape(-1)[ind]
-    ys = (inds // fw).astype(np.float32)
-    xs = (inds % fw).astype(np.float32)
-
-    def gather(name: str) -> np.ndarray:  # (C, h, w) -> (k, C) at the picked pixels
-        m = outputs[name][0].astype(np.float32)
-        return m.reshape(m.shape[0], -1)[:, inds].T
-
-    g = {name: gather(name) for name in OUTPUT_NAMES[1:]}
-    keep = scores >= float(meta['score_thr'])
-    cls = cls_ids[keep]
-    f64 = np.float64
-    x2d = (xs + g['offset_2d'][:, 0])[keep].astype(f64)
-    y2d = (ys + g['offset_2d'][:, 1])[keep].astype(f64)
-    w2d, h2d = g['size_2d'][keep, 0].astype(f64), g['size_2d'][keep, 1].astype(f64)
-    x3d = (xs + g['offset_3d'][:, 0])[keep].astype(f64)
-    y3d = (ys + g['offset_3d'][:, 1])[keep].astype(f64)
-    corners = np.stack([x2d - w2d / 2, y2d - h2d / 2, x2d + w2d / 2, y2d + h2d / 2], 1)
-    if meta['decode_mode'] == 'official':
-        raw_h, raw_w = img_shape
-        rx, ry = raw_w / fw, raw_h / fh
-        bboxes = corners * np.array([rx, ry, rx, ry])
-        u, v = x3d * rx, y3d * ry
-    else:
-        if affine_mat is None:
-            raise ValueError("decode_mode='affine' needs the affine matrix of preprocess()")
-        inv = np.linalg.inv(affine_mat)
-        s = float(meta['down_ratio'])
-
-        def warp(px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return (inv[0, 0] * px + inv[0, 1] * py + inv[0, 2],
-                    inv[1, 0] * px + inv[1, 1] * py + inv[1, 2])
-
-        ax, ay = warp(corners[:, 0] * s, corners[:, 1] * s)
-        bx, by = warp(corners[:, 2] * s, corners[:, 3] * s)
-        bboxes = np.stack([np.minimum(ax, bx), np.minimum(ay, by),
-                           np.maximum(ax, bx), np.maximum(ay, by)], 1)
-        u, v = warp(x3d * s, y3d * s)
-    p2 = np.asarray(cam2img, np.float64)
-    fu, fv, cu, cv = p2[0, 0], p2[1, 1], p2[0, 2], p2[1, 2]
-    tx, ty = p2[0, 3] / (-fu), p2[1, 3] / (-fv)
-    depth_logit = g['depth'][:, 0]
-    depth = 1.0 / (_sigmoid(depth_logit) + 1e-6) - 1.0
-    sigma = np.exp(-g['depth'][:, 1])
-    z = depth[keep].astype(f64)
-    mean_size = np.asarray(meta['mean_size'], np.float32)
-    dims = (g['size_3d'][keep] + mean_size[cls]).astype(f64)  # h, w, l
-    loc_x = (u - cu) * z / fu + tx
-    loc_y = (v - cv) * z / fv + ty + dims[:, 0] / 2
-    nb = int(meta['num_heading_bins'])
-    heading = g['heading'][keep]
-    bin_id = heading[:, :nb].argmax(1)
-    res = np.take_along_axis(heading[:, nb:], bin_id[:, None], 1)[:, 0].astype(f64)
-    alpha = bin_id.astype(f64) * (2 * math.pi / nb) + res
-    alpha = np.where(alpha > math.pi, alpha - 2 * math.pi, alpha)
-    rot_y = alpha + np.arctan2(u - cu, fu)
-    rot_y = np.where(rot_y > math.pi, rot_y - 2 * math.pi, rot_y)
-    rot_y = np.where(rot_y < -math.pi, rot_y + 2 * math.pi, rot_y)
-    score = (scores[keep] * sigma[keep]).astype(np.float32)
-    boxes = np.stack([loc_x, loc_y, z, dims[:, 2], dims[:, 0], dims[:, 1], rot_y], 1)
-    return dict(bboxes_3d=boxes.astype(np.float32), scores=score, labels=cls.astype(np.int64),
-                alphas=alpha.astype(np.float32), bboxes=bboxes.astype(np.float32))
+    p2 = np.zeros((len(cam2img), 4, 4))
+    for i, p in enumerate(cam2img):
+        p = np.asarray(p, np.float64)
+        p2[i, :3] = p[:3]
+        p2[i, 3] = p[3] if p.shape[0] == 4 else (0.0, 0.0, 0.0, 1.0)
+    values = dict(img=np.ascontiguousarray(img, np.float32), cam2img=p2,
+                  ori_shape=np.asarray([tuple(hw)[:2] for hw in ori_shape], np.int64))
+    if 'inv_affine_mat' in meta['inputs']:
+        if affine is None:
+            raise ValueError("the model decodes with decode_mode='affine': give the affine "
+                             'matrix of preprocess()')
+        values['inv_affine_mat'] = np.stack([np.linalg.inv(np.asarray(a, np.float64))
+                                             for a in affine])
+    return {name: values[name] for name in meta['inputs']}
 
 
-def format_result_lines(det: dict, class_names) -> list[str]:
-    """KITTI result lines (test-server format) of :func:`decode`'s output, as tools/test.py.
+def run_graph(sess, meta: dict, feeds: dict[str, np.ndarray],
+              raw_maps: bool = False) -> dict[str, np.ndarray]:
+    """Run the exported graph: ``{name: array}`` of its detections (:data:`DETECTION_NAMES`),
+    plus the raw maps (:data:`OUTPUT_NAMES`) with ``raw_maps``."""
+    names = list(meta['detections']) + (list(meta['outputs']) if raw_maps else [])
+    return dict(zip(names, sess.run(names, feeds)))
 
-    ``type -1 -1 alpha x1 y1 x2 y2 h w l x y z ry score``; alpha wrapped to [-pi, pi] like
-    ``KittiAP40Metric``; 4 decimals, score 6.
-    """
-    lines = []
-    for i in range(len(det['scores'])):
-        b = det['bboxes'][i].astype(np.float64)
-        x, y, z, ln, h, w, ry = det['bboxes_3d'][i].astype(np.float64)
-        alpha = float(det['alphas'][i])
-        alpha = math.atan2(math.sin(alpha), math.cos(alpha))
-        lines.append(
-            f'{class_names[int(det["labels"][i])]} -1 -1 {alpha:.4f} '
-            f'{b[0]:.4f} {b[1]:.4f} {b[2]:.4f} {b[3]:.4f} '
-            f'{h:.4f} {w:.4f} {ln:.4f} {x:.4f} {y:.4f} {z:.4f} {ry:.4f} '
-            f'{float(det["scores"][i]):.6f}')
-    return lines
+
+def frame_feeds(img_bgr: np.ndarray, meta: dict, cam2img: np.ndarray | None = None
+                ) -> dict[str, np.ndarray]:
+    """Graph inputs of one raw frame: :func:`preprocess` + :func:`graph_feeds` with its P2
+    (None: :data:`EXAMPLE_P2`, for uses that read only the raw maps)."""
+    blob, affine = preprocess(img_bgr, meta)
+    p2 = EXAMPLE_P2 if cam2img is None else cam2img
+    return graph_feeds(meta, blob, [p2], [img_bgr.shape[:2]], [affine])
+
+
+def select_detections(outputs: dict[str, np.ndarray], score_thr: float,
+                      image: int = 0) -> dict[str, np.ndarray]:
+    """Image ``image``'s detections whose heatmap score is ``>= score_thr`` (the decoded
+    graph outputs keep all K peaks; ``tools/test.py`` applies ``test_cfg.score_thr`` the same
+    way), best first: the :data:`DETECTION_NAMES` arrays of the kept rows."""
+    keep = np.asarray(outputs['heatmap_scores'][image]) >= score_thr
+    return {name: np.asarray(outputs[name][image])[keep] for name in DETECTION_NAMES}

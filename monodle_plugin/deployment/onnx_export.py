@@ -1,11 +1,18 @@
-"""Export a MonoDLE model (backbone + neck + head) to ONNX and check it with onnxruntime.
+"""Export a MonoDLE model (backbone + neck + head + the box coder's decoding) to ONNX and check
+it with onnxruntime.
 
-The graph maps the normalised image ``img`` (B, 3, H, W) float32 to the head's seven raw branch
-maps (outputs named as :data:`OUTPUT_NAMES`, stride 4, pre-activation). Decoding stays outside
-the graph (top-k and per-detection geometry with data-dependent sizes): it is the small numpy
-step :func:`monodle_plugin.deployment.numpy_runtime.decode`, whose parameters (input size,
-mean / std, class names, thresholds, decode mode) are stored in the file's metadata under the key
-``monodle`` (JSON).
+The graph is the whole detector, as mmdeploy exports detectors: inputs ``img`` (B, 3, H, W)
+float32 (normalised, :func:`~.numpy_runtime.preprocess`), ``cam2img`` (B, 4, 4) float64 (P2 of
+the raw image) and, by the model's ``test_cfg.decode_mode``, ``ori_shape`` (B, 2) int64 (raw
+image H, W; 'official') or ``inv_affine_mat`` (B, 3, 3) float64 (network input -> raw image
+pixels; 'affine'); outputs the ``topk`` (K) peaks of each image, best heatmap score first
+(:data:`~.numpy_runtime.DETECTION_NAMES`, traced from ``MonoDLEBBoxCoder.select_peaks``,
+``gather_topk`` and ``decode_boxes``: the decoder of ``tools/test.py``), then the head's seven
+raw maps (:data:`~.numpy_runtime.OUTPUT_NAMES`, for checks and the int8 tooling). The score
+threshold is applied outside the graph (:func:`~.numpy_runtime.select_detections`), so one
+file serves any threshold. The pre-processing parameters (input size, mean / std, class names,
+default threshold, decode mode) are stored in the file's metadata under the key ``monodle``
+(JSON, :data:`~.numpy_runtime.META_KEYS`).
 """
 from __future__ import annotations
 
@@ -17,7 +24,18 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .numpy_runtime import META_KEYS, OUTPUT_NAMES, ort_session
+from .numpy_runtime import (
+    DECODE_INPUTS,
+    DETECTION_NAMES,
+    EXAMPLE_HW,
+    EXAMPLE_P2,
+    META_KEYS,
+    OUTPUT_NAMES,
+    graph_feeds,
+    ort_session,
+    select_detections,
+    whole_image_affine,
+)
 
 #: ONNX opset of the export (onnxruntime >= 1.14 runs it).
 OPSET = 17
@@ -26,15 +44,36 @@ STRIDE = 32
 
 
 class MonoDLEExportWrapper(nn.Module):
-    """``img`` (B, 3, H, W) -> the seven raw head maps in :data:`OUTPUT_NAMES` order."""
+    """The exported graph: ``(img, cam2img, ori_shape | inv_affine_mat)`` -> the K decoded
+    peaks of each image (:data:`DETECTION_NAMES`) + the seven raw head maps
+    (:data:`OUTPUT_NAMES`).
+
+    The decoding is the model's own box coder with its ``test_cfg`` (``topk``, ``nms_kernel``,
+    ``decode_mode``), without the score threshold.
+    """
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
+        self.decode_mode = str(model.bbox_head.test_cfg['decode_mode'])
 
-    def forward(self, img: Tensor) -> tuple[Tensor, ...]:
-        outs = self.model.bbox_head(self.model.extract_feat({'imgs': img}))
-        return tuple(outs[name] for name in OUTPUT_NAMES)
+    def forward(self, img: Tensor, cam2img: Tensor, raw_geometry: Tensor
+                ) -> tuple[Tensor, ...]:
+        """``raw_geometry``: ``ori_shape`` (B, 2) ('official') or ``inv_affine_mat`` (B, 3, 3)
+        ('affine')."""
+        head = self.model.bbox_head
+        outs = head(self.model.extract_feat({'imgs': img}))
+        cfg, coder = head.test_cfg, head.bbox_coder
+        peaks = coder.select_peaks(outs['heatmap'], cfg['topk'], cfg['nms_kernel'])
+        pred = coder.gather_topk(outs, peaks)
+        official = self.decode_mode == 'official'
+        boxes = coder.decode_boxes(
+            pred, cam2img, tuple(outs['heatmap'].shape[-2:]), self.decode_mode,
+            ori_hw=raw_geometry if official else None,
+            inv_affine=None if official else raw_geometry)
+        dets = dict(boxes, scores_3d=pred['scores'].float(), labels_3d=pred['labels'],
+                    heatmap_scores=pred['heatmap_scores'].float(), peaks=pred['peaks'])
+        return tuple(dets[n] for n in DETECTION_NAMES) + tuple(outs[n] for n in OUTPUT_NAMES)
 
 
 def _coder_attr(head: nn.Module, name: str):
@@ -47,7 +86,7 @@ def _coder_attr(head: nn.Module, name: str):
 
 
 def export_meta(model: nn.Module, input_size: tuple[int, int]) -> dict:
-    """The decode / pre-processing parameters stored in the ONNX file (see ``META_KEYS``).
+    """The pre-processing / decoding parameters stored in the ONNX file (see ``META_KEYS``).
 
     Args:
         model: the MonoDLE detector.
@@ -56,6 +95,10 @@ def export_meta(model: nn.Module, input_size: tuple[int, int]) -> dict:
     pre = model.data_preprocessor
     head = model.bbox_head
     test_cfg = dict(_coder_attr(head, 'test_cfg'))
+    decode_mode = str(test_cfg['decode_mode'])
+    if decode_mode not in DECODE_INPUTS:
+        raise ValueError(f'export: test_cfg.decode_mode must be one of {tuple(DECODE_INPUTS)}, '
+                         f'got {decode_mode!r}')
     meta = dict(
         input_size=[int(input_size[0]), int(input_size[1])],
         mean=[float(v) for v in pre.mean.view(-1)] if getattr(pre, '_enable_normalize', True)
@@ -64,13 +107,11 @@ def export_meta(model: nn.Module, input_size: tuple[int, int]) -> dict:
         else [1.0, 1.0, 1.0],
         bgr_to_rgb=bool(getattr(pre, '_channel_conversion', False)),
         class_names=list(_coder_attr(head, 'class_names')),
-        mean_size=np.asarray(_coder_attr(head, 'mean_size'), np.float64).tolist(),
-        num_heading_bins=int(_coder_attr(head, 'num_heading_bins')),
         topk=int(test_cfg['topk']),
         score_thr=float(test_cfg['score_thr']),
-        nms_kernel=int(test_cfg['nms_kernel']),
-        decode_mode=str(test_cfg['decode_mode']),
-        down_ratio=int(_coder_attr(head, 'down_ratio')),
+        decode_mode=decode_mode,
+        inputs=['img', 'cam2img', DECODE_INPUTS[decode_mode]],
+        detections=list(DETECTION_NAMES),
         outputs=list(OUTPUT_NAMES),
     )
     assert set(meta) == set(META_KEYS)
@@ -89,31 +130,71 @@ def prepare_for_export(model: nn.Module) -> nn.Module:
     return model
 
 
+def example_feeds(meta: dict, batch: int = 1, hw: tuple[int, int] | None = None,
+                  seed: int = 0) -> dict[str, np.ndarray]:
+    """Graph inputs for ``meta``'s model: a random ``img`` (``hw`` = network input (H, W),
+    default the exported one) and a KITTI camera (P2, raw size and the test warp's inverse
+    affine of a 375 x 1242 frame), ``batch`` copies."""
+    h, w = hw or meta['input_size'][::-1]
+    img = np.random.default_rng(seed).standard_normal((batch, 3, h, w)).astype(np.float32)
+    affine = whole_image_affine(EXAMPLE_HW[1], EXAMPLE_HW[0], w, h)
+    return graph_feeds(meta, img, [EXAMPLE_P2] * batch, [EXAMPLE_HW] * batch,
+                       [affine] * batch)
+
+
+def _atan2_symbolic(g, y, x):
+    """``aten::atan2`` for the export: onnxruntime has no float64 ``Atan`` kernel (the
+    decoding's ``ry = alpha + atan2(u - cu, fu)`` runs in float64). A float64 atan2 becomes
+    PyTorch's float32 decomposition ``t0`` refined by one exact step in float64:
+    ``t0 + r``, ``r = (y cos t0 - x sin t0) / (x cos t0 + y sin t0)`` (= tan(t - t0), |r| ~
+    1e-7, so the error left is ~r^3: float64 rounding). Other dtypes keep PyTorch's."""
+    from torch.onnx import symbolic_opset9 as opset9
+    if y.type().scalarType() != 'Double':
+        return opset9.atan2(g, y, x)
+    float32, float64 = 1, 11  # onnx.TensorProto.FLOAT / DOUBLE
+    t0 = g.op('Cast', opset9.atan2(g, g.op('Cast', y, to_i=float32),
+                                   g.op('Cast', x, to_i=float32)), to_i=float64)
+    sin, cos = g.op('Sin', t0), g.op('Cos', t0)
+    num = g.op('Sub', g.op('Mul', y, cos), g.op('Mul', x, sin))
+    den = g.op('Add', g.op('Mul', x, cos), g.op('Mul', y, sin))
+    return g.op('Add', t0, g.op('Div', num, den))
+
+
 def export_onnx(model: nn.Module, out_path: str, input_size: tuple[int, int],
                 dynamic: bool = False, opset: int = OPSET) -> dict:
     """Write ``out_path`` (ONNX) for ``model`` at ``input_size`` (W, H); returns the metadata.
 
     ``dynamic``: batch, height and width are free dimensions (H and W must stay multiples of
-    the backbone's largest stride, 32); otherwise the graph is fixed at (1, 3, H, W).
+    the backbone's largest stride, 32); otherwise the graph is fixed at batch 1 and (H, W).
     """
     import onnx
 
     model = prepare_for_export(model)
     wrapper = MonoDLEExportWrapper(model).eval()
     w, h = int(input_size[0]), int(input_size[1])
-    dummy = torch.zeros(1, 3, h, w)
+    meta = export_meta(model, (w, h))
+    feeds = example_feeds(meta)
+    args = tuple(torch.from_numpy(feeds[n]) for n in meta['inputs'])
+    names = list(DETECTION_NAMES) + list(OUTPUT_NAMES)
     axes = None
     if dynamic:
-        axes = {'img': {0: 'batch', 2: 'height', 3: 'width'}}
+        axes = {n: {0: 'batch'} for n in meta['inputs'][1:] + list(DETECTION_NAMES)}
+        axes['img'] = {0: 'batch', 2: 'height', 3: 'width'}
         axes.update({n: {0: 'batch', 2: 'feat_height', 3: 'feat_width'} for n in OUTPUT_NAMES})
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # tracer warnings about Python-side shape checks
-        torch.onnx.export(wrapper, (dummy,), out_path, input_names=['img'],
-                          output_names=list(OUTPUT_NAMES), dynamic_axes=axes,
-                          opset_version=opset, do_constant_folding=True, dynamo=False)
-    meta = export_meta(model, (w, h))
+    torch.onnx.register_custom_op_symbolic('aten::atan2', _atan2_symbolic, opset)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # tracer warnings about Python-side shape checks
+            torch.onnx.export(wrapper, args, out_path, input_names=list(meta['inputs']),
+                              output_names=names, dynamic_axes=axes,
+                              opset_version=opset, do_constant_folding=True, dynamo=False)
+    finally:
+        torch.onnx.unregister_custom_op_symbolic('aten::atan2', opset)
     proto = onnx.load(out_path)
+    got = [i.name for i in proto.graph.input]
+    if got != meta['inputs']:
+        raise RuntimeError(f'export: graph inputs {got}, expected {meta["inputs"]}')
     entry = proto.metadata_props.add()
     entry.key, entry.value = 'monodle', json.dumps(meta)
     onnx.checker.check_model(proto)
@@ -122,7 +203,7 @@ def export_onnx(model: nn.Module, out_path: str, input_size: tuple[int, int],
 
 
 def max_relative_errors(reference: dict, other: dict) -> dict:
-    """Per branch ``max|other - reference| / max|reference|`` (scale-relative error)."""
+    """Per raw branch ``max|other - reference| / max|reference|`` (scale-relative error)."""
     errs = {}
     for name in OUTPUT_NAMES:
         ref = np.asarray(reference[name], np.float64)
@@ -131,32 +212,85 @@ def max_relative_errors(reference: dict, other: dict) -> dict:
     return errs
 
 
-def torch_outputs(model: nn.Module, img: np.ndarray) -> dict:
-    """The PyTorch model's seven raw maps for one input blob (numpy in, numpy out)."""
+def torch_outputs(model: nn.Module, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The PyTorch model's graph outputs (detections + raw maps) for the graph inputs
+    ``feeds`` (numpy in, numpy out): what the exported file computes."""
     wrapper = MonoDLEExportWrapper(prepare_for_export(model)).eval()
+    names = list(DETECTION_NAMES) + list(OUTPUT_NAMES)
+    inputs = ['img', 'cam2img', DECODE_INPUTS[wrapper.decode_mode]]
     with torch.no_grad():
-        outs = wrapper(torch.from_numpy(img))
-    return {n: o.numpy() for n, o in zip(OUTPUT_NAMES, outs)}
+        outs = wrapper(*(torch.from_numpy(np.asarray(feeds[n])) for n in inputs))
+    return {n: o.numpy() for n, o in zip(names, outs)}
 
 
-def verify_onnx(model: nn.Module, onnx_path: str, inputs: list[np.ndarray],
-                tolerance: float = 1e-4) -> dict:
-    """Run PyTorch and onnxruntime on the same inputs; raise if a branch differs.
+def detection_errors(reference: dict, other: dict, score_thr: float) -> dict:
+    """Largest absolute differences between two sets of graph outputs' detections above
+    ``score_thr`` (heatmap score), per image, matched by (label, peak cell) (the order of
+    equal heatmap scores, e.g. saturated peaks, is arbitrary).
 
-    Returns the worst per-branch scale-relative error over ``inputs``.
+    Returns ``{'missing': detections of one side without partner, 'bboxes_3d': ..., 'scores_3d':
+    ..., 'bboxes_2d': ..., 'alphas': ...}`` (max |diff|, metres / radians / pixels).
+    """
+    errs = dict(missing=0, bboxes_3d=0.0, scores_3d=0.0, bboxes_2d=0.0, alphas=0.0)
+    for b in range(len(reference['scores_3d'])):
+        per = [select_detections(out, score_thr, image=b) for out in (reference, other)]
+        keys = [{(int(lab), int(x), int(y)): i for i, (lab, (x, y)) in
+                 enumerate(zip(d['labels_3d'], d['peaks']))} for d in per]
+        errs['missing'] += len(set(keys[0]) ^ set(keys[1]))
+        for key in set(keys[0]) & set(keys[1]):
+            i, j = keys[0][key], keys[1][key]
+            for name in ('bboxes_3d', 'scores_3d', 'bboxes_2d', 'alphas'):
+                diff = np.abs(np.float64(per[0][name][i]) - np.float64(per[1][name][j])).max()
+                errs[name] = max(errs[name], float(diff))
+    return errs
+
+
+#: verify_onnx: largest differences allowed between onnxruntime's and PyTorch's detections,
+#: (metres, score, pixels, radians); the KITTI result lines print 4 decimals.
+DETECTION_TOLERANCE = dict(bboxes_3d=1e-3, scores_3d=1e-4, bboxes_2d=1e-2, alphas=1e-4)
+
+
+def verify_onnx(model: nn.Module, onnx_path: str, inputs: list[dict[str, np.ndarray]],
+                tolerance: float = 1e-4, score_thr: float | None = None) -> dict:
+    """Run PyTorch and onnxruntime on the same graph inputs; raise if they differ.
+
+    Args:
+        model: the PyTorch model the file was exported from.
+        onnx_path: the exported file.
+        inputs: graph inputs (``{name: array}``, :func:`example_feeds` or
+            :func:`~.numpy_runtime.graph_feeds`).
+        tolerance: largest max relative error of each raw branch.
+        score_thr: detections compared: heatmap score ``>=`` it (default: the model's
+            ``test_cfg.score_thr``); they must form the same (label, peak) set, with values
+            within :data:`DETECTION_TOLERANCE`.
+
+    Returns:
+        ``{'branches': {name: worst scale-relative error}, 'detections': {'missing': count,
+        name: worst |diff|}}`` over ``inputs``.
     """
     sess = ort_session(onnx_path)
+    if score_thr is None:
+        score_thr = float(model.bbox_head.test_cfg['score_thr'])
     worst = dict.fromkeys(OUTPUT_NAMES, 0.0)
-    for img in inputs:
-        ref = torch_outputs(model, img)
-        got = dict(zip(OUTPUT_NAMES, sess.run(list(OUTPUT_NAMES), {'img': img})))
+    det_worst = dict(missing=0, bboxes_3d=0.0, scores_3d=0.0, bboxes_2d=0.0, alphas=0.0)
+    names = [o.name for o in sess.get_outputs()]
+    for feeds in inputs:
+        ref = torch_outputs(model, feeds)
+        got = dict(zip(names, sess.run(names, {i.name: feeds[i.name]
+                                               for i in sess.get_inputs()})))
         for name, err in max_relative_errors(ref, got).items():
             worst[name] = max(worst[name], err)
+        for name, err in detection_errors(ref, got, score_thr).items():
+            det_worst[name] = max(det_worst[name], err) if name != 'missing' else \
+                det_worst[name] + err
     bad = {k: v for k, v in worst.items() if v > tolerance}
+    bad.update({k: v for k, v in det_worst.items()
+                if v > DETECTION_TOLERANCE.get(k, 0)})
     if bad:
         raise AssertionError(f'{onnx_path}: onnxruntime differs from PyTorch beyond '
-                             f'{tolerance:g} (max relative error) on {bad}')
-    return worst
+                             f'{tolerance:g} (raw maps, max relative error) / '
+                             f'{DETECTION_TOLERANCE} (detections) on {bad}')
+    return dict(branches=worst, detections=det_worst)
 
 
 def build_model_for_export(config: str | None, checkpoint: str | None,

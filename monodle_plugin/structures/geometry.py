@@ -40,32 +40,57 @@ def pil_to_cv2_affine(affine_mat: np.ndarray) -> np.ndarray:
 def apply_affine(points: ArrayT, affine_mat: ArrayT) -> ArrayT:
     """(N, 2) points through the top two rows of a (3, 3) or (2, 3) affine: ``p A^T + t``.
 
+    A tensor ``affine_mat`` of shape (B, 3, 3) maps the (B, K, 2) ``points`` of each image
+    through its own matrix (the batched decoding of the ONNX graph).
+
     numpy input is computed in float64 (the data pipeline's numbers); a tensor keeps its dtype
     and device (``affine_mat`` is converted to them).
     """
     if isinstance(points, Tensor):
         mat = torch.as_tensor(affine_mat, dtype=points.dtype, device=points.device)
+        if mat.dim() == 3:  # (B, 3, 3): one affine per image, points (B, K, 2)
+            return points @ mat[:, :2, :2].transpose(1, 2) + mat[:, None, :2, 2]
         return points.reshape(-1, 2) @ mat[:2, :2].T + mat[:2, 2]
     points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     affine_mat = np.asarray(affine_mat, dtype=np.float64)
     return points @ affine_mat[:2, :2].T + affine_mat[:2, 2]
 
 
-def image_to_camera(u: Tensor, v: Tensor, depth: Tensor, cam2img: np.ndarray
+def camera_parameters(cam2img: np.ndarray | Tensor) -> tuple:
+    """``(fu, fv, cu, cv, tx, ty)`` of a P2, with ``tx = P[0, 3] / -fu``, ``ty = P[1, 3] / -fv``
+    (metres; MonoDLE's ``Calibration``).
+
+    Args:
+        cam2img: (3, 4) or (4, 4) array (one image: numpy float64 scalars are returned), or a
+            (B, 3|4, 4) tensor (one P2 per image of a batch: (B, 1) tensors, which broadcast
+            over the image's K detections; the ONNX graph's input).
+    """
+    if isinstance(cam2img, Tensor) and cam2img.dim() == 3:
+        p = cam2img.unsqueeze(-1)  # (B, 4, 4, 1)
+        fu, fv, cu, cv = p[:, 0, 0], p[:, 1, 1], p[:, 0, 2], p[:, 1, 2]
+        return fu, fv, cu, cv, p[:, 0, 3] / (-fu), p[:, 1, 3] / (-fv)
+    p = np.asarray(cam2img, dtype=np.float64)
+    fu, fv, cu, cv = p[0, 0], p[1, 1], p[0, 2], p[1, 2]
+    return fu, fv, cu, cv, p[0, 3] / (-fu), p[1, 3] / (-fv)
+
+
+def image_to_camera(u: Tensor, v: Tensor, depth: Tensor, cam2img: np.ndarray | Tensor
                     ) -> tuple[Tensor, Tensor]:
     """Inverse of :func:`project_to_image` for pixels ``(u, v)`` at depth ``z`` (MonoDLE's
     ``Calibration.img_to_rect``): ``x = (u - cu) z / fu + tx``, ``y = (v - cv) z / fv + ty``.
 
     Args:
-        u, v, depth: (N,) pixels and metres (any float dtype; the maths runs in it).
-        cam2img: (3, 4) or (4, 4) P2 of the image the pixels belong to.
+        u, v, depth: (N,) pixels and metres (any float dtype; the maths runs in it), or
+            (B, K) with a batch of P2s.
+        cam2img: (3, 4) or (4, 4) P2 of the image the pixels belong to, or (B, 3|4, 4)
+            tensor, one per image (see :func:`camera_parameters`).
 
     Returns:
-        (x, y) camera frame, metres, each (N,).
+        (x, y) camera frame, metres, each shaped as ``u``.
     """
-    cam2img = np.asarray(cam2img, dtype=np.float64)
-    fu, fv, cu, cv = cam2img[0, 0], cam2img[1, 1], cam2img[0, 2], cam2img[1, 2]
-    tx, ty = cam2img[0, 3] / (-fu), cam2img[1, 3] / (-fv)
+    if isinstance(cam2img, Tensor) and cam2img.dim() == 3:
+        cam2img = cam2img.to(u.dtype)
+    fu, fv, cu, cv, tx, ty = camera_parameters(cam2img)
     return (u - cu) * depth / fu + tx, (v - cv) * depth / fv + ty
 
 

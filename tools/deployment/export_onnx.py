@@ -10,13 +10,18 @@ Examples::
     python tools/deployment/export_onnx.py CONFIG CKPT out.onnx --verify \
         --int8 --calib-images data/KITTI/training/image_2 --calib-count 32  # + out.int8.onnx
 
-The graph takes the normalised image ``img`` (B, 3, H, W) and returns the seven raw head maps
-(heatmap, offset_2d, size_2d, depth, offset_3d, size_3d, heading). Decoding is the numpy step of
-``monodle_plugin/deployment/numpy_runtime.py`` (``tools/deployment/ort_infer.py`` runs it);
-its parameters are stored in the file's metadata (key ``monodle``). ``--verify`` runs PyTorch
-and onnxruntime on the same inputs (a random image and, when it exists, a real KITTI frame
-through the numpy pre-processing) and fails unless every branch agrees within
-``--tolerance`` (max |ort - torch| / max |torch|, default 1e-4): then it exits 1. CKPT ``none``
+The graph is the whole detector, decoding included (the box coder's top-k and geometry, as
+``tools/test.py`` decodes): inputs the normalised image ``img`` (B, 3, H, W), ``cam2img``
+(B, 4, 4) float64 and ``ori_shape`` (B, 2) int64 (``decode_mode='official'``) or
+``inv_affine_mat`` (B, 3, 3) float64 (``'affine'``); outputs the K = ``test_cfg.topk`` peaks of
+each image (``bboxes_3d``, ``scores_3d``, ``labels_3d``, ``bboxes_2d``, ``alphas``,
+``heatmap_scores``, ``peaks``; the score threshold is applied outside the graph) and the seven
+raw head maps. ``tools/deployment/ort_infer.py`` runs it; the pre-processing parameters are
+stored in the file's metadata (key ``monodle``). ``--verify`` runs PyTorch and onnxruntime on
+the same inputs (a random image and, when it exists, a real KITTI frame through the numpy
+pre-processing) and fails unless every raw branch agrees within ``--tolerance`` (max |ort -
+torch| / max |torch|, default 1e-4) and the detections above the score threshold within
+``onnx_export.DETECTION_TOLERANCE``: then it exits 1. CKPT ``none``
 exports random weights (for speed measurements only). A missing or unusable config / checkpoint /
 file ends with one line ``error: ...`` and exit status 2 (``--debug``: the traceback).
 
@@ -98,11 +103,15 @@ def main(argv=None) -> Union[dict, int]:
     with ``--int8``), or 1 when ``--verify`` finds a difference."""
     args = parse_args(argv)
     import cv2
-    import numpy as np
 
     import monodle_plugin  # noqa: F401  (registers every component)
     from monodle_plugin.deployment import int8, onnx_export
-    from monodle_plugin.deployment.numpy_runtime import kitti_sibling, list_images, preprocess
+    from monodle_plugin.deployment.numpy_runtime import (
+        frame_feeds,
+        kitti_sibling,
+        list_images,
+        read_p2,
+    )
     from monodle_plugin.utils.cli import UserError
 
     int8_only = dict(calib_images='--calib-images', calib_count='--calib-count',
@@ -134,7 +143,9 @@ def main(argv=None) -> Union[dict, int]:
     meta = onnx_export.export_onnx(model, args.out, size, dynamic=args.dynamic,
                                    opset=args.opset)
     print(f'wrote {args.out} (input 1x3x{size[1]}x{size[0]}'
-          f'{", dynamic B/H/W" if args.dynamic else ""}; outputs {", ".join(meta["outputs"])})')
+          f'{", dynamic B/H/W" if args.dynamic else ""}, {", ".join(meta["inputs"][1:])}; '
+          f'outputs the {meta["topk"]} decoded peaks {", ".join(meta["detections"])} and the '
+          f'raw maps {", ".join(meta["outputs"])})')
     result = dict(meta=meta)
     if args.int8:
         int8_path = int8.int8_path_for(args.out)
@@ -146,19 +157,25 @@ def main(argv=None) -> Union[dict, int]:
               f' MiB float); kept float: {", ".join(record["float_layers"]) or "none"}')
         result['int8'] = record
     if args.verify:
-        rng = np.random.default_rng(0)
-        inputs = [rng.standard_normal((1, 3, size[1], size[0])).astype(np.float32)]
+        inputs = [onnx_export.example_feeds(meta)]  # a random image, a KITTI camera
         for path in verify_images:
-            inputs.append(preprocess(cv2.imread(path, cv2.IMREAD_COLOR), meta)[0])
+            calib = kitti_sibling(path, 'calib', '.txt')
+            inputs.append(frame_feeds(cv2.imread(path, cv2.IMREAD_COLOR), meta,
+                                      read_p2(calib) if osp.isfile(calib) else None))
         try:
-            errs = onnx_export.verify_onnx(model, args.out, inputs, args.tolerance)
+            report = onnx_export.verify_onnx(model, args.out, inputs, args.tolerance)
         except AssertionError as e:  # a finding, not a user error: exit status 1
             print(f'export_onnx: {e}', file=sys.stderr)
             return 1
+        errs, det = report['branches'], report['detections']
         print('onnxruntime vs PyTorch, max relative error per branch: ' +
               ', '.join(f'{k} {v:.2e}' for k, v in errs.items()) +
-              f' (all <= {args.tolerance:g}, {len(inputs)} inputs)')
+              f' (all <= {args.tolerance:g}, {len(inputs)} inputs); detections (score >= '
+              f'{meta["score_thr"]:g}): max |diff| ' +
+              ', '.join(f'{k} {v:.1e}' for k, v in det.items() if k != 'missing') +
+              f', {det["missing"]} unmatched')
         result['errors'] = errs
+        result['detection_errors'] = det
         if args.int8:
             with_calib = all(osp.isfile(kitti_sibling(p, 'calib', '.txt'))
                              for p in verify_images)

@@ -21,6 +21,11 @@ unreadable model, image, video or intrinsics ends with one line ``error: ...`` a
 status 2 (``--debug``: the traceback): ``monodle_kitti/cli.py`` (standard library
 only) is loaded as a plain file too (copy it next to this script as well; without it errors
 keep Python's traceback).
+
+The exported graph decodes (the box coder's top-k and geometry, as ``tools/test.py``); this
+script pre-processes, feeds the graph the frame's P2, applies the score threshold and writes
+the lines with ``monodle_kitti/kitti_io.py`` (the torch-free package: installed, or found in
+this checkout).
 """
 import argparse
 import importlib.util
@@ -61,6 +66,20 @@ def load_runtime():
     return module
 
 
+def load_kitti_io():
+    """``monodle_kitti.kitti_io`` (torch-free package: the KITTI result lines of
+    ``tools/test.py``), from the installed package or this checkout."""
+    try:
+        from monodle_kitti import kitti_io
+    except ImportError:
+        root = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
+        if not osp.isfile(osp.join(root, 'monodle_kitti', 'kitti_io.py')):
+            raise
+        sys.path.insert(0, osp.abspath(root))
+        from monodle_kitti import kitti_io
+    return kitti_io
+
+
 def load_plain_modules():
     """(intrinsics, frames): the intrinsics parser and the input / JSON-lines helpers, plain
     files of ``monodle_plugin/deployment/`` (copy them next to this script too)."""
@@ -92,7 +111,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=0,
                         help='onnxruntime intra-op threads (0: onnxruntime default)')
     parser.add_argument('--score-thr', type=float,
-                        help='override the exported score threshold')
+                        help='heatmap-score threshold on the graph\'s decoded peaks (default: '
+                        'the exported test_cfg.score_thr)')
     args = parser.parse_args(argv)
     if not args.out_dir and not args.jsonl:
         parser.error('give --out-dir (KITTI result lines) and / or --jsonl')
@@ -125,8 +145,8 @@ def main(argv=None) -> dict:
         raise KeyError(f'{args.model}: no "monodle" metadata; export it with '
                        'tools/deployment/export_onnx.py')
     meta = rt.parse_meta(props['monodle'])
-    if args.score_thr is not None:
-        meta['score_thr'] = args.score_thr
+    score_thr = meta['score_thr'] if args.score_thr is None else args.score_thr
+    kitti_io = load_kitti_io()
     intr = intrinsics_mod.Intrinsics(args.intrinsics)
     sources = frames_mod.list_sources(args.img)
     if args.out_dir:
@@ -155,19 +175,21 @@ def main(argv=None) -> dict:
                 img, p_in, (dx, dy), ratio = intrinsics_mod.virtual_camera(img, cam2img)
             start = time.perf_counter()
             blob, affine = rt.preprocess(img, meta)
-            outs = dict(zip(meta['outputs'], sess.run(meta['outputs'], {'img': blob})))
-            det = rt.decode(outs, meta, img.shape[:2], p_in, affine)
-            det['bboxes'][:, 0::2] -= dx  # 2D boxes back to the real image
-            det['bboxes'][:, 1::2] -= dy
+            feeds = rt.graph_feeds(meta, blob, [p_in], [img.shape[:2]], [affine])
+            det = rt.select_detections(rt.run_graph(sess, meta, feeds), score_thr)
+            det['bboxes_2d'][:, 0::2] -= dx  # 2D boxes back to the real image
+            det['bboxes_2d'][:, 1::2] -= dy
             ms = (time.perf_counter() - start) * 1e3
-            lines = rt.format_result_lines(det, meta['class_names'])
+            lines = kitti_io.format_kitti_lines(kitti_io.detections_to_kitti_anno(
+                det['bboxes_3d'], det['scores_3d'], det['labels_3d'], det['bboxes_2d'],
+                det['alphas'], meta['class_names'], frame.name))
             if args.out_dir:
                 with open(osp.join(args.out_dir, f'{frame.name}.txt'), 'w') as f:
                     f.write('\n'.join(lines) + ('\n' if lines else ''))
             if jsonl is not None:
                 jsonl.write(json.dumps(frames_mod.prediction_record(
-                    frame, cam2img, det['bboxes_3d'], det['scores'], det['labels'],
-                    det['bboxes'], meta['class_names'], ratio, (dx, dy))) + '\n')
+                    frame, cam2img, det['bboxes_3d'], det['scores_3d'], det['labels_3d'],
+                    det['bboxes_2d'], meta['class_names'], ratio, (dx, dy))) + '\n')
             print(f'{frame.name}: {len(lines)} objects, {ms:.0f} ms')
             results[frame.name] = lines
     finally:

@@ -14,8 +14,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MessageHub, MMLogger, print_log
 
 from ...datasets.kitti_io import (
-    check_kitti_anno,
-    empty_kitti_anno,
+    detections_to_kitti_anno,
     load_kitti_dir,
     write_kitti_results,
 )
@@ -61,38 +60,11 @@ def prediction_to_kitti_anno(data_sample, classes: Sequence[str], sid: str
     if pred_3d is None or pred_2d is None:
         raise KeyError(f'image {sid}: data sample needs "pred_instances_3d" and '
                        '"pred_instances"')
-    boxes = _numpy(_field(pred_3d, 'bboxes_3d')).reshape(-1, 7)
-    n = boxes.shape[0]
-    if n == 0:
-        return empty_kitti_anno()
-    scores = _numpy(_field(pred_3d, 'scores_3d')).reshape(-1)
-    labels = _numpy(_field(pred_3d, 'labels_3d')).reshape(-1).astype(np.int64)
-    bboxes_2d = _numpy(_field(pred_2d, 'bboxes')).reshape(-1, 4)
-    if not (len(scores) == len(labels) == len(bboxes_2d) == n):
-        raise ValueError(f'image {sid}: {n} 3D boxes, {len(scores)} scores, '
-                         f'{len(labels)} labels, {len(bboxes_2d)} 2D boxes (must match)')
-    if labels.min() < 0 or labels.max() >= len(classes):
-        raise ValueError(f'image {sid}: labels_3d outside 0..{len(classes) - 1} '
-                         f'(classes {classes})')
     alphas = _field(pred_3d, 'alphas')
-    if alphas is None:
-        alphas = boxes[:, 6] - np.arctan2(boxes[:, 0], boxes[:, 2])
-    else:
-        alphas = _numpy(alphas).reshape(-1)
-    alphas = np.arctan2(np.sin(alphas), np.cos(alphas))  # wrap to [-pi, pi]
-    anno = {
-        'name': np.array([classes[i] for i in labels]),
-        'truncated': np.zeros(n),
-        'occluded': np.zeros(n, dtype=np.int64),
-        'alpha': alphas,
-        'bbox': bboxes_2d,
-        'dimensions': boxes[:, 3:6],  # l, h, w
-        'location': boxes[:, 0:3],
-        'rotation_y': boxes[:, 6],
-        'score': scores,
-    }
-    check_kitti_anno(anno, f'predictions for image {sid}', is_result=True)
-    return anno
+    return detections_to_kitti_anno(
+        _numpy(_field(pred_3d, 'bboxes_3d')), _numpy(_field(pred_3d, 'scores_3d')),
+        _numpy(_field(pred_3d, 'labels_3d')), _numpy(_field(pred_2d, 'bboxes')),
+        None if alphas is None else _numpy(alphas), classes, sid)
 
 
 @METRICS.register_module()

@@ -24,7 +24,13 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ....structures.classes import MONODLE_CLASSES
-from ....structures.geometry import apply_affine, decode_depth, image_to_camera, wrap_angle
+from ....structures.geometry import (
+    apply_affine,
+    camera_parameters,
+    decode_depth,
+    image_to_camera,
+    wrap_angle,
+)
 
 DIFFICULTY_UNKNOWN = 4  # MonoDLE level 'UnKnown'
 DECODE_MODES = ('official', 'affine')
@@ -322,6 +328,41 @@ class MonoDLEBBoxCoder(BaseBBoxCoder):
                     indices=inds.view(b, -1).gather(1, ind), xs=xs.view(b, -1).gather(1, ind),
                     ys=ys.view(b, -1).gather(1, ind))
 
+    def gather_topk(self, outs: dict[str, Tensor], peaks: dict[str, Tensor]
+                    ) -> dict[str, Tensor]:
+        """Raw per-object predictions at every one of the K peaks, no threshold (batched).
+
+        The step :meth:`gather_predictions` filters per image, and the exported ONNX graph
+        (``deployment/onnx_export.py``) returns whole, the score threshold then applied
+        outside the graph. Elementwise only: an entry of a peak does not depend on the others.
+
+        Args:
+            outs: the head's raw maps (``offset_2d``, ``size_2d``, ``depth``, ``offset_3d``,
+                ``size_3d``, ``heading``; (B, C, h, w)).
+            peaks: :meth:`select_peaks` output.
+
+        Returns:
+            dict of (B, K, ...) tensors, the entries of :meth:`gather_predictions`.
+        """
+        inds = peaks['indices']
+        g = {name: gather_at(outs[name].float(), inds) for name in
+             ('offset_2d', 'size_2d', 'depth', 'offset_3d', 'size_3d', 'heading')}
+        # over all K peaks (then filtered), as MonoDLE does
+        depth = self.decode_depth(g['depth'][..., 0])
+        scores = peaks['scores'] * torch.exp(-g['depth'][..., 1])
+        mean_size = torch.as_tensor(self.mean_size, device=inds.device)
+        nb = self.num_heading_bins
+        bin_id = g['heading'][..., :nb].argmax(-1)
+        res = g['heading'][..., nb:].gather(-1, bin_id.unsqueeze(-1)).squeeze(-1).double()
+        alpha = wrap_angle(bin_id.double() * (2 * math.pi / nb) + res, upper_only=True)
+        labels = peaks['labels']
+        return dict(
+            labels=labels, heatmap_scores=peaks['scores'], scores=scores,
+            peaks=torch.stack([peaks['xs'], peaks['ys']], -1), offset_2d=g['offset_2d'],
+            size_2d=g['size_2d'], offset_3d=g['offset_3d'], depth=depth,
+            depth_log_variance=g['depth'][..., 1], size_3d=g['size_3d'] + mean_size[labels],
+            alpha=alpha)
+
     def gather_predictions(self, outs: dict[str, Tensor], peaks: dict[str, Tensor],
                            score_thr: float) -> list[dict[str, Tensor]]:
         """Raw per-object predictions at the peaks whose heatmap score is ``>= score_thr``.
@@ -343,29 +384,11 @@ class MonoDLEBBoxCoder(BaseBBoxCoder):
             ``size_3d`` (n, 3) (h, w, l) metres (class mean added); ``alpha`` (n,) float64
             observation angle, radians.
         """
-        inds = peaks['indices']
-        g = {name: gather_at(outs[name].float(), inds) for name in
-             ('offset_2d', 'size_2d', 'depth', 'offset_3d', 'size_3d', 'heading')}
-        # over all K peaks (then filtered), as MonoDLE does
-        depth = self.decode_depth(g['depth'][..., 0])
-        scores = peaks['scores'] * torch.exp(-g['depth'][..., 1])
-        mean_size = torch.as_tensor(self.mean_size, device=inds.device)
-        nb = self.num_heading_bins
+        g = self.gather_topk(outs, peaks)
         results = []
-        for i in range(inds.shape[0]):
+        for i in range(peaks['indices'].shape[0]):
             keep = peaks['scores'][i] >= score_thr
-            labels = peaks['labels'][i][keep]
-            heading = g['heading'][i][keep]
-            bin_id = heading[:, :nb].argmax(1)
-            res = heading[:, nb:].gather(1, bin_id.view(-1, 1)).view(-1).double()
-            alpha = wrap_angle(bin_id.double() * (2 * math.pi / nb) + res, upper_only=True)
-            results.append(dict(
-                labels=labels, heatmap_scores=peaks['scores'][i][keep], scores=scores[i][keep],
-                peaks=torch.stack([peaks['xs'][i], peaks['ys'][i]], 1)[keep],
-                offset_2d=g['offset_2d'][i][keep], size_2d=g['size_2d'][i][keep],
-                offset_3d=g['offset_3d'][i][keep], depth=depth[i][keep],
-                depth_log_variance=g['depth'][i, :, 1][keep],
-                size_3d=g['size_3d'][i][keep] + mean_size[labels], alpha=alpha))
+            results.append({name: value[i][keep] for name, value in g.items()})
         return results
 
     def decode(self, preds: list[dict[str, Tensor]], batch_img_metas: list[dict],
@@ -388,50 +411,98 @@ class MonoDLEBBoxCoder(BaseBBoxCoder):
             ``scores_3d``, ``labels_3d``, ``alphas`` (radians); 2D ``bboxes`` (n, 4) raw-image
             pixels, ``scores``, ``labels`` (MonoDLE's result file: the 2D head's box).
         """
-        if decode_mode not in DECODE_MODES:
-            raise ValueError(f'MonoDLEBBoxCoder: decode_mode must be one of {DECODE_MODES}, '
-                             f'got {decode_mode!r}')
+        self._check_decode_mode(decode_mode)
         results_3d, results_2d = [], []
         for pred, meta in zip(preds, batch_img_metas):
-            f64 = torch.float64
-            center_2d = (pred['peaks'] + pred['offset_2d']).to(f64)
-            size_2d = pred['size_2d'].to(f64)
-            center_3d = (pred['peaks'] + pred['offset_3d']).to(f64)
-            corners = torch.cat([center_2d - size_2d / 2, center_2d + size_2d / 2], 1)
-            bboxes, uv = self._to_raw_image(corners, center_3d, meta, feat_hw, decode_mode)
-            u, v = uv[:, 0], uv[:, 1]
-            cam2img = np.asarray(meta.get('ori_cam2img', meta['cam2img']), np.float64)
-            z = pred['depth'].to(f64)
-            dims = pred['size_3d'].to(f64)  # (h, w, l)
-            loc_x, loc_y = image_to_camera(u, v, z, cam2img)
-            loc_y = loc_y + dims[:, 0] / 2  # bottom centre
-            alpha = pred['alpha'].to(f64)
-            rot_y = wrap_angle(alpha + torch.atan2(u - cam2img[0, 2], u.new_tensor(cam2img[0, 0])))
-            boxes = torch.stack([loc_x, loc_y, z, dims[:, 2], dims[:, 0], dims[:, 1], rot_y], 1)
+            if decode_mode == 'affine' and 'inv_affine_mat' not in meta:
+                raise KeyError("MonoDLEBBoxCoder: decode_mode='affine' needs "
+                               "metainfo['inv_affine_mat']")
+            boxes = self.decode_boxes(
+                pred, np.asarray(meta.get('ori_cam2img', meta['cam2img']), np.float64),
+                feat_hw, decode_mode, ori_hw=tuple(meta['ori_shape'][:2])
+                if decode_mode == 'official' else None,
+                inv_affine=np.asarray(meta['inv_affine_mat'], np.float64)
+                if decode_mode == 'affine' else None)
             box_type = meta.get('box_type_3d', CameraInstance3DBoxes)
             score = pred['scores'].float()
             labels = pred['labels'].long()
             results_3d.append(InstanceData(
-                bboxes_3d=box_type(boxes.float(), box_dim=7, origin=(0.5, 1.0, 0.5)),
-                scores_3d=score, labels_3d=labels, alphas=alpha.float()))
-            results_2d.append(InstanceData(bboxes=bboxes.float(), scores=score.clone(),
+                bboxes_3d=box_type(boxes['bboxes_3d'], box_dim=7, origin=(0.5, 1.0, 0.5)),
+                scores_3d=score, labels_3d=labels, alphas=boxes['alphas']))
+            results_2d.append(InstanceData(bboxes=boxes['bboxes_2d'], scores=score.clone(),
                                            labels=labels.clone()))
         return results_3d, results_2d
 
-    def _to_raw_image(self, corners: Tensor, center_3d: Tensor, meta: dict,
-                      feat_hw: tuple[int, int], decode_mode: str) -> tuple[Tensor, Tensor]:
-        """Feature-grid 2D boxes (n, 4) and 3D centres (n, 2) -> raw-image pixels (float64)."""
+    @staticmethod
+    def _check_decode_mode(decode_mode: str) -> None:
+        if decode_mode not in DECODE_MODES:
+            raise ValueError(f'MonoDLEBBoxCoder: decode_mode must be one of {DECODE_MODES}, '
+                             f'got {decode_mode!r}')
+
+    def decode_boxes(self, pred: dict[str, Tensor], cam2img: np.ndarray | Tensor,
+                     feat_hw: tuple[int, int], decode_mode: str = 'official',
+                     ori_hw: tuple[int, int] | Tensor | None = None,
+                     inv_affine: np.ndarray | Tensor | None = None) -> dict[str, Tensor]:
+        """The geometry of :meth:`decode`: per-object predictions -> float32 boxes and angles.
+
+        One image (``pred`` entries (n, ...), ``cam2img`` a (3|4, 4) array, ``ori_hw`` ints,
+        ``inv_affine`` a (3, 3) array: :meth:`decode`) or a batch (entries (B, K, ...) of
+        :meth:`gather_topk`, ``cam2img`` (B, 4, 4), ``ori_hw`` (B, 2) and ``inv_affine``
+        (B, 3, 3) tensors: the exported ONNX graph, where they are graph inputs). The maths
+        runs in float64.
+
+        Args:
+            pred: ``peaks``, ``offset_2d``, ``size_2d``, ``offset_3d`` (feature grid),
+                ``depth`` (metres), ``size_3d`` (h, w, l metres), ``alpha`` (radians).
+            cam2img: P2 of the raw image (the image ``ori_hw`` / ``inv_affine`` lead to).
+            feat_hw: (h, w) of the head's output maps.
+            decode_mode: see :meth:`decode`.
+            ori_hw: raw image (H, W) pixels ('official').
+            inv_affine: network-input pixels -> raw-image pixels ('affine').
+
+        Returns:
+            dict of float32 tensors: ``bboxes_3d`` (..., 7) ``x, y, z`` bottom centre (camera
+            frame, metres), ``l, h, w``, ``ry``; ``bboxes_2d`` (..., 4) x1 y1 x2 y2 raw-image
+            pixels; ``alphas`` (...,) radians.
+        """
+        self._check_decode_mode(decode_mode)
+        f64 = torch.float64
+        if isinstance(cam2img, Tensor):
+            cam2img = cam2img.to(f64)
+        center_2d = (pred['peaks'] + pred['offset_2d']).to(f64)
+        size_2d = pred['size_2d'].to(f64)
+        center_3d = (pred['peaks'] + pred['offset_3d']).to(f64)
+        corners = torch.cat([center_2d - size_2d / 2, center_2d + size_2d / 2], -1)
+        bboxes, uv = self._to_raw_image(corners, center_3d, feat_hw, decode_mode, ori_hw,
+                                        inv_affine)
+        u, v = uv[..., 0], uv[..., 1]
+        z = pred['depth'].to(f64)
+        dims = pred['size_3d'].to(f64)  # (h, w, l)
+        loc_x, loc_y = image_to_camera(u, v, z, cam2img)
+        loc_y = loc_y + dims[..., 0] / 2  # bottom centre
+        alpha = pred['alpha'].to(f64)
+        fu, _, cu, _, _, _ = camera_parameters(cam2img)
+        rot_y = wrap_angle(alpha + torch.atan2(
+            u - cu, fu if isinstance(fu, Tensor) else u.new_tensor(fu)))
+        boxes = torch.stack([loc_x, loc_y, z, dims[..., 2], dims[..., 0], dims[..., 1], rot_y],
+                            -1)
+        return dict(bboxes_3d=boxes.float(), bboxes_2d=bboxes.float(), alphas=alpha.float())
+
+    def _to_raw_image(self, corners: Tensor, center_3d: Tensor, feat_hw: tuple[int, int],
+                      decode_mode: str, ori_hw: tuple[int, int] | Tensor | None,
+                      inv_affine: np.ndarray | Tensor | None) -> tuple[Tensor, Tensor]:
+        """Feature-grid 2D boxes (..., 4) and 3D centres (..., 2) -> raw-image pixels (float64)."""
         if decode_mode == 'official':
-            raw_h, raw_w = meta['ori_shape'][:2]
             feat_h, feat_w = feat_hw
-            scale = corners.new_tensor([raw_w / feat_w, raw_h / feat_h])
-            return corners * scale.repeat(2), center_3d * scale
-        if 'inv_affine_mat' not in meta:
-            raise KeyError("MonoDLEBBoxCoder: decode_mode='affine' needs "
-                           "metainfo['inv_affine_mat']")
-        inv = np.asarray(meta['inv_affine_mat'], np.float64)
+            if isinstance(ori_hw, Tensor):  # (B, 2) per image of a batch: (B, 1, 2)
+                hw = ori_hw.to(corners.dtype)
+                scale = torch.stack([hw[:, 1] / feat_w, hw[:, 0] / feat_h], -1).unsqueeze(1)
+            else:
+                raw_h, raw_w = ori_hw
+                scale = corners.new_tensor([raw_w / feat_w, raw_h / feat_h])
+            return corners * torch.cat([scale, scale], -1), center_3d * scale
         s = float(self.down_ratio)
-        first = apply_affine(corners[:, :2] * s, inv)
-        second = apply_affine(corners[:, 2:] * s, inv)
-        bboxes = torch.cat([torch.minimum(first, second), torch.maximum(first, second)], 1)
-        return bboxes, apply_affine(center_3d * s, inv)
+        first = apply_affine(corners[..., :2] * s, inv_affine)
+        second = apply_affine(corners[..., 2:] * s, inv_affine)
+        bboxes = torch.cat([torch.minimum(first, second), torch.maximum(first, second)], -1)
+        return bboxes, apply_affine(center_3d * s, inv_affine)
