@@ -100,15 +100,10 @@ def parse_meta(text: str) -> dict:
 
 
 def read_p2(calib_path: str) -> np.ndarray:
-    """P2 of a KITTI calibration file as a (4, 4) float64 matrix (last row 0 0 0 1)."""
-    with open(calib_path, encoding='utf-8-sig') as f:  # a UTF-8 BOM is accepted
-        for line in f:
-            if line.startswith('P2:'):
-                values = np.array(line.split()[1:], dtype=np.float64)
-                if values.size != 12:
-                    break
-                return np.vstack([values.reshape(3, 4), [0.0, 0.0, 0.0, 1.0]])
-    raise ValueError(f'{calib_path}: no valid "P2:" line (12 numbers) in this KITTI calib file')
+    """P2 of a KITTI calibration file as a (4, 4) float64 matrix (last row 0 0 0 1): the one
+    calib reader, :func:`monodle_kitti.kitti_io.read_calib` (torch-free)."""
+    from monodle_kitti.kitti_io import read_calib
+    return read_calib(calib_path)['cam2img']
 
 
 #: Largest accepted distance of the principal point from the image centre, as a fraction of

@@ -13,8 +13,8 @@ import pytest
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'test_tools'))
 from tool_helpers import REPO, TINY_CONFIG, run_tool  # noqa: E402
 
-from monodle_plugin.utils.analysis_drawing import bev_width  # noqa: E402
 from monodle_plugin.utils.cli import UserError  # noqa: E402
+from monodle_plugin.visualization.analysis_drawing import bev_width  # noqa: E402
 
 sys.path.pop(0)
 

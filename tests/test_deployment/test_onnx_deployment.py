@@ -176,10 +176,12 @@ def test_export_verify_dynamic_and_ort_infer(tmp_path, ort_infer_without_torch):
     assert max(errs.values()) <= 1e-4
 
     # ort_infer with torch and the OpenMMLab stack made unimportable
-    out_dir = tmp_path / 'results'
-    proc = ort_infer_without_torch(onnx_path, MINI / 'image_2', out_dir)
+    out_dir, draw_dir = tmp_path / 'results', tmp_path / 'drawings'
+    proc = ort_infer_without_torch(onnx_path, MINI / 'image_2', out_dir, '--draw-dir', draw_dir,
+                                   '--draw-score-thr', '0')
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len(list(out_dir.glob('*.txt'))) == len(list((MINI / 'image_2').glob('*.png')))
+    _ort_infer_drawings_are_demo_drawings(out_dir, draw_dir)
 
     _ort_infer_refuses_bad_calibrations(onnx_path, tmp_path)
 
@@ -201,6 +203,32 @@ def test_export_verify_dynamic_and_ort_infer(tmp_path, ort_infer_without_torch):
             assert fa[:3] == fb[:3]
             np.testing.assert_allclose(np.float64(fa[3:]), np.float64(fb[3:]), rtol=1e-3,
                                        atol=2e-3)
+
+
+def _ort_infer_drawings_are_demo_drawings(out_dir, draw_dir):
+    """--draw-dir: one PNG per image, tools/demo.py's canvas (draw_mono3d_result: projected
+    boxes + BEV, the frame name as title) of the boxes in the result lines, pixel for pixel
+    up to the 2-decimal rounding of the lines (a few anti-aliased edge pixels)."""
+    import cv2
+
+    from monodle_kitti.classes import MONODLE_CLASSES
+    from monodle_kitti.kitti_io import read_calib, read_kitti_file
+    from monodle_kitti.mono3d_drawing import draw_mono3d_result
+    pngs = sorted(draw_dir.glob('*.png'))
+    assert [p.stem for p in pngs] == sorted(p.stem for p in (MINI / 'image_2').glob('*.png'))
+    for png in pngs:
+        img = cv2.imread(str(MINI / 'image_2' / png.name))
+        got = cv2.imread(str(png))
+        anno = read_kitti_file(str(out_dir / f'{png.stem}.txt'))
+        boxes = np.concatenate([anno['location'], anno['dimensions'],  # l, h, w
+                                anno['rotation_y'][:, None]], axis=1).reshape(-1, 7)
+        labels = np.array([MONODLE_CLASSES.index(n) for n in anno['name']], dtype=np.int64)
+        ref = draw_mono3d_result(img, read_calib(str(MINI / 'calib' / f'{png.stem}.txt'))
+                                 ['cam2img'], boxes, labels, anno['score'], title=png.stem)
+        assert got.shape == ref.shape and got.shape[1] > img.shape[1]
+        assert len(boxes) and (got != img).any()
+        differ = (np.abs(got.astype(int) - ref).max(axis=2) > 64).mean()
+        assert differ < 2e-3, differ
 
 
 def _ort_infer_refuses_bad_calibrations(onnx_path, tmp_path):

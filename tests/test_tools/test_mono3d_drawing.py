@@ -1,8 +1,8 @@
-"""Box corners / projection / canvas of monodle_plugin.utils.mono3d_drawing."""
+"""Box corners / projection / canvas of monodle_kitti.mono3d_drawing."""
 import numpy as np
 import pytest
 
-from monodle_plugin.utils.mono3d_drawing import (
+from monodle_kitti.mono3d_drawing import (
     MIN_DEPTH,
     box_corners,
     clip_segments_near,

@@ -90,12 +90,9 @@ def build_plugin(config: str, fuse: bool) -> torch.nn.Module:
 
 
 def read_p2(calib_file: Path) -> np.ndarray:
-    from monodle_plugin.structures.geometry import pad_cam2img
-    for line in calib_file.read_text().splitlines():
-        if line.startswith('P2:'):
-            p2 = np.array(line.split()[1:], dtype=np.float64).reshape(3, 4)
-            return pad_cam2img(p2)
-    raise UserError(f'{calib_file}: no P2 line (give --calib, a KITTI calibration file)')
+    """(4, 4) P2 of a KITTI calib file (:func:`monodle_kitti.kitti_io.read_calib`)."""
+    from monodle_kitti.kitti_io import read_calib
+    return read_calib(str(calib_file))['cam2img']
 
 
 def check_targets(root: Path, data_root: Path, seeds: list[int], writelist: list[str],

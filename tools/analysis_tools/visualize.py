@@ -35,7 +35,8 @@ from monodle_plugin.datasets.kitti_io import (  # noqa: E402
     read_kitti_file,
     read_split_file,
 )
-from monodle_plugin.utils.analysis_drawing import (  # noqa: E402
+from monodle_plugin.utils.cli import UserError, run_cli  # noqa: E402
+from monodle_plugin.visualization.analysis_drawing import (  # noqa: E402
     LAYOUTS,
     MAP_KINDS,
     anno_to_boxes,
@@ -45,7 +46,6 @@ from monodle_plugin.utils.analysis_drawing import (  # noqa: E402
     draw_teacher,
     draw_uncertainty,
 )
-from monodle_plugin.utils.cli import UserError, run_cli  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

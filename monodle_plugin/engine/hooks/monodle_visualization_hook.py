@@ -15,7 +15,7 @@ import numpy as np
 from mmdet3d.registry import HOOKS
 from mmengine.hooks import Hook
 
-from ...utils.mono3d_drawing import draw_mono3d_result
+from monodle_kitti.mono3d_drawing import draw_mono3d_result
 
 
 def sample_to_drawables(sample, score_thr: float) -> tuple:

@@ -2,8 +2,8 @@
 
 The one parser of intrinsics for inference (``tools/demo.py``, :class:`MonoDLEInferencer`,
 ``tools/deployment/ort_infer.py``). Standard library + numpy only (PyYAML / OpenCV imported when
-a YAML file is read), no package-relative import: ``ort_infer.py`` loads this file directly and
-stays free of torch.
+a YAML file is read): part of the torch-free package, so ``ort_infer.py`` imports it without
+torch. KITTI calib files are read by :func:`monodle_kitti.kitti_io.read_calib`.
 
 Accepted forms (:data:`FORMS`), per image or one for all:
 
@@ -29,6 +29,8 @@ import os.path as osp
 from typing import Any, Sequence
 
 import numpy as np
+
+from .kitti_io import KittiFormatError, read_calib
 
 #: The forms accepted, as named in every error message.
 FORMS = ('a KITTI calib file (P2 line) or a folder of <image stem>.txt',
@@ -87,18 +89,14 @@ def cam2img_from_values(values: Any, where: str = 'intrinsics') -> np.ndarray:
 
 
 def read_kitti_p2(path: str) -> np.ndarray:
-    """P2 of a KITTI calibration file as (4, 4) float64 (last row ``0 0 0 1``)."""
-    with open(path, encoding='utf-8-sig') as f:
-        for line in f:
-            if line.startswith('P2:'):
-                try:
-                    values = [float(v) for v in line.split()[1:]]
-                except ValueError:
-                    break
-                if len(values) != 12:
-                    break
-                return cam2img_from_values(values, path)
-    raise _error(path, 'no valid "P2:" line (12 numbers) in this KITTI calib file')
+    """P2 of a KITTI calibration file as (4, 4) float64 (last row ``0 0 0 1``), read by the one
+    calib reader :func:`monodle_kitti.kitti_io.read_calib`, then checked as any intrinsics."""
+    try:
+        p2 = read_calib(path)['P2']
+    except KittiFormatError as err:
+        raise _error(path, f'not a valid KITTI calib file ({str(err).replace(path + ": ", "")})'
+                     ) from None
+    return cam2img_from_values(p2, path)
 
 
 def _read_json(path: str) -> np.ndarray:
