@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     official, helpers = build_official(args.official_root.resolve())
     randomise(official, gen)
     official.eval()
-    from monodle_plugin.utils import convert_monodle_checkpoint as converter
+    from monodle_plugin.models.utils import official_checkpoint as converter
     ok = True
     width, height = args.input_size
     x = torch.randn(1, 3, height, width, generator=gen)

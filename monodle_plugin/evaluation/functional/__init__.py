@@ -1,9 +1,9 @@
 """CPU KITTI evaluation (no numba.cuda): exact rotated IoU, devkit matching, AP40/AP11.
 
-The KITTI file readers / writers it uses live in :mod:`monodle_plugin.datasets.kitti_io`
+The KITTI file readers / writers it uses live in :mod:`monodle_kitti.kitti_io`
 (one home); they are re-exported here for convenience.
 """
-from ...datasets.kitti_io import (
+from monodle_kitti.kitti_io import (
     check_kitti_anno,
     empty_kitti_anno,
     load_kitti_dir,
@@ -11,6 +11,7 @@ from ...datasets.kitti_io import (
     read_split_file,
     write_kitti_results,
 )
+
 from .box_overlaps import frame_overlaps, image_box_iou
 from .kitti_eval import (
     KITTI_EVAL_CLASSES,
