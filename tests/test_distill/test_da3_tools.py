@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from monodle_plugin.datasets import depth_label_check as chk
 from monodle_plugin.datasets import da3_depth_generation as gen
+from monodle_plugin.datasets import depth_label_check as chk
 from monodle_plugin.utils.cli import UserError
 
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
