@@ -108,11 +108,7 @@ def test_per_sample_comparison_finds_planted_difference(data, tmp_path):
     assert f1[victim] == 0 and np.isnan(f1[ids.index('000000')])  # no car in 000000
 
     # the command line on written result folders
-    sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
-    try:
-        import per_sample_eval
-    finally:
-        sys.path.pop(0)
+    from monodle_plugin.commands import per_sample_eval
     write_kitti_results(str(tmp_path / 'a'), ids, dets)
     write_kitti_results(str(tmp_path / 'b'), ids, worse)
     out = per_sample_eval.main(['--gt', LABELS, '--split', SPLIT, '--pred', str(tmp_path / 'a'),

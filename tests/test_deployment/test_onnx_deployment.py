@@ -145,12 +145,8 @@ def test_export_verify_dynamic_and_ort_infer(tmp_path, ort_infer_without_torch):
     """export_onnx --verify (fixed and --dynamic), then ort_infer on two kitti_mini frames
     in a process where torch / mmengine / mmdet3d cannot be imported: the same result lines as
     the PyTorch test path (numbers to the last printed digit or 2e-3)."""
+    from monodle_plugin.commands import export_onnx
     from monodle_plugin.deployment import onnx_export
-    sys.path.insert(0, str(ROOT / 'tools' / 'deployment'))
-    try:
-        import export_onnx
-    finally:
-        sys.path.pop(0)
     model, cfg = _build()
     ckpt = tmp_path / 'model.pth'
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
