@@ -19,8 +19,8 @@ import os.path as osp
 def main(argv: list[str] | None = None) -> list:
     from mmengine.config import Config, DictAction
 
-    from ..utils.browse_dataset import browse_dataset
     from ..utils.config_checks import check_cfg_option_keys
+    from ..visualization.browse_dataset import browse_dataset
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='config file (its train_dataloader and model head)')
     parser.add_argument('--output-dir', default=None,

@@ -2,7 +2,6 @@
 import json
 import os
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
@@ -210,11 +209,7 @@ def test_kitti_eval_cli_depth_bins_and_score_threshold(data, tmp_path, capsys):
     for i, d in enumerate(dets):  # half the frames' boxes score 0.3, the others 0.9
         d['score'] = np.full(len(d['name']), 0.3 if i % 2 else 0.9)
     write_kitti_results(str(tmp_path / 'pred'), ids, dets)
-    sys.path.insert(0, osp.join(ROOT, 'tools'))
-    try:
-        import kitti_eval as cli
-    finally:
-        sys.path.pop(0)
+    from monodle_kitti.commands import kitti_eval as cli  # tools/kitti_eval.py's body
     args = ['--gt', LABELS, '--pred', str(tmp_path / 'pred'), '--split', SPLIT,
             '--eval-types', 'bev', '3d']
     res = cli.main(args + ['--depth-bins', '0', '30'])
