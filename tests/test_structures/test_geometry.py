@@ -89,7 +89,8 @@ def test_box_corners_are_mmdet3d_and_kitti_convention():
 def test_numpy_box_corners_equal_mmdet3d_on_kitti_labels():
     """The one corners implementation (monodle_kitti.camera, numpy: ort_infer draws without
     torch) equals mmdet3d's CameraInstance3DBoxes.corners on every labelled kitti_mini box,
-    corner order included."""
+    corner order included, to mmdet3d's float32 rounding (its boxes are float32 tensors; ours
+    are computed in float64)."""
     import glob
     import os.path as osp
 
@@ -101,8 +102,12 @@ def test_numpy_box_corners_equal_mmdet3d_on_kitti_labels():
                                                                           '*.txt')))
                       for ins in read_label(path) if ins['name'] != 'DontCare'])
     assert len(boxes) > 20
-    ref = CameraInstance3DBoxes(torch.from_numpy(boxes), box_dim=7).corners.numpy()
+    ref = CameraInstance3DBoxes(torch.from_numpy(boxes), box_dim=7).corners
+    assert ref.dtype == torch.float32
     got = camera_box_corners(boxes)
-    assert got.shape == ref.shape == (len(boxes), 8, 3) and got.dtype == np.float64
-    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(camera_box_corners(boxes.astype(np.float32)), ref, atol=1e-5)
+    assert got.shape == tuple(ref.shape) == (len(boxes), 8, 3) and got.dtype == np.float64
+    # float32 ulp at 60 m is 4e-6 m; a wrong corner order or rotation is off by metres
+    np.testing.assert_allclose(got, ref.numpy(), rtol=0, atol=2e-5)
+    exact = CameraInstance3DBoxes(torch.from_numpy(boxes).double(), box_dim=7)
+    exact.tensor = torch.from_numpy(boxes)  # float64 all the way: equal to float64 rounding
+    np.testing.assert_allclose(got, exact.corners.numpy(), rtol=0, atol=1e-12)
