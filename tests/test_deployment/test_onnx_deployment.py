@@ -174,10 +174,10 @@ def test_export_verify_dynamic_and_ort_infer(tmp_path, ort_infer_without_torch):
     # ort_infer with torch and the OpenMMLab stack made unimportable
     out_dir, draw_dir = tmp_path / 'results', tmp_path / 'drawings'
     proc = ort_infer_without_torch(onnx_path, MINI / 'image_2', out_dir, '--draw-dir', draw_dir,
-                                   '--draw-score-thr', '0')
+                                   '--draw-score-thr', '0', '--jsonl', tmp_path / 'dets.jsonl')
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len(list(out_dir.glob('*.txt'))) == len(list((MINI / 'image_2').glob('*.png')))
-    _ort_infer_drawings_are_demo_drawings(out_dir, draw_dir)
+    _ort_infer_drawings_are_demo_drawings(tmp_path / 'dets.jsonl', draw_dir)
 
     _ort_infer_refuses_bad_calibrations(onnx_path, tmp_path)
 
@@ -201,30 +201,37 @@ def test_export_verify_dynamic_and_ort_infer(tmp_path, ort_infer_without_torch):
                                        atol=2e-3)
 
 
-def _ort_infer_drawings_are_demo_drawings(out_dir, draw_dir):
+def _ort_infer_drawings_are_demo_drawings(jsonl, draw_dir):
     """--draw-dir: one PNG per image, tools/demo.py's canvas (draw_mono3d_result: projected
-    boxes + BEV, the frame name as title) of the boxes in the result lines, pixel for pixel
-    up to the 2-decimal rounding of the lines (a few anti-aliased edge pixels)."""
+    boxes + BEV, the frame name as title) of the frame's detections (the JSON-lines record).
+    The record rounds boxes to 0.1 mm: the BEV panel is unchanged by that, but this random
+    model's boxes lie 1 m from the camera, where the edges cut at the near plane move by a
+    pixel (measured: <= 0.8 % of the image pixels); tests/test_tools/test_inference.py
+    compares ort_infer's drawings with MonoDLEInferencer's on a fitted model."""
+    import json
+
     import cv2
 
-    from monodle_kitti.classes import MONODLE_CLASSES
-    from monodle_kitti.kitti_io import read_calib, read_kitti_file
+    from monodle_kitti.kitti_io import read_calib
     from monodle_kitti.mono3d_drawing import draw_mono3d_result
+    records = {r['frame']: r for r in map(json.loads, open(jsonl))}
     pngs = sorted(draw_dir.glob('*.png'))
     assert [p.stem for p in pngs] == sorted(p.stem for p in (MINI / 'image_2').glob('*.png'))
+    assert sorted(records) == [p.stem for p in pngs]
     for png in pngs:
         img = cv2.imread(str(MINI / 'image_2' / png.name))
         got = cv2.imread(str(png))
-        anno = read_kitti_file(str(out_dir / f'{png.stem}.txt'))
-        boxes = np.concatenate([anno['location'], anno['dimensions'],  # l, h, w
-                                anno['rotation_y'][:, None]], axis=1).reshape(-1, 7)
-        labels = np.array([MONODLE_CLASSES.index(n) for n in anno['name']], dtype=np.int64)
+        rec = records[png.stem]
         ref = draw_mono3d_result(img, read_calib(str(MINI / 'calib' / f'{png.stem}.txt'))
-                                 ['cam2img'], boxes, labels, anno['score'], title=png.stem)
+                                 ['cam2img'], np.array(rec['bboxes_3d']).reshape(-1, 7),
+                                 np.array(rec['labels_3d']), np.array(rec['scores_3d']),
+                                 title=png.stem)
+        assert len(rec['bboxes_3d']) and (got[:, :img.shape[1]] != img).any()
         assert got.shape == ref.shape and got.shape[1] > img.shape[1]
-        assert len(boxes) and (got != img).any()
-        differ = (np.abs(got.astype(int) - ref).max(axis=2) > 64).mean()
-        assert differ < 2e-3, differ
+        diff = np.abs(got.astype(int) - ref).max(axis=2) > 64
+        width = img.shape[1]
+        assert not diff[:, width:].any(), png.name  # the BEV panel
+        assert diff[:, :width].mean() < 0.015, (png.name, diff[:, :width].mean())
 
 
 def _ort_infer_refuses_bad_calibrations(onnx_path, tmp_path):
