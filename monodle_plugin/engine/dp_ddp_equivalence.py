@@ -1,24 +1,10 @@
-"""DP <-> DDP equivalence calculator for MonoDLE's batch size and learning rate.
+"""DP <-> DDP equivalence of MonoDLE's batch size and learning rate: the rules
+(:func:`equivalent_settings`, :func:`gpu_table`, the report and the derivation) and the
+gradient simulation (:func:`simulate`: one process on the whole batch vs two gloo processes
+through ``DistributedDataParallel``, the real ``CenterNet3DHead`` losses, float64).
 
-MonoDLE is sensitive to batch size and lr. This tool answers "I trained with DataParallel (one
-process, the whole batch) at batch B and lr on G GPUs; what do I set for DDP on N GPUs?":
-
-    python tools/dp_ddp_equivalence.py --dp-batch 16 --dp-lr 0.00125 --dp-gpus 8 --ddp-gpus 4
-    python tools/dp_ddp_equivalence.py --dp-batch 16 --dp-gpus 8 --ddp-per-gpu-batch 2 -v
-    python tools/dp_ddp_equivalence.py -v      # the derivation, what is / isn't exact
-    python tools/dp_ddp_equivalence.py -s      # 1 process vs 2 gloo processes, gradients
-
-Flags and defaults are the seed system's (``--ddp-gpus`` defaults to ``--dp-gpus``;
-``--ddp-per-gpu-batch`` defaults to ``max(1, dp_batch // ddp_gpus)``; ``--ddp-batch`` is an
-alias). Rules (those of the reference README): same total batch -> per-GPU batch ``B / N``,
-same lr; different total -> linear scaling ``lr * total / B``. The lr is printed in full
-precision, followed by the seed's 1/2/4/8-GPU table. With this package the configs carry
-``total_batch_size`` and their runner (``MonoDLERunner``) applies the rule under any train tool.
-
-``--simulate`` spawns two CPU processes (gloo), runs one forward/backward of the real
-``CenterNet3DHead`` (all MonoDLE losses + depth distillation) on a small conv backbone through
-``DistributedDataParallel``, and compares the averaged gradients with one process on the whole
-batch, in float64, for batches where the ranks see different numbers of objects (one rank none).
+The command, its options and examples: ``tools/dp_ddp_equivalence.py`` ->
+:mod:`monodle_plugin.commands.dp_ddp_equivalence`.
 """
 from __future__ import annotations
 

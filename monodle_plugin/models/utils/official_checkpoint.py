@@ -1,6 +1,6 @@
 """Official MonoDLE and seed-system (MonoDDLE) checkpoints -> this plugin's state dict.
 
-Usage (``tools/convert_monodle_checkpoint.py`` and ``tools/model_converters/`` run ``main``):
+Usage (both tools are shims into ``monodle_plugin.commands.convert_monodle_checkpoint``):
     python tools/convert_monodle_checkpoint.py checkpoint_epoch_140.pth monodle_dla34.pth
     python tools/convert_monodle_checkpoint.py seed_yolo8.pth out.pth \\
         --config configs/ablation/monodle_yolo8_kitti.py
