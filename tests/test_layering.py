@@ -5,7 +5,8 @@ module-level or inside a function):
   of monodle_plugin (only ``monodle_kitti``, the torch-free package below everything);
 - ``structures`` imports only ``utils``; no sub-package imports ``commands`` (the command
   bodies: only ``tools/`` calls them);
-- the sub-packages import each other without a cycle;
+- every sub-package imports only sub-packages of a lower layer (:data:`LAYERS`), hence the
+  sub-packages import each other without a cycle;
 - ``monodle_kitti`` imports neither monodle_plugin nor torch / the OpenMMLab stack, and each of
   its modules imports in a process where those cannot be imported.
 
@@ -23,6 +24,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / 'monodle_plugin'
 KITTI = ROOT / 'monodle_kitti'
+#: The layers, bottom first: a sub-package imports only those of a lower layer.
+LAYERS = {
+    'utils': 0, 'version': 0,
+    'structures': 1, 'deployment': 1,  # the torch-side deployment needs utils only
+    'datasets': 2, 'models': 2, 'evaluation': 2,
+    'engine': 3,
+    'apis': 4, 'visualization': 4,
+    'commands': 5,
+}
 HEAVY = ('torch', 'mmengine', 'mmdet3d', 'mmdet', 'mmcv', 'mmpretrain', 'monodle_plugin')
 
 
@@ -84,6 +94,16 @@ def test_structures_imports_only_utils_and_nothing_imports_commands():
     users = sorted(where for sub, deps in edges.items() for dep, where in deps
                    if dep == 'commands' and sub != 'commands')
     assert not users, f'only tools/ may import monodle_plugin.commands: {users}'
+
+
+def test_each_subpackage_imports_only_lower_layers():
+    edges = _subpackage_edges()
+    unknown = sorted(({*edges} | {d for deps in edges.values() for d, _ in deps}) - {*LAYERS})
+    assert not unknown, f'give these sub-packages a layer in tests/test_layering.py: {unknown}'
+    bad = sorted(f'{where}: {sub} (layer {LAYERS[sub]}) imports {dep} (layer {LAYERS[dep]})'
+                 for sub, deps in edges.items() for dep, where in deps
+                 if LAYERS[dep] >= LAYERS[sub])
+    assert not bad, bad
 
 
 def test_no_import_cycle_between_subpackages():

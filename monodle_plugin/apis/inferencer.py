@@ -43,13 +43,14 @@ from monodle_kitti.frames import (
 from monodle_kitti.intrinsics import (
     as_intrinsics,
     camera_warnings,
+    p2_problems,
     virtual_camera,
     virtual_camera_scale,
 )
 from monodle_kitti.kitti_io import format_kitti_lines, read_label
 from monodle_kitti.mono3d_drawing import draw_mono3d_result
 
-from ..deployment.numpy_runtime import kitti_sibling, p2_problems
+from ..deployment.numpy_runtime import kitti_sibling
 from ..evaluation.metrics.kitti_ap40_metric import prediction_to_kitti_anno
 from ..utils.checkpoint_loading import resolve_config
 from .inference import init_detector

@@ -143,7 +143,7 @@ def main(argv=None) -> dict:
                 raise OSError(f'{frame.path}: image could not be read or decoded')
             raw_img = img
             cam2img, where = intr(*frame.lookup)
-            problems = rt.p2_problems(cam2img, img.shape[:2], where, frame.path)
+            problems = intrinsics_mod.p2_problems(cam2img, img.shape[:2], where, frame.path)
             if problems:  # NaN coordinates written with exit 0 otherwise
                 raise ValueError(problems[0])
             hw = img.shape[:2]
