@@ -3,13 +3,17 @@
     python tools/convert_monodle_checkpoint.py checkpoint_epoch_140.pth monodle_dla34.pth
     python tools/convert_monodle_checkpoint.py --imagenet-dla34 dla34-ba72cf86.pth dla34_mm.pth
 
-The README's path for ``tools/model_converters/convert_monodle_checkpoint.py`` (mmdet3d's place
-for converters), which this runs; the logic is in
-``monodle_plugin/utils/convert_monodle_checkpoint.py``.
+The README's path; the same command as ``tools/model_converters/convert_monodle_checkpoint.py``
+(mmdet3d's place for converters): both call ``monodle_plugin.commands.convert_monodle_checkpoint``
+(mapping and checks: ``monodle_plugin/models/utils/official_checkpoint.py``).
 """
 import os.path as osp
-import runpy
+import sys
 
 if __name__ == '__main__':
-    runpy.run_path(osp.join(osp.dirname(osp.abspath(__file__)), 'model_converters',
-                            'convert_monodle_checkpoint.py'), run_name='__main__')
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+    from monodle_plugin.commands.convert_monodle_checkpoint import main
+    from monodle_plugin.utils.cli import run_cli
+    from monodle_plugin.utils.env_check import check_environment
+    check_environment()
+    run_cli(main)

@@ -5,7 +5,8 @@
     python tools/dp_ddp_equivalence.py --verbose      # the derivation, what is / isn't exact
     python tools/dp_ddp_equivalence.py --simulate     # 1 process vs 2 gloo processes, gradients
 
-Rules, options and the simulation: ``monodle_plugin/utils/dp_ddp_equivalence.py``.
+Rules and the simulation: ``monodle_plugin/engine/dp_ddp_equivalence.py``; options:
+``monodle_plugin/commands/dp_ddp_equivalence.py``.
 """
 import os
 import os.path as osp
@@ -14,8 +15,8 @@ import sys
 if __name__ == '__main__':
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
     os.environ.setdefault('OMP_NUM_THREADS', '1')
+    from monodle_plugin.commands.dp_ddp_equivalence import main
     from monodle_plugin.utils.cli import run_cli
-    from monodle_plugin.utils.dp_ddp_equivalence import main
     from monodle_plugin.utils.env_check import check_environment
     check_environment()
     run_cli(main)

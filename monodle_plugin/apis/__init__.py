@@ -1,7 +1,8 @@
 """Inference: :class:`MonoDLEInferencer` (any camera, images / folders / globs / videos, a
 checkpoint alone is enough) and the lower-level helpers of ``tools/demo.py``."""
-from ..deployment.frames import list_sources
-from ..deployment.intrinsics import FORMS, Intrinsics, IntrinsicsError
+from monodle_kitti.frames import list_sources
+from monodle_kitti.intrinsics import FORMS, Intrinsics, IntrinsicsError
+
 from .inference import (
     build_detector,
     calib_path_for,

@@ -16,11 +16,12 @@ import numpy as np
 import torch
 from mmengine.dataset import Compose, pseudo_collate
 
+from monodle_kitti.intrinsics import p2_problems
+
 from ..deployment.numpy_runtime import (  # torch-free: shared with tools/deployment/ort_infer
     calib_path_for,
     kitti_sibling,
     list_images,
-    p2_problems,
 )
 from ..utils.checkpoint_loading import (
     load_weights_strict,
@@ -78,7 +79,7 @@ def detect_image(model: torch.nn.Module, pipeline: Compose, img_path: str,
 
     Args:
         cam2img: the image's P2, (3, 4) or (4, 4), pixels; checked against the image
-            (:func:`~monodle_plugin.deployment.numpy_runtime.p2_problems`, ``ValueError``).
+            (:func:`~monodle_kitti.intrinsics.p2_problems`, ``ValueError``).
         index: ``sample_idx`` of the sample.
         calib_path: where ``cam2img`` was read (named in the error).
 

@@ -5,7 +5,7 @@ the same keep the names of mmdet3d's ``MonoDet3DInferencer`` (``weights``, ``dev
 ``batch_size``, ``return_datasamples``, ``out_dir``, ``pred_score_thr``, ``draw_pred``,
 ``show``, ``wait_time``, ``return_vis``, ``no_save_vis``, ``no_save_pred``, ``print_result``).
 Unlike mmdet3d's, it needs no info ``.pkl``: intrinsics come in any form
-(:mod:`monodle_plugin.deployment.intrinsics`), and the config is optional (the checkpoint's
+(:mod:`monodle_kitti.intrinsics`), and the config is optional (the checkpoint's
 ``meta.cfg``). Example::
 
     from monodle_plugin.apis import MonoDLEInferencer
@@ -32,26 +32,28 @@ from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
-from ..datasets.kitti_io import format_kitti_lines, read_label
-from ..deployment.frames import (
+from monodle_kitti.frames import (
+    DrawingWriter,
     Frame,
     count_frames,
     iter_frames,
     list_sources,
     prediction_record,
-    video_info,
 )
-from ..deployment.intrinsics import (
+from monodle_kitti.intrinsics import (
     as_intrinsics,
     camera_warnings,
+    p2_problems,
     virtual_camera,
     virtual_camera_scale,
 )
-from ..deployment.numpy_runtime import kitti_sibling, p2_problems
+from monodle_kitti.kitti_io import format_kitti_lines, read_label
+from monodle_kitti.mono3d_drawing import draw_mono3d_result
+
+from ..deployment.numpy_runtime import kitti_sibling
 from ..evaluation.metrics.kitti_ap40_metric import prediction_to_kitti_anno
 from ..models.detectors.monodle import drawing_score_thr
 from ..utils.checkpoint_loading import resolve_config
-from ..utils.mono3d_drawing import draw_mono3d_result
 from .inference import init_detector
 
 
@@ -92,7 +94,7 @@ class MonoDLEInferencer(BaseInferencer):
         allow_partial_load: load only the matching tensors (default: strict).
         normalize_camera: virtual-camera normalisation (default on): each image is padded /
             cropped so that its focal length at the network input is the training camera's
-            (:func:`~monodle_plugin.deployment.intrinsics.virtual_camera`); boxes are mapped
+            (:func:`~monodle_kitti.intrinsics.virtual_camera`); boxes are mapped
             back to the real camera.
         show_progress: an mmengine ``ProgressBar`` (on stderr) over the frames.
         model: mmdet3d's name for ``config`` (accepted as an alias).
@@ -139,7 +141,7 @@ class MonoDLEInferencer(BaseInferencer):
         return pseudo_collate  # the Det3DDataPreprocessor stacks the batch
 
     def _init_visualizer(self, cfg: Any) -> None:
-        """Drawing is :func:`~monodle_plugin.utils.mono3d_drawing.draw_mono3d_result`
+        """Drawing is :func:`~monodle_kitti.mono3d_drawing.draw_mono3d_result`
         (projected boxes + bird's-eye view), as ``tools/demo.py`` and ``tools/test.py``."""
         return None
 
@@ -155,7 +157,7 @@ class MonoDLEInferencer(BaseInferencer):
 
         The image is checked against its intrinsics (``p2_problems``), then, with ``normalize``,
         padded / cropped to the training camera's focal length at the network input
-        (:func:`~monodle_plugin.deployment.intrinsics.virtual_camera`); its sample's metainfo
+        (:func:`~monodle_kitti.intrinsics.virtual_camera`); its sample's metainfo
         gets ``real_cam2img`` (the camera's own (4, 4)), ``virtual_shift`` (dx, dy) and
         ``focal_ratio``.
         """
@@ -292,7 +294,7 @@ class MonoDLEInferencer(BaseInferencer):
 
         Args:
             inputs: an image, a folder, a glob, a video, a BGR array, or a list of these.
-            intrinsics: any form of :class:`~monodle_plugin.deployment.intrinsics.Intrinsics`
+            intrinsics: any form of :class:`~monodle_kitti.intrinsics.Intrinsics`
                 (None: KITTI layout ``../calib/<stem>.txt``).
             batch_size: frames per forward pass (results equal batch size 1's).
             out_dir: drawings: ``<name>.png`` per image, ``<video stem>.mp4`` per video.
@@ -323,7 +325,7 @@ class MonoDLEInferencer(BaseInferencer):
             if folder:
                 os.makedirs(folder, exist_ok=True)
         jsonl_file = open(jsonl, 'w') if jsonl else None
-        writer, writer_src = None, None
+        writer = DrawingWriter(out_dir) if draw else None
         pairs, canvases = [], []
         try:
             batch: list = []
@@ -344,19 +346,8 @@ class MonoDLEInferencer(BaseInferencer):
                             jsonl_file.write(json.dumps(self.pred2dict(fr, sample)) + '\n')
                         if draw or return_vis or show:
                             canvas = self.draw(fr, sample, pred_score_thr, draw_pred, show_gt)
-                            if draw and fr.video is None:
-                                cv2.imwrite(osp.join(out_dir, fr.name + '.png'), canvas)
-                            elif draw:
-                                if writer_src != fr.video:
-                                    if writer is not None:
-                                        writer.release()
-                                    stem = osp.splitext(osp.basename(fr.video))[0]
-                                    writer = cv2.VideoWriter(
-                                        osp.join(out_dir, stem + '.mp4'),
-                                        cv2.VideoWriter_fourcc(*'mp4v'), video_info(fr.video)[1],
-                                        (canvas.shape[1], canvas.shape[0]))
-                                    writer_src = fr.video
-                                writer.write(canvas)
+                            if writer is not None:
+                                writer.write(fr, canvas)
                             if show:
                                 cv2.imshow('MonoDLE', canvas)
                                 cv2.waitKey(wait_time)
@@ -370,7 +361,7 @@ class MonoDLEInferencer(BaseInferencer):
                     break
         finally:
             if writer is not None:
-                writer.release()
+                writer.close()
             if jsonl_file is not None:
                 jsonl_file.close()
             if bar is not None:  # ends the bar's line (an error message then starts its own)

@@ -26,7 +26,8 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-from ..deployment.numpy_runtime import PRINCIPAL_POINT_TOLERANCE, p2_problems
+from monodle_kitti.intrinsics import PRINCIPAL_POINT_TOLERANCE, p2_problems
+
 from .kitti_io import SPLIT_FOLDERS, KittiFormatError, read_split_file, split_file_path
 
 #: Pixels a 2D box may reach past the image border (KITTI clips boxes to [0, W-1]).

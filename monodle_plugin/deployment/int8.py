@@ -418,7 +418,7 @@ def measure_agreement(float_path: str, int8_path: str, images: Sequence[str],
 def _car_ap40(lines: dict, label_dir: str) -> dict:
     """Car AP40 of each model's result lines (written as ``ort_infer.py`` writes them) with
     the metric of ``tools/kitti_eval.py``."""
-    from ..evaluation.functional.kitti_file_eval import evaluate_kitti_files
+    from monodle_kitti.kitti_file_eval import evaluate_kitti_files
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for kind, per_frame in lines.items():

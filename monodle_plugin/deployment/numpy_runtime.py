@@ -118,54 +118,10 @@ def parse_meta(text: str) -> dict:
 
 
 def read_p2(calib_path: str) -> np.ndarray:
-    """P2 of a KITTI calibration file as a (4, 4) float64 matrix (last row 0 0 0 1)."""
-    with open(calib_path, encoding='utf-8-sig') as f:  # a UTF-8 BOM is accepted
-        for line in f:
-            if line.startswith('P2:'):
-                values = np.array(line.split()[1:], dtype=np.float64)
-                if values.size != 12:
-                    break
-                return np.vstack([values.reshape(3, 4), [0.0, 0.0, 0.0, 1.0]])
-    raise ValueError(f'{calib_path}: no valid "P2:" line (12 numbers) in this KITTI calib file')
-
-
-#: Largest accepted distance of the principal point from the image centre, as a fraction of
-#: the image side (KITTI: about 2 % horizontally, 8 % vertically; a 2x-resized image: > 45 %).
-PRINCIPAL_POINT_TOLERANCE = 0.25
-
-
-def p2_problems(cam2img: np.ndarray, hw: tuple[int, int], calib_path: str,
-                img_path: str) -> list[str]:
-    """What is wrong with an image's P2, wherever a calibration enters (training data checks,
-    ``tools/demo.py``, ``tools/deployment/ort_infer.py``); empty when it is usable.
-
-    Checks: 12 finite numbers, positive focal lengths ``fu, fv`` (an all-zero P2 made NaN
-    coordinates, or crashed OpenCV), and the principal point within
-    :data:`PRINCIPAL_POINT_TOLERANCE` of the image centre (else the image was resized without
-    its calibration, or the calibration is another camera's).
-
-    Args:
-        cam2img: P2, (3, 4) or (4, 4), pixels.
-        hw: the image's (H, W), pixels.
-        calib_path, img_path: named in the messages.
-    """
-    p2 = np.asarray(cam2img, np.float64)
-    if p2.ndim != 2 or p2.shape[0] < 3 or p2.shape[1] != 4:
-        return [f'{calib_path}: P2 must be 3x4, got shape {p2.shape}']
-    if not np.isfinite(p2[:3]).all():
-        return [f'{calib_path}: P2 contains NaN or inf']
-    fu, fv = float(p2[0, 0]), float(p2[1, 1])
-    if fu <= 0 or fv <= 0:
-        return [f'{calib_path}: P2 focal lengths (fu, fv) = ({fu:g}, {fv:g}) must be > 0 (an '
-                'all-zero or broken calibration); use the calib file of this camera']
-    h, w = hw
-    cx, cy = float(p2[0, 2]), float(p2[1, 2])
-    if (abs(cx - w / 2) > PRINCIPAL_POINT_TOLERANCE * w
-            or abs(cy - h / 2) > PRINCIPAL_POINT_TOLERANCE * h):
-        return [f'{img_path}: image is {w}x{h} but the principal point of {calib_path} is '
-                f'({cx:.1f}, {cy:.1f}), far from its centre: image resized or calibration of '
-                'another camera/frame (scale P2 with the image, or use its own calib file)']
-    return []
+    """P2 of a KITTI calibration file as a (4, 4) float64 matrix (last row 0 0 0 1): the one
+    calib reader, :func:`monodle_kitti.kitti_io.read_calib` (torch-free)."""
+    from monodle_kitti.kitti_io import read_calib
+    return read_calib(calib_path)['cam2img']
 
 
 def whole_image_affine(img_w: int, img_h: int, out_w: int, out_h: int) -> np.ndarray:

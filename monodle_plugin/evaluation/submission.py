@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
-from ..datasets.kitti_io import KittiFormatError, parse_label_fields, read_split_file
+from monodle_kitti.kitti_io import KittiFormatError, parse_label_fields, read_split_file
 
 #: Images of KITTI's object test split (``ImageSets/test.txt``).
 KITTI_TEST_IMAGES = 7518

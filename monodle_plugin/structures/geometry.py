@@ -1,8 +1,9 @@
 """Small camera geometry used by the data pipeline, the head, the metric and the tools.
 
 One home each: projection matrices, projection, angle wrapping, MonoDLE's depth decode and
-the PIL pixel-centre affine convention live here and nowhere else. Box corners come from
-mmdet3d's ``CameraInstance3DBoxes.corners`` (see :func:`camera_box_corners`).
+the PIL pixel-centre affine convention live here and nowhere else. P2 padding, projection and
+box corners (mmdet3d's ``CameraInstance3DBoxes.corners`` in numpy) live in the torch-free
+:mod:`monodle_kitti.camera` and are re-exported here.
 
 Frames: camera = KITTI rectified camera (x right, y down, z forward; metres); image = pixels
 ``(u, v)``. Functions taking ``np.ndarray | Tensor`` return the same kind.
@@ -16,8 +17,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-# P2 padding and projection live in the torch-free KITTI package (tools/kitti_eval.py uses them)
-from monodle_kitti.camera import pad_cam2img, project_to_image  # noqa: F401
+# P2 padding, projection and box corners live in the torch-free package (tools/kitti_eval.py,
+# tools/deployment/ort_infer.py use them)
+from monodle_kitti.camera import camera_box_corners, pad_cam2img, project_to_image  # noqa: F401
 
 ArrayT = TypeVar('ArrayT', np.ndarray, Tensor)
 
@@ -128,20 +130,3 @@ def encode_depth(depth: float, eps: float = 1e-6) -> float:
         raise ValueError(f'encode_depth: depth must be > 0 metres, got {depth!r}')
     s = 1.0 / (depth + 1.0) - eps
     return math.log(s / (1.0 - s))
-
-
-def camera_box_corners(boxes: np.ndarray) -> np.ndarray:
-    """Corners of bottom-centre camera boxes, by mmdet3d's ``CameraInstance3DBoxes.corners``.
-
-    Args:
-        boxes: (N, 7) ``[x, y, z, l, h, w, ry]`` metres / radians, (x, y, z) the bottom centre.
-
-    Returns:
-        (N, 8, 3) float64 camera-frame corners in mmdet3d's order: ``x0y0z0, x0y0z1, x0y1z1,
-        x0y1z0, x1y0z0, x1y0z1, x1y1z1, x1y1z0`` of the local box (``x1`` = +l/2, the front
-        along the heading; ``y0`` = top, ``y1`` = bottom; ``z1`` = +w/2).
-    """
-    from mmdet3d.structures import CameraInstance3DBoxes  # heavy import, only when used
-
-    boxes = torch.as_tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 7))
-    return CameraInstance3DBoxes(boxes, box_dim=7).corners.numpy()

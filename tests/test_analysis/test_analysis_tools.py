@@ -13,8 +13,8 @@ import pytest
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'test_tools'))
 from tool_helpers import REPO, TINY_CONFIG, run_tool  # noqa: E402
 
-from monodle_plugin.utils.analysis_drawing import bev_width  # noqa: E402
 from monodle_plugin.utils.cli import UserError  # noqa: E402
+from monodle_plugin.visualization.analysis_drawing import bev_width  # noqa: E402
 
 sys.path.pop(0)
 
@@ -35,17 +35,14 @@ def trained(tmp_path_factory):
 
 
 def _tool(name):
-    """Import ``tools/analysis_tools/<name>.py``; the process environment is left unchanged."""
+    """The command of ``tools/analysis_tools/<name>.py`` (a shim into
+    ``monodle_plugin.commands``); the process environment is left unchanged."""
     env = dict(os.environ)
-    spec = importlib.util.spec_from_file_location(
-        f'analysis_tool_{name}', REPO / 'tools' / 'analysis_tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(module)
+        return importlib.import_module(f'monodle_plugin.commands.{name}')
     finally:
         os.environ.clear()
         os.environ.update(env)
-    return module
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 import json
 import os
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
@@ -108,11 +107,7 @@ def test_per_sample_comparison_finds_planted_difference(data, tmp_path):
     assert f1[victim] == 0 and np.isnan(f1[ids.index('000000')])  # no car in 000000
 
     # the command line on written result folders
-    sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
-    try:
-        import per_sample_eval
-    finally:
-        sys.path.pop(0)
+    from monodle_plugin.commands import per_sample_eval
     write_kitti_results(str(tmp_path / 'a'), ids, dets)
     write_kitti_results(str(tmp_path / 'b'), ids, worse)
     out = per_sample_eval.main(['--gt', LABELS, '--split', SPLIT, '--pred', str(tmp_path / 'a'),
@@ -214,11 +209,7 @@ def test_kitti_eval_cli_depth_bins_and_score_threshold(data, tmp_path, capsys):
     for i, d in enumerate(dets):  # half the frames' boxes score 0.3, the others 0.9
         d['score'] = np.full(len(d['name']), 0.3 if i % 2 else 0.9)
     write_kitti_results(str(tmp_path / 'pred'), ids, dets)
-    sys.path.insert(0, osp.join(ROOT, 'tools'))
-    try:
-        import kitti_eval as cli
-    finally:
-        sys.path.pop(0)
+    from monodle_kitti.commands import kitti_eval as cli  # tools/kitti_eval.py's body
     args = ['--gt', LABELS, '--pred', str(tmp_path / 'pred'), '--split', SPLIT,
             '--eval-types', 'bev', '3d']
     res = cli.main(args + ['--depth-bins', '0', '30'])

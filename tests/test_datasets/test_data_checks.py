@@ -162,7 +162,7 @@ def test_check_depth_labels_reports_dead_maps(kitti, capsys):
     sparse[200, :100] = 10.0  # 0.02 % valid
     np.savez(d / '000002.npz', depth=sparse)
     img(kitti, '000004').write_bytes(b'not a png')
-    from monodle_plugin.utils.check_depth_labels import main  # tools/misc/check_depth_labels.py
+    from monodle_plugin.commands.check_depth_labels import main  # tools/misc/check_depth_labels.py
     code = main([str(kitti), '--depth-dir', 'd', '--split', 'trainval'])
     out = capsys.readouterr().out
     assert code == 1

@@ -26,11 +26,9 @@ OUTPUT_LAYERS = ['bbox_head.heatmap.2', 'bbox_head.offset_2d.2', 'bbox_head.size
 
 
 def _export_onnx():
-    spec = importlib.util.spec_from_file_location(
-        'export_onnx', ROOT / 'tools' / 'deployment' / 'export_onnx.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The command of tools/deployment/export_onnx.py."""
+    from monodle_plugin.commands import export_onnx
+    return export_onnx
 
 
 def _fitted_frames(tmp_path):

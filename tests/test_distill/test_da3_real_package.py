@@ -29,7 +29,7 @@ def da3():
     pytest.importorskip('depth_anything_3.api',
                         reason='optional extra da3 not installed (EXTRAS=da3 make env: '
                                'requirements/extras/da3*.txt)')
-    from monodle_plugin.utils import generate_da3_depth as gen
+    from monodle_plugin.datasets import da3_depth_generation as gen
     return gen.import_da3()
 
 
@@ -51,9 +51,9 @@ def layout(tmp_path):
 def test_real_package_generates_checkable_loadable_depth(da3, layout):
     import torch
 
+    from monodle_plugin.datasets import da3_depth_generation as gen
     from monodle_plugin.datasets.kitti_io import read_calib
     from monodle_plugin.datasets.transforms import LoadDA3Depth
-    from monodle_plugin.utils import generate_da3_depth as gen
 
     torch.manual_seed(0)
     model = da3(model_name='da3-small').to('cpu').eval()  # random weights, no download

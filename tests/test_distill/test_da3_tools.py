@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from monodle_plugin.utils import check_depth_labels as chk
-from monodle_plugin.utils import generate_da3_depth as gen
+from monodle_plugin.datasets import da3_depth_generation as gen
+from monodle_plugin.datasets import depth_label_check as chk
 from monodle_plugin.utils.cli import UserError
 
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
@@ -121,7 +121,8 @@ def test_check_tool_on_demo_lidar():
     problems, rows = chk.check(MINI, 'lidar_depth', 'trainval', lidar_dir='lidar_depth')
     assert problems == 0 and len(rows) == 13
     assert all(r['median_ratio'] == pytest.approx(1.0) and r['abs_rel'] == 0 for r in rows.values())
-    assert chk.main([MINI, '--depth-dir', 'lidar_depth', '--split', 'val']) == 0
+    from monodle_plugin.commands.check_depth_labels import main
+    assert main([MINI, '--depth-dir', 'lidar_depth', '--split', 'val']) == 0
     # the thin entry point: same check, exit status 0 / 1
     tool = osp.join(ROOT, 'tools', 'misc', 'check_depth_labels.py')
     for depth_dir, code in (('lidar_depth', 0), ('no_such_dir', 1)):

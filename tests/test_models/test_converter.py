@@ -12,8 +12,14 @@ CONFIG = str(REPO / 'configs/monodle/monodle_dla34_kitti.py')
 
 @pytest.fixture(scope='module')
 def conv():
-    from monodle_plugin.utils import convert_monodle_checkpoint
-    return convert_monodle_checkpoint
+    from monodle_plugin.models.utils import official_checkpoint
+    return official_checkpoint
+
+
+def convert_main(argv):
+    """tools/convert_monodle_checkpoint.py's body."""
+    from monodle_plugin.commands.convert_monodle_checkpoint import main
+    return main(argv)
 
 
 @pytest.fixture(scope='module')
@@ -56,7 +62,7 @@ def test_full_conversion_loads_strictly(conv, fake_official, plugin_state, tmp_p
     assert len(fake_official) == 342  # official CenterNet3D(dla34) state dict size
     src, dst = tmp_path / 'checkpoint_epoch_140.pth', tmp_path / 'out.pth'
     torch.save({'epoch': 140, 'model_state': fake_official, 'optimizer_state': None}, src)
-    assert conv.main([str(src), str(dst), '--config', CONFIG]) == 0
+    assert convert_main([str(src), str(dst), '--config', CONFIG]) == 0
     state = torch.load(dst, map_location='cpu')['state_dict']
     assert set(state) == set(plugin_state)
     torch.testing.assert_close(state['backbone.level5.tree2.norm2.running_mean'],
@@ -77,7 +83,7 @@ def test_refuses_partial_conversion(conv, fake_official, tmp_path, change):
     src, dst = tmp_path / 'ckpt.pth', tmp_path / 'out.pth'
     torch.save({'model_state': bad}, src)
     with pytest.raises(conv.ConversionError) as err:  # the entry point: one line, exit 2
-        conv.main([str(src), str(dst), '--config', CONFIG])
+        convert_main([str(src), str(dst), '--config', CONFIG])
     assert not dst.exists()
     expected = {'unknown': 'unknown key: dcn.conv.weight',
                 'missing': 'missing key: neck.ida_1.node_2.conv.weight',
@@ -89,7 +95,7 @@ def test_not_an_official_checkpoint(conv, tmp_path):
     src = tmp_path / 'other.pth'
     torch.save({'state_dict': {}}, src)
     with pytest.raises(conv.ConversionError, match="no 'model_state'") as err:
-        conv.main([str(src), str(tmp_path / 'o.pth'), '--config', CONFIG])
+        convert_main([str(src), str(tmp_path / 'o.pth'), '--config', CONFIG])
     assert str(err.value).count(str(src)) == 1  # named once, not prefixed twice
 
 
@@ -99,7 +105,7 @@ def test_imagenet_dla34_to_backbone(conv, fake_official, tmp_path):
                 if k.startswith('backbone.')}
     src, dst = tmp_path / 'dla34-ba72cf86.pth', tmp_path / 'dla34_mm.pth'
     torch.save(imagenet, src)
-    assert conv.main([str(src), str(dst), '--config', CONFIG, '--imagenet-dla34']) == 0
+    assert convert_main([str(src), str(dst), '--config', CONFIG, '--imagenet-dla34']) == 0
     state = torch.load(dst, map_location='cpu')['state_dict']
     assert 'level2.tree1.norm1.weight' in state and 'fc.weight' not in state
     torch.testing.assert_close(state['level2.root.norm.running_var'],

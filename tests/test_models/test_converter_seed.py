@@ -24,8 +24,14 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope='module')
 def conv():
-    from monodle_plugin.utils import convert_monodle_checkpoint
-    return convert_monodle_checkpoint
+    from monodle_plugin.models.utils import official_checkpoint
+    return official_checkpoint
+
+
+def convert_main(argv):
+    """tools/convert_monodle_checkpoint.py's body."""
+    from monodle_plugin.commands.convert_monodle_checkpoint import main
+    return main(argv)
 
 
 @pytest.fixture(scope='module')
@@ -85,7 +91,7 @@ def test_seed_dla34_without_config_uses_detected_variant(conv, dla_state, tmp_pa
     src, dst = tmp_path / 'checkpoint_epoch_140.pth', tmp_path / 'out.pth'
     seed = seed_dla34_state_dict(dla_state)
     save_seed(src, seed)
-    assert conv.main([str(src), str(dst)]) == 0
+    assert convert_main([str(src), str(dst)]) == 0
     assert 'dla34 -> configs/monodle/monodle_dla34_kitti.py' in capsys.readouterr().out
     state = torch.load(dst, map_location='cpu', weights_only=True)['state_dict']
     model = build_plugin(DLA_CONFIG)
@@ -117,7 +123,7 @@ def test_seed_yolo_round_trip_raw_outputs_equal(conv, seed_yolo, tmp_path, capsy
     assert any(k.startswith('backbone.model.model.22.') for k in state)  # Detect head inside
     src, dst = tmp_path / 'seed_yolo8.pth', tmp_path / 'out.pth'
     save_seed(src, state)
-    assert conv.main([str(src), str(dst), '--config', YOLO_CONFIG]) == 0
+    assert convert_main([str(src), str(dst), '--config', YOLO_CONFIG]) == 0
     assert 'yolo -> ' in capsys.readouterr().out
     converted = torch.load(dst, map_location='cpu', weights_only=True)['state_dict']
     assert not any(k.startswith('backbone.model.22.') for k in converted)  # head dropped
@@ -141,7 +147,7 @@ def test_seed_dla34_uncertainty_round_trip(conv, dla_state, tmp_path, capsys):
     src, dst = tmp_path / 'checkpoint_epoch_140.pth', tmp_path / 'out.pth'
     seed = seed_dla34_state_dict(dla_state, uncertainty=True)
     save_seed(src, seed)
-    assert conv.main([str(src), str(dst)]) == 0
+    assert convert_main([str(src), str(dst)]) == 0
     assert 'uncertainty branch -> configs/monodle/monodle_dla34_da3u_kitti.py' in \
         capsys.readouterr().out
     state = torch.load(dst, map_location='cpu', weights_only=True)['state_dict']
@@ -156,7 +162,7 @@ def test_seed_yolo_uncertainty_raw_outputs_equal(conv, seed_yolo, tmp_path):
     log-variance equal the seed model's to 1e-5."""
     src, dst = tmp_path / 'seed_yolo8_u.pth', tmp_path / 'out.pth'
     save_seed(src, seed_yolo.state_dict())
-    assert conv.main([str(src), str(dst), '--config', YOLO_U_CONFIG]) == 0
+    assert convert_main([str(src), str(dst), '--config', YOLO_U_CONFIG]) == 0
     model = build_plugin(YOLO_U_CONFIG).eval()
     model.load_state_dict(torch.load(dst, weights_only=True)['state_dict'], strict=True)
     x = torch.randn(1, 3, 96, 320, generator=torch.Generator().manual_seed(5))
@@ -192,5 +198,5 @@ def test_pickled_objects_are_not_loaded(conv, tmp_path):
     src = tmp_path / 'evil.pth'
     torch.save({'model_state': {}, 'cfg': Path('x')}, src)
     with pytest.raises(conv.ConversionError, match='weights_only=True') as err:
-        conv.main([str(src), str(tmp_path / 'o.pth'), '--config', DLA_CONFIG])
+        convert_main([str(src), str(tmp_path / 'o.pth'), '--config', DLA_CONFIG])
     assert '\n' not in str(err.value)

@@ -79,7 +79,7 @@ def test_train_mode_equals_the_seed_model():
     from mmengine.registry import init_default_scope
     from ultralytics.nn.tasks import DetectionModel
 
-    from monodle_plugin.utils import convert_monodle_checkpoint as conv
+    from monodle_plugin.models.utils import official_checkpoint as conv
 
     torch.manual_seed(0)
     seed = SeedCenterNet3DYolo(DetectionModel('yolov8n.yaml', verbose=False), [2, 15, 18, 21],

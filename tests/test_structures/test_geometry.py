@@ -84,3 +84,30 @@ def test_box_corners_are_mmdet3d_and_kitti_convention():
         point = [1.0 + c * dx + s * dz, 2.0 + dy, 10.0 - s * dx + c * dz]
         assert np.abs(corners - point).sum(1).min() < 1e-6, point
     assert len({tuple(np.round(p, 6)) for p in corners}) == 8
+
+
+def test_numpy_box_corners_equal_mmdet3d_on_kitti_labels():
+    """The one corners implementation (monodle_kitti.camera, numpy: ort_infer draws without
+    torch) equals mmdet3d's CameraInstance3DBoxes.corners on every labelled kitti_mini box,
+    corner order included, to mmdet3d's float32 rounding (its boxes are float32 tensors; ours
+    are computed in float64)."""
+    import glob
+    import os.path as osp
+
+    from mmdet3d.structures import CameraInstance3DBoxes
+
+    from monodle_kitti.kitti_io import read_label
+    mini = osp.join(osp.dirname(__file__), '..', '..', 'demo', 'kitti_mini', 'KITTI', 'training')
+    boxes = np.array([ins['bbox_3d'] for path in sorted(glob.glob(osp.join(mini, 'label_2',
+                                                                          '*.txt')))
+                      for ins in read_label(path) if ins['name'] != 'DontCare'])
+    assert len(boxes) > 20
+    ref = CameraInstance3DBoxes(torch.from_numpy(boxes), box_dim=7).corners
+    assert ref.dtype == torch.float32
+    got = camera_box_corners(boxes)
+    assert got.shape == tuple(ref.shape) == (len(boxes), 8, 3) and got.dtype == np.float64
+    # float32 ulp at 60 m is 4e-6 m; a wrong corner order or rotation is off by metres
+    np.testing.assert_allclose(got, ref.numpy(), rtol=0, atol=2e-5)
+    exact = CameraInstance3DBoxes(torch.from_numpy(boxes).double(), box_dim=7)
+    exact.tensor = torch.from_numpy(boxes)  # float64 all the way: equal to float64 rounding
+    np.testing.assert_allclose(got, exact.corners.numpy(), rtol=0, atol=1e-12)

@@ -7,7 +7,7 @@ from mmengine.config import Config
 from tool_helpers import REPO, load_tool
 
 from monodle_plugin.structures.geometry import project_to_image
-from monodle_plugin.utils.browse_dataset import build_browse_objects, render_training_sample
+from monodle_plugin.visualization.browse_dataset import build_browse_objects, render_training_sample
 
 CONFIG = str(REPO / 'configs' / 'demo' / 'monodle_yolo8_da3_kitti_mini.py')  # 512 x 160, +DA3
 #: flip and crop on every sample, so the projection has to undo both
@@ -30,7 +30,7 @@ def test_panels_follow_the_augmented_sample():
     assert panels['teacher'].shape == (2 * h, w, 3)  # LiDAR stand-in for DA3: depth + mask
 
     # 3D centres projected through the network-input P2 land on the pipeline's centres_2d
-    from monodle_plugin.utils.browse_dataset import warped_cam2img
+    from monodle_plugin.visualization.browse_dataset import warped_cam2img
     gt3d = item['data_samples'].gt_instances_3d
     boxes = gt3d.bboxes_3d.tensor.numpy().astype(np.float64)
     centres = boxes[:, :3] - np.stack([0 * boxes[:, 4], boxes[:, 4] / 2, 0 * boxes[:, 4]], 1)

@@ -5,9 +5,9 @@ import json
 import pytest
 from tool_helpers import run_tool
 
-from monodle_plugin.utils import dp_ddp_equivalence as calc
+from monodle_plugin.commands import dp_ddp_equivalence as calc
+from monodle_plugin.engine.dp_ddp_equivalence import equivalent_settings, gpu_table
 from monodle_plugin.utils.cli import UserError
-from monodle_plugin.utils.dp_ddp_equivalence import equivalent_settings, gpu_table
 
 
 def seed_compute_equivalence(dp_total_batch, dp_lr, dp_num_gpus, ddp_world_size,

@@ -159,7 +159,7 @@ def test_payload_checkpoint_never_runs(payload_ckpt, tiny_model, tmp_path):
     assert str(path) in str(err.value)
     with pytest.raises(CheckpointError):
         load_weights_strict(tiny_model, str(path))  # test.py / demo.py path
-    from monodle_plugin.utils import convert_monodle_checkpoint as conv
+    from monodle_plugin.models.utils import official_checkpoint as conv
     with pytest.raises(conv.ConversionError, match='weights_only=True'):  # converter's reader
         conv.load_checkpoint_file(str(path), 'model_state')
     # --resume / load_from: mmengine's own torch.load with our allow-list

@@ -291,7 +291,8 @@ def test_export_from_the_checkpoint_alone_and_ort_infer_same_outputs(fit_ckpt, i
             "    sys.modules[m] = None\n"
             f"sys.argv = ['ort_infer.py', {str(onnx_path)!r}, {str(tmp_path / 'frames')!r}, "
             f"'--intrinsics', {str(cam)!r}, '--jsonl', {str(tmp_path / 'o.jsonl')!r}, "
-            f"'--kitti-dir', {str(tmp_path / 'ort')!r}]\n"
+            f"'--kitti-dir', {str(tmp_path / 'ort')!r}, '--draw-dir', "
+            f"{str(tmp_path / 'ort_png')!r}]\n"
             f"runpy.run_path({str(REPO / 'tools/deployment/ort_infer.py')!r}, "
             "run_name='__main__')\n")
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
@@ -299,7 +300,8 @@ def test_export_from_the_checkpoint_alone_and_ort_infer_same_outputs(fit_ckpt, i
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     [ort] = [json.loads(line) for line in open(tmp_path / 'o.jsonl')]
     [ref] = inferencer(str(tmp_path / 'frames'), intrinsics=str(cam),
-                       kitti_dir=str(tmp_path / 'torch'))['predictions']
+                       kitti_dir=str(tmp_path / 'torch'),
+                       out_dir=str(tmp_path / 'torch_png'))['predictions']
     assert ort['virtual_camera'] == ref['virtual_camera'] and \
         ref['virtual_camera']['shift_px'][0] < 0
     assert ort['labels_3d'] == ref['labels_3d'] and len(ref['labels_3d']) > 0
@@ -307,6 +309,13 @@ def test_export_from_the_checkpoint_alone_and_ort_infer_same_outputs(fit_ckpt, i
     np.testing.assert_allclose(ort['bboxes_2d'], ref['bboxes_2d'], atol=0.05)
     np.testing.assert_allclose(ort['scores_3d'], ref['scores_3d'], atol=1e-4)
     assert (tmp_path / 'ort' / 'padded.txt').is_file()
+    # the drawings: tools/demo.py's canvas (real image and camera, boxes >= 0.2, BEV panel)
+    got = cv2.imread(str(tmp_path / 'ort_png' / 'padded.png'))
+    want = cv2.imread(str(tmp_path / 'torch_png' / 'padded.png'))
+    assert got is not None and want is not None and got.shape == want.shape
+    assert got.shape[1] > syn.shape[1] and (got[:, :syn.shape[1]] != syn).any()
+    differ = (np.abs(got.astype(int) - want).max(axis=2) > 64).mean()
+    assert differ < 1e-3, differ  # boxes equal to 2e-3 m: a few anti-aliased edge pixels
 
 
 # ------------------------------------------------------- the inference guide's example

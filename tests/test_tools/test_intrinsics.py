@@ -1,4 +1,4 @@
-"""Intrinsics in any form (monodle_plugin/deployment/intrinsics.py): every accepted form gives
+"""Intrinsics in any form (monodle_kitti/intrinsics.py): every accepted form gives
 the same camera matrix as the KITTI calib file it was written from; malformed or missing
 intrinsics are one error naming the file and the accepted forms; the virtual-camera depth
 rescaling keeps each box on its viewing ray."""
@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monodle_plugin.datasets.kitti_io import read_calib
-from monodle_plugin.deployment.intrinsics import (
+from monodle_kitti.intrinsics import (
     FORMS,
     Intrinsics,
     IntrinsicsError,
     virtual_camera_scale,
 )
+from monodle_plugin.datasets.kitti_io import read_calib
 from monodle_plugin.structures.geometry import project_to_image
 
 MINI = Path(__file__).resolve().parents[2] / 'demo' / 'kitti_mini' / 'KITTI' / 'training'
@@ -107,7 +107,7 @@ def test_virtual_camera_brings_back_the_training_framing():
     central 70 % crop (focal 1/0.7x) is padded back. KITTI's own cameras are left as they are."""
     import cv2
 
-    from monodle_plugin.deployment.intrinsics import virtual_camera
+    from monodle_kitti.intrinsics import virtual_camera
     img = cv2.imread(IMAGE)
     p2 = read_calib(CALIB)['cam2img']
     h, w = img.shape[:2]

@@ -1,16 +1,24 @@
-"""Box corners / projection / canvas of monodle_plugin.utils.mono3d_drawing."""
+"""Box corners / projection / canvas of monodle_kitti.mono3d_drawing (torch-free), and the
+drawing files of monodle_kitti.frames.DrawingWriter."""
+import cv2
 import numpy as np
 import pytest
 
-from monodle_plugin.utils.mono3d_drawing import (
+from monodle_kitti.camera import project_to_image
+from monodle_kitti.frames import DrawingWriter, Frame
+from monodle_kitti.mono3d_drawing import (
     MIN_DEPTH,
     box_corners,
     clip_segments_near,
     draw_mono3d_result,
     draw_projected_boxes,
     project_box_edges,
-    project_corners,
 )
+
+
+def project_corners(corners, cam2img):
+    """(N, 8, 3) camera corners (all in front of the camera) -> (N, 8, 2) pixels."""
+    return project_to_image(corners.reshape(-1, 3), cam2img).reshape(len(corners), 8, 2)
 
 P2 = np.array([[700.0, 0.0, 600.0, 45.0], [0.0, 700.0, 180.0, 0.0], [0.0, 0.0, 1.0, 0.0]])
 
@@ -27,14 +35,6 @@ def test_corners_axis_aligned_and_rotated():
     # ry = pi/2: KITTI's rotation x' = cos*dx + sin*dz, z' = -sin*dx + cos*dz -> front at -z
     r = box_corners(np.array([[0.0, 0.0, 10.0, 4.0, 1.5, 2.0, np.pi / 2]]))[0]
     np.testing.assert_allclose(r[0], [1.0, 0.0, 8.0], atol=1e-12)
-
-
-def test_projection_divides_by_depth_and_drops_points_behind():
-    corners = np.array([[[0.0, 0.0, 10.0]] * 4 + [[2.0, 1.0, 20.0]] * 3 + [[0.0, 0.0, -1.0]]])
-    uv = project_corners(corners, P2)
-    np.testing.assert_allclose(uv[0, 0], [600.0 + 45.0 / 10.0, 180.0])
-    np.testing.assert_allclose(uv[0, 4], [(700 * 2 + 600 * 20 + 45) / 20, (700 + 180 * 20) / 20])
-    assert np.isnan(uv[0, 7]).all()
 
 
 def test_canvas_has_bev_panel_and_draws_boxes():
@@ -110,3 +110,27 @@ def test_ordinary_box_still_draws_inside_its_projection():
     for a, b in ((0, 1), (4, 7)):  # two edges: their mid points are painted
         mid = np.round((uv[a] + uv[b]) / 2).astype(int)
         assert out[mid[1] - 1:mid[1] + 2, mid[0] - 1:mid[0] + 2].any()
+
+
+def test_drawing_writer_png_per_image_mp4_per_video(tmp_path):
+    """tools/demo.py's and ort_infer.py --draw-dir's files: <name>.png per image, one
+    <video stem>.mp4 per video with every frame, in order."""
+    canvas = np.zeros((48, 64, 3), np.uint8)
+    canvas[10:20, 10:30] = (0, 0, 255)
+    video = tmp_path / 'clip.avi'
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'MJPG'), 5.0, (64, 48))
+    for _ in range(3):
+        writer.write(canvas)
+    writer.release()
+    with DrawingWriter(str(tmp_path / 'out')) as out:
+        png = out.write(Frame(0, '000000', str(tmp_path / '000000.png')), canvas)
+        mp4 = [out.write(Frame(i + 1, f'clip_{i:06d}', str(video), video=str(video),
+                               frame_index=i), canvas) for i in range(3)]
+    assert png == str(tmp_path / 'out' / '000000.png')
+    assert np.array_equal(cv2.imread(png), canvas)
+    assert set(mp4) == {str(tmp_path / 'out' / 'clip.mp4')}
+    cap = cv2.VideoCapture(mp4[0])
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    ok, first = cap.read()
+    cap.release()
+    assert ok and first.shape == canvas.shape

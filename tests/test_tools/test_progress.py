@@ -1,10 +1,10 @@
 """Progress bars of long single-process tools go to stderr; the report on stdout stays clean
-(tools/misc/check_depth_labels.py -> monodle_plugin.utils.check_depth_labels)."""
+(tools/misc/check_depth_labels.py -> monodle_plugin.datasets.depth_label_check)."""
 import os.path as osp
 
 from tool_helpers import REPO
 
-from monodle_plugin.utils import check_depth_labels as chk
+from monodle_plugin.datasets import depth_label_check as chk
 
 MINI = osp.join(str(REPO), 'demo', 'kitti_mini', 'KITTI')
 

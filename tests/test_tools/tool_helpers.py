@@ -12,14 +12,16 @@ TINY_CONFIG = 'tests/test_tools/configs/tiny_yolo8_kitti_mini.py'
 
 
 def load_tool(name: str):
-    """Import ``tools/<name>.py`` as a module (tools/ is not a package), to run its ``main`` /
-    ``build_cfg`` in-process: the command-line layer only. Logic the tests check lives in
-    ``monodle_plugin`` (the demo's in ``monodle_plugin.apis``) and is imported from there.
+    """The command module of ``tools/<name>.py`` (every tool is a thin shim into
+    ``monodle_plugin.commands.<stem>``, or ``monodle_kitti.commands.<stem>`` for the torch-free
+    ones), to run its ``main`` / ``build_cfg`` in-process: the command-line layer only. Logic
+    the tests check lives in the package by role and is imported from there.
     """
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    stem = name.rsplit('/', 1)[-1]
+    shim = (REPO / 'tools' / f'{name}.py').read_text(encoding='utf-8')
+    package = 'monodle_kitti' if 'monodle_kitti.commands.' in shim else 'monodle_plugin'
+    assert f'{package}.commands.{stem} import main' in shim, f'tools/{name}.py is not a shim'
+    return importlib.import_module(f'{package}.commands.{stem}')
 
 
 def tool_env() -> dict:

@@ -1,47 +1,14 @@
 #!/usr/bin/env python
 """summary.csv / summary.md over several work dirs: config, run, epoch and the AP40 columns.
 
-    python tools/analysis_tools/format_results.py work_dirs/monodle_dla34_kitti \\
-        work_dirs/monodle_yolo8_da3 [--epochs last|best|all] [--out-dir .]
-
-Reads each run's validation numbers (mmengine's ``<run>/vis_data/scalars.json``) and the
-``metrics.json`` of ``tools/test.py`` runs (the seed's ``format_results.py`` parsed its logs).
-Rows are sorted by Car 3D AP40 moderate (IoU 0.7), the README table's ranking column.
+Entry point only: the command is ``monodle_plugin/commands/format_results.py``
+(``--help`` lists the options).
 """
-import argparse
 import os.path as osp
 import sys
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
-
-from monodle_plugin.evaluation.analysis.runs import collect_runs, write_summary  # noqa: E402
-from monodle_plugin.utils.cli import UserError, run_cli  # noqa: E402
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('work_dirs', nargs='+', help='work dirs (work_dirs/<config name>) or '
-                        'run folders (work_dirs/<config name>/<timestamp>)')
-    parser.add_argument('--epochs', default='last', choices=['last', 'best', 'all'],
-                        help='validations listed per run (default: the last one)')
-    parser.add_argument('--out-dir', default='.', help='folder for summary.csv / summary.md')
-    return parser.parse_args(argv)
-
-
-def main(argv=None) -> list:
-    args = parse_args(argv)
-    rows = collect_runs(args.work_dirs, args.epochs)
-    if not rows:
-        raise UserError(f'no KITTI metrics found under {args.work_dirs} (runs need '
-                        'vis_data/scalars.json from validation or metrics.json from tools/test.py)')
-    csv_path, md_path = write_summary(rows, args.out_dir)
-    print(open(md_path).read())
-    print(f'{len(rows)} row(s) written to {csv_path} and {md_path}')
-    return rows
-
-
-if __name__ == '__main__':
+if __name__ == '__main__':  # the checkout's packages first
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    from monodle_plugin.commands.format_results import main
+    from monodle_plugin.utils.cli import run_cli
     run_cli(main)

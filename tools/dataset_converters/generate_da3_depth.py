@@ -4,15 +4,15 @@ Usage:
     python tools/dataset_converters/generate_da3_depth.py data/KITTI --split trainval \\
         --model /path/to/DA3METRIC-LARGE [--out data/KITTI/DA3_depth_results]
 
-Options and file format: ``monodle_plugin/utils/generate_da3_depth.py`` (``--help``).
+Options and file format: ``monodle_plugin/datasets/da3_depth_generation.py`` (``--help``).
 """
 import os.path as osp
 import sys
 
 if __name__ == '__main__':
     sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    from monodle_plugin.commands.generate_da3_depth import main
     from monodle_plugin.utils.cli import run_cli
     from monodle_plugin.utils.env_check import check_environment
-    from monodle_plugin.utils.generate_da3_depth import main
     check_environment()
     run_cli(main)

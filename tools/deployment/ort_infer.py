@@ -9,23 +9,23 @@ Examples::
     python tools/deployment/ort_infer.py model.onnx drive.mp4 --intrinsics cam.yaml \\
         --jsonl dets.jsonl
 
-Inputs, intrinsics, the virtual-camera normalisation and the result files are those of
+Inputs, intrinsics, the virtual-camera normalisation and the outputs are those of
 ``tools/demo.py``: an image, folder, glob or video; ``--intrinsics`` (``--calib``) in any form
-(``monodle_plugin/deployment/intrinsics.py``; default ``../calib/<id>.txt``); ``--out-dir``
+(``monodle_kitti/intrinsics.py``; default ``../calib/<id>.txt``); ``--out-dir``
 (``--kitti-dir``) one ``<stem>.txt`` per frame with the KITTI result lines ``tools/test.py``
 writes (``type -1 -1 alpha x1 y1 x2 y2 h w l x y z ry score``); ``--jsonl`` the same JSON-lines
-records. No drawings (they need the torch side). Neither torch nor the OpenMMLab packages are
-imported: ``monodle_plugin/deployment/{numpy_runtime,intrinsics,frames}.py`` are loaded as plain
-files (copy them next to this script on a machine without the package). A missing or
-unreadable model, image, video or intrinsics ends with one line ``error: ...`` and exit
-status 2 (``--debug``: the traceback): ``monodle_kitti/cli.py`` (standard library
-only) is loaded as a plain file too (copy it next to this script as well; without it errors
-keep Python's traceback).
+records; ``--draw-dir`` the drawings of ``tools/demo.py --out-dir`` (projected 3D boxes + bird's-eye
+view, boxes with score >= ``--draw-score-thr``; ``<stem>.png`` per image, ``<video stem>.mp4``
+per video). Neither torch nor the OpenMMLab packages are imported: intrinsics, inputs, drawing
+and errors come from the torch-free package ``monodle_kitti`` (numpy, OpenCV); the ONNX
+pre-/post-processing ``monodle_plugin/deployment/numpy_runtime.py`` is loaded as a plain file
+(copy it next to this script on a machine without monodle_plugin). A missing or unreadable
+model, image, video or intrinsics ends with one line ``error: ...`` and exit status 2
+(``--debug``: the traceback).
 
 The exported graph decodes (the box coder's top-k and geometry, as ``tools/test.py``); this
 script pre-processes, feeds the graph the frame's P2, applies the score threshold and writes
-the lines with ``monodle_kitti/kitti_io.py`` (the torch-free package: installed, or found in
-this checkout).
+the lines with ``monodle_kitti.kitti_io``.
 """
 import argparse
 import importlib.util
@@ -33,6 +33,16 @@ import os
 import os.path as osp
 import sys
 import time
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO_ROOT not in sys.path:  # the checkout's monodle_kitti (torch-free) before any installed
+    sys.path.insert(0, REPO_ROOT)
+
+from monodle_kitti import frames as frames_mod  # noqa: E402
+from monodle_kitti import intrinsics as intrinsics_mod  # noqa: E402
+from monodle_kitti import kitti_io  # noqa: E402
+from monodle_kitti.cli import run_cli  # noqa: E402
+from monodle_kitti.mono3d_drawing import draw_mono3d_result  # noqa: E402
 
 
 def _load_plain(package: str, relpath: str, name: str):
@@ -66,34 +76,6 @@ def load_runtime():
     return module
 
 
-def load_kitti_io():
-    """``monodle_kitti.kitti_io`` (torch-free package: the KITTI result lines of
-    ``tools/test.py``), from the installed package or this checkout."""
-    try:
-        from monodle_kitti import kitti_io
-    except ImportError:
-        root = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
-        if not osp.isfile(osp.join(root, 'monodle_kitti', 'kitti_io.py')):
-            raise
-        sys.path.insert(0, osp.abspath(root))
-        from monodle_kitti import kitti_io
-    return kitti_io
-
-
-def load_plain_modules():
-    """(intrinsics, frames): the intrinsics parser and the input / JSON-lines helpers, plain
-    files of ``monodle_plugin/deployment/`` (copy them next to this script too)."""
-    mods = []
-    for filename in ('intrinsics.py', 'frames.py'):
-        module = _load_plain('monodle_plugin', f'deployment/{filename}',
-                             f'monodle_{filename[:-3]}')
-        if module is None:
-            raise FileNotFoundError(f'{filename} not found: copy monodle_plugin/deployment/'
-                                    f'{filename} next to {osp.abspath(__file__)}')
-        mods.append(module)
-    return tuple(mods)
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -105,6 +87,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out-dir', '--kitti-dir', dest='out_dir',
                         help='folder for the KITTI result lines <stem>.txt')
     parser.add_argument('--jsonl', help='JSON-lines file, one record per frame')
+    parser.add_argument('--draw-dir',
+                        help="folder for the drawings (tools/demo.py --out-dir's: PNG per image, "
+                        'MP4 per video)')
+    parser.add_argument('--draw-score-thr', type=float,
+                        help='score threshold of the drawn boxes (default: the model\'s '
+                        'test_cfg.score_thr, as tools/demo.py); the files hold every detection')
     parser.add_argument('--no-normalize-camera', action='store_true',
                         help='no virtual-camera normalisation (pad / crop to the training '
                         'focal length)')
@@ -114,8 +102,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='heatmap-score threshold on the graph\'s decoded peaks (default: '
                         'the exported test_cfg.score_thr)')
     args = parser.parse_args(argv)
-    if not args.out_dir and not args.jsonl:
-        parser.error('give --out-dir (KITTI result lines) and / or --jsonl')
+    if not args.out_dir and not args.jsonl and not args.draw_dir:
+        parser.error('give --out-dir (KITTI result lines), --jsonl and / or --draw-dir')
     return args
 
 
@@ -127,7 +115,6 @@ def main(argv=None) -> dict:
     import cv2
     import onnxruntime as ort
     rt = load_runtime()
-    intrinsics_mod, frames_mod = load_plain_modules()
 
     if not osp.isfile(args.model):
         raise FileNotFoundError(f'ONNX model not found: {args.model}')
@@ -146,12 +133,13 @@ def main(argv=None) -> dict:
                        'tools/deployment/export_onnx.py')
     meta = rt.parse_meta(props['monodle'])
     score_thr = meta['score_thr'] if args.score_thr is None else args.score_thr
-    kitti_io = load_kitti_io()
+    draw_thr = score_thr if args.draw_score_thr is None else args.draw_score_thr
     intr = intrinsics_mod.Intrinsics(args.intrinsics)
     sources = frames_mod.list_sources(args.img)
     if args.out_dir:
         os.makedirs(args.out_dir, exist_ok=True)
     jsonl = open(args.jsonl, 'w') if args.jsonl else None
+    drawings = frames_mod.DrawingWriter(args.draw_dir) if args.draw_dir else None
     results, warned = {}, set()
     try:
         for frame in frames_mod.iter_frames(sources):
@@ -159,8 +147,9 @@ def main(argv=None) -> dict:
                                                                      cv2.IMREAD_COLOR)
             if img is None:
                 raise OSError(f'{frame.path}: image could not be read or decoded')
+            raw_img = img
             cam2img, where = intr(*frame.lookup)
-            problems = rt.p2_problems(cam2img, img.shape[:2], where, frame.path)
+            problems = intrinsics_mod.p2_problems(cam2img, img.shape[:2], where, frame.path)
             if problems:  # NaN coordinates written with exit 0 otherwise
                 raise ValueError(problems[0])
             hw = img.shape[:2]
@@ -190,19 +179,21 @@ def main(argv=None) -> dict:
                 jsonl.write(json.dumps(frames_mod.prediction_record(
                     frame, cam2img, det['bboxes_3d'], det['scores_3d'], det['labels_3d'],
                     det['bboxes_2d'], meta['class_names'], ratio, (dx, dy))) + '\n')
+            if drawings is not None:  # tools/demo.py's drawing, on the real image and camera
+                keep = det['scores_3d'] >= draw_thr
+                drawings.write(frame, draw_mono3d_result(
+                    raw_img, cam2img, det['bboxes_3d'][keep], det['labels_3d'][keep],
+                    det['scores_3d'][keep], title=frame.name))
             print(f'{frame.name}: {len(lines)} objects, {ms:.0f} ms')
             results[frame.name] = lines
+            frame.img = None  # a video frame's pixels are not kept
     finally:
         if jsonl is not None:
             jsonl.close()
+        if drawings is not None:
+            drawings.close()
     return results
 
 
 if __name__ == '__main__':
-    # monodle_kitti/cli.py imports only the standard library (monodle_plugin.utils.cli is the
-    # same module, but importing that name runs monodle_plugin's __init__: torch, mmdet3d)
-    cli = _load_plain('monodle_kitti', 'cli.py', 'monodle_cli')
-    if cli is None:  # copied without cli.py: plain Python errors
-        main()
-    else:
-        cli.run_cli(main)
+    run_cli(main)

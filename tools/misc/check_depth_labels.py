@@ -4,7 +4,7 @@ Usage:
     python tools/misc/check_depth_labels.py data/KITTI --depth-dir DA3_depth_results \\
         --split train [--lidar-dir lidar_depth] [--per-frame]
 
-Checks and options: ``monodle_plugin/utils/check_depth_labels.py`` (``--help``). Exits 1 if a
+Checks and options: ``monodle_plugin/datasets/depth_label_check.py`` (``--help``). Exits 1 if a
 file is missing, unreadable, of a wrong shape, all NaN, without a valid pixel or mostly invalid
 (``--max-invalid-fraction``), if an image does not decode, or (with ``--lidar-dir``) a frame is
 flagged.
@@ -14,7 +14,7 @@ import sys
 
 if __name__ == '__main__':
     sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-    from monodle_plugin.utils.check_depth_labels import main
+    from monodle_plugin.commands.check_depth_labels import main
     from monodle_plugin.utils.cli import run_cli
     from monodle_plugin.utils.env_check import check_environment
     check_environment()

@@ -7,7 +7,7 @@ Usage:
         dla34-ba72cf86.pth dla34_mm.pth
 
 mmdet3d's place for converters.
-Mapping, checks and options: ``monodle_plugin/utils/convert_monodle_checkpoint.py``. A checkpoint
+Mapping, checks and options: ``monodle_plugin/models/utils/official_checkpoint.py``. A checkpoint
 that cannot be converted ends with one line ``error: ...`` and exit status 2 (``--debug``: the
 traceback).
 """
@@ -16,8 +16,8 @@ import sys
 
 if __name__ == '__main__':
     sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    from monodle_plugin.commands.convert_monodle_checkpoint import main
     from monodle_plugin.utils.cli import run_cli
-    from monodle_plugin.utils.convert_monodle_checkpoint import main
     from monodle_plugin.utils.env_check import check_environment
     check_environment()
     run_cli(main)

@@ -6,8 +6,8 @@ Usage:
 
 Drops the optimizer, schedulers and message hub; keeps ``state_dict``, ``meta.cfg`` and
 ``meta.dataset_meta``; adds class names, input size, normalisation, decode mode, package version
-and git commit to ``meta`` (``monodle_plugin/utils/publish_model.py``). The published file alone
-is enough for ``tools/test.py``, ``tools/demo.py`` and ``tools/deployment/export_onnx.py``.
+and git commit to ``meta`` (``monodle_plugin/deployment/publish_model.py``). The published file
+alone is enough for ``tools/test.py``, ``tools/demo.py`` and ``tools/deployment/export_onnx.py``.
 A checkpoint that cannot be published ends with one line ``error: ...`` and exit status 2.
 """
 import os.path as osp
@@ -15,8 +15,8 @@ import sys
 
 if __name__ == '__main__':
     sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    from monodle_plugin.commands.publish_model import main
     from monodle_plugin.utils.cli import run_cli
     from monodle_plugin.utils.env_check import check_environment
-    from monodle_plugin.utils.publish_model import main
     check_environment()
     run_cli(main)

@@ -15,8 +15,9 @@ import numpy as np
 from mmdet3d.registry import HOOKS
 from mmengine.hooks import Hook
 
+from monodle_kitti.mono3d_drawing import draw_mono3d_result
+
 from ...models.detectors.monodle import drawing_score_thr
-from ...utils.mono3d_drawing import draw_mono3d_result
 
 
 def sample_to_drawables(sample, score_thr: float) -> tuple:

@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ...datasets.kitti_io import load_kitti_dir
+from monodle_kitti.kitti_io import load_kitti_dir
 
 #: quantity -> (unit, histogram bin edges)
 QUANTITIES: Dict[str, tuple] = {

@@ -1,6 +1,6 @@
 """CPU KITTI evaluation (no numba.cuda): exact rotated IoU, devkit matching, AP40/AP11.
 
-The KITTI file readers / writers it uses live in :mod:`monodle_plugin.datasets.kitti_io`
+The KITTI file readers / writers it uses live in :mod:`monodle_kitti.kitti_io`
 (one home: import them from there).
 """
 from .box_overlaps import frame_overlaps, image_box_iou

@@ -13,11 +13,12 @@ from mmdet3d.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MessageHub, MMLogger, print_log
 
-from ...datasets.kitti_io import (
+from monodle_kitti.kitti_io import (
     detections_to_kitti_anno,
     load_kitti_dir,
     write_kitti_results,
 )
+
 from ...structures.classes import MONODLE_CLASSES
 from ..analysis.distance_bins import compute_ap_by_distance, depth_bins_from_edges
 from ..functional.kitti_eval import (

@@ -11,7 +11,7 @@ draws, one panel under the other at the network-input size:
    (``MonoDLEBBoxCoder.encode``: only writelist classes, depth range and difficulty filters);
 3. with ``LoadDA3Depth`` in the pipeline, the teacher depth (0-80 m) and its validity mask.
 
-Drawing reuses :mod:`.mono3d_drawing` / :mod:`.analysis_drawing` (what ``tools/test.py
+Drawing reuses :mod:`monodle_kitti.mono3d_drawing` / :mod:`.analysis_drawing` (what ``tools/test.py
 --show-dir`` and ``tools/analysis_tools/visualize.py`` draw) rather than mmdet3d's
 ``Det3DLocalVisualizer``, whose mono task draws neither heatmaps nor a depth map with a fixed
 colour range.
@@ -28,9 +28,10 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
-from ..structures.classes import MONODLE_CLASSES
+from monodle_kitti.classes import MONODLE_CLASSES
+from monodle_kitti.mono3d_drawing import CLASS_COLORS, UNKNOWN_COLOR, draw_projected_boxes
+
 from .analysis_drawing import _title, draw_2d_boxes, draw_heatmaps, draw_teacher
-from .mono3d_drawing import CLASS_COLORS, UNKNOWN_COLOR, draw_projected_boxes
 
 
 def warped_cam2img(meta: dict) -> np.ndarray:

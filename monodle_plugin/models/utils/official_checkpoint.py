@@ -1,6 +1,6 @@
 """Official MonoDLE and seed-system (MonoDDLE) checkpoints -> this plugin's state dict.
 
-Usage (``tools/convert_monodle_checkpoint.py`` and ``tools/model_converters/`` run ``main``):
+Usage (both tools are shims into ``monodle_plugin.commands.convert_monodle_checkpoint``):
     python tools/convert_monodle_checkpoint.py checkpoint_epoch_140.pth monodle_dla34.pth
     python tools/convert_monodle_checkpoint.py seed_yolo8.pth out.pth \\
         --config configs/ablation/monodle_yolo8_kitti.py
@@ -34,7 +34,6 @@ points print as one line ``error: ...`` with exit status 2 (``utils/cli.py``).
 """
 from __future__ import annotations
 
-import argparse
 import re
 from collections import OrderedDict
 from pathlib import Path
@@ -42,7 +41,7 @@ from typing import Optional
 
 import torch
 
-from .cli import CheckpointError
+from ...utils.cli import CheckpointError
 
 #: the seven MonoDLE output branches, top-level modules of ``CenterNet3D``
 HEAD_BRANCHES = ('heatmap', 'offset_2d', 'size_2d', 'depth', 'offset_3d', 'size_3d', 'heading')
@@ -270,43 +269,3 @@ def load_checkpoint_file(path: str, key: Optional[str]) -> dict:
         raise ConversionError(f'{path}: no {key!r} entry (found {found}); is this an official '
                               'MonoDLE or MonoDDLE checkpoint (checkpoint_epoch_*.pth)?')
     return ckpt[key]
-
-
-DEFAULT_CONFIG = DEFAULT_CONFIGS[('dla34', False)]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('src', help='official / seed checkpoint (checkpoint_epoch_140.pth)')
-    parser.add_argument('dst', help='output file for this plugin')
-    parser.add_argument('--config', default=None,
-                        help='config whose model the result must fit exactly (default: the '
-                             'config of the detected variant)')
-    parser.add_argument('--source', choices=SOURCES, default='auto',
-                        help='backbone layout of the checkpoint (default: from its keys)')
-    parser.add_argument('--imagenet-dla34', action='store_true',
-                        help='convert the ImageNet DLA-34 weights into a backbone checkpoint')
-    args = parser.parse_args(argv)
-    try:
-        if args.imagenet_dla34:
-            state = load_checkpoint_file(args.src, None)
-            converted = convert_imagenet_dla34(
-                state, build_expected(args.config or DEFAULT_CONFIG, 'backbone'))
-            variant = 'ImageNet DLA-34 backbone'
-        else:
-            state = load_checkpoint_file(args.src, 'model_state')
-            found = detect_source(state, args.source)
-            config = args.config or DEFAULT_CONFIGS[(found['backbone'], found['uncertainty'])]
-            variant = (f'{found["backbone"]}'
-                       f'{" + uncertainty branch" if found["uncertainty"] else ""} -> {config}')
-            converted = convert_state_dict(state, build_expected(config), found['backbone'])
-    except ConversionError as err:
-        if str(args.src) in str(err):
-            raise
-        raise ConversionError(f'{args.src}: {err}') from err
-    Path(args.dst).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({'state_dict': converted,
-                'meta': dict(source=str(args.src), converter='convert_monodle_checkpoint')},
-               args.dst)
-    print(f'{variant}: wrote {len(converted)} tensors to {args.dst}')
-    return 0

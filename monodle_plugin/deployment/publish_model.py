@@ -13,7 +13,6 @@ before anything is written (a checkpoint that does not match its own config is r
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import os.path as osp
@@ -22,8 +21,8 @@ from typing import Any
 
 import torch
 
-from .checkpoint_loading import checkpoint_config, load_checkpoint_file
-from .cli import CheckpointError
+from ..utils.checkpoint_loading import checkpoint_config, load_checkpoint_file
+from ..utils.cli import CheckpointError
 
 #: Top-level checkpoint entries that are kept; everything else (optimizer, param_schedulers,
 #: message_hub, ...) is dropped.
@@ -59,8 +58,8 @@ def sha256_of(path: str) -> str:
 def published_meta(checkpoint: str) -> dict:
     """The :data:`PUBLISHED_KEYS` of a checkpoint, from the model of its stored config (built on
     CPU, weights loaded strictly)."""
-    from ..deployment.onnx_export import build_model_for_export, export_meta, pipeline_input_size
     from ..version import __version__
+    from .onnx_export import build_model_for_export, export_meta, pipeline_input_size
     model, cfg = build_model_for_export(None, checkpoint)
     info = export_meta(model, pipeline_input_size(cfg))
     return dict(class_names=info['class_names'], input_size=info['input_size'],
@@ -91,20 +90,3 @@ def publish_checkpoint(in_file: str, out_file: str) -> str:
     final = f'{stem}-{sha256_of(tmp)[:8]}.pth'
     os.replace(tmp, final)
     return final
-
-
-def main(argv=None) -> str:
-    parser = argparse.ArgumentParser(
-        description='Publish a checkpoint: strip training state, add inference metadata, name '
-        'it <out>-<sha256[:8]>.pth (see monodle_plugin/utils/publish_model.py).')
-    parser.add_argument('in_file', help='input checkpoint (tools/train.py)')
-    parser.add_argument('out_file', help='output name, e.g. monodle_yolo8_kitti.pth')
-    args = parser.parse_args(argv)
-    final = publish_checkpoint(args.in_file, args.out_file)
-    size = osp.getsize(final) / 2**20
-    print(f'wrote {final} ({size:.1f} MiB; was {osp.getsize(args.in_file) / 2**20:.1f} MiB)')
-    return final
-
-
-__all__ = ['KEPT_ENTRIES', 'PUBLISHED_KEYS', 'git_commit', 'main', 'publish_checkpoint',
-           'published_meta', 'sha256_of']

@@ -2,8 +2,8 @@
 
 The one parser of intrinsics for inference (``tools/demo.py``, :class:`MonoDLEInferencer`,
 ``tools/deployment/ort_infer.py``). Standard library + numpy only (PyYAML / OpenCV imported when
-a YAML file is read), no package-relative import: ``ort_infer.py`` loads this file directly and
-stays free of torch.
+a YAML file is read): part of the torch-free package, so ``ort_infer.py`` imports it without
+torch. KITTI calib files are read by :func:`monodle_kitti.kitti_io.read_calib`.
 
 Accepted forms (:data:`FORMS`), per image or one for all:
 
@@ -29,6 +29,8 @@ import os.path as osp
 from typing import Any, Sequence
 
 import numpy as np
+
+from .kitti_io import KittiFormatError, read_calib
 
 #: The forms accepted, as named in every error message.
 FORMS = ('a KITTI calib file (P2 line) or a folder of <image stem>.txt',
@@ -87,18 +89,14 @@ def cam2img_from_values(values: Any, where: str = 'intrinsics') -> np.ndarray:
 
 
 def read_kitti_p2(path: str) -> np.ndarray:
-    """P2 of a KITTI calibration file as (4, 4) float64 (last row ``0 0 0 1``)."""
-    with open(path, encoding='utf-8-sig') as f:
-        for line in f:
-            if line.startswith('P2:'):
-                try:
-                    values = [float(v) for v in line.split()[1:]]
-                except ValueError:
-                    break
-                if len(values) != 12:
-                    break
-                return cam2img_from_values(values, path)
-    raise _error(path, 'no valid "P2:" line (12 numbers) in this KITTI calib file')
+    """P2 of a KITTI calibration file as (4, 4) float64 (last row ``0 0 0 1``), read by the one
+    calib reader :func:`monodle_kitti.kitti_io.read_calib`, then checked as any intrinsics."""
+    try:
+        p2 = read_calib(path)['P2']
+    except KittiFormatError as err:
+        raise _error(path, f'not a valid KITTI calib file ({str(err).replace(path + ": ", "")})'
+                     ) from None
+    return cam2img_from_values(p2, path)
 
 
 def _read_json(path: str) -> np.ndarray:
@@ -343,7 +341,48 @@ def camera_warnings(cam2img: np.ndarray, image_wh: Sequence[int], input_wh: Sequ
     return out
 
 
+#: Largest accepted distance of the principal point from the image centre, as a fraction of
+#: the image side (KITTI: about 2 % horizontally, 8 % vertically; a 2x-resized image: > 45 %).
+PRINCIPAL_POINT_TOLERANCE = 0.25
+
+
+def p2_problems(cam2img: np.ndarray, hw: tuple[int, int], calib_path: str,
+                img_path: str) -> list[str]:
+    """What is wrong with an image's P2, wherever a calibration enters (training data checks,
+    ``tools/demo.py``, ``MonoDLEInferencer``, ``tools/deployment/ort_infer.py``); empty when it
+    is usable.
+
+    Checks: 12 finite numbers, positive focal lengths ``fu, fv`` (an all-zero P2 made NaN
+    coordinates, or crashed OpenCV), and the principal point within
+    :data:`PRINCIPAL_POINT_TOLERANCE` of the image centre (else the image was resized without
+    its calibration, or the calibration is another camera's).
+
+    Args:
+        cam2img: P2, (3, 4) or (4, 4), pixels.
+        hw: the image's (H, W), pixels.
+        calib_path, img_path: named in the messages.
+    """
+    p2 = np.asarray(cam2img, np.float64)
+    if p2.ndim != 2 or p2.shape[0] < 3 or p2.shape[1] != 4:
+        return [f'{calib_path}: P2 must be 3x4, got shape {p2.shape}']
+    if not np.isfinite(p2[:3]).all():
+        return [f'{calib_path}: P2 contains NaN or inf']
+    fu, fv = float(p2[0, 0]), float(p2[1, 1])
+    if fu <= 0 or fv <= 0:
+        return [f'{calib_path}: P2 focal lengths (fu, fv) = ({fu:g}, {fv:g}) must be > 0 (an '
+                'all-zero or broken calibration); use the calib file of this camera']
+    h, w = hw
+    cx, cy = float(p2[0, 2]), float(p2[1, 2])
+    if (abs(cx - w / 2) > PRINCIPAL_POINT_TOLERANCE * w
+            or abs(cy - h / 2) > PRINCIPAL_POINT_TOLERANCE * h):
+        return [f'{img_path}: image is {w}x{h} but the principal point of {calib_path} is '
+                f'({cx:.1f}, {cy:.1f}), far from its centre: image resized or calibration of '
+                'another camera/frame (scale P2 with the image, or use its own calib file)']
+    return []
+
+
 __all__ = ['FORMS', 'Intrinsics', 'IntrinsicsError', 'KITTI_FX', 'KITTI_HEIGHT', 'KITTI_WIDTH',
-           'NORMALIZE_DEADBAND', 'as_intrinsics', 'cam2img_from_values', 'camera_warnings',
-           'focal_at_input', 'kitti_calib_for', 'read_intrinsics_file', 'read_kitti_p2',
-           'virtual_camera', 'virtual_camera_scale']
+           'NORMALIZE_DEADBAND', 'PRINCIPAL_POINT_TOLERANCE', 'as_intrinsics',
+           'cam2img_from_values', 'camera_warnings', 'focal_at_input', 'kitti_calib_for',
+           'p2_problems', 'read_intrinsics_file', 'read_kitti_p2', 'virtual_camera',
+           'virtual_camera_scale']

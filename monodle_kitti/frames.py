@@ -5,10 +5,11 @@ Inputs (:func:`list_sources`): an image file, a folder of images, a glob pattern
 :data:`VIDEO_EXTS`), a decoded BGR image array, or a list of these. :func:`iter_frames` yields
 one :class:`Frame` per image / video frame, lazily (a video is never held in memory).
 
-Output: :func:`prediction_record`, one JSON object per frame (see :data:`BOX_CONVENTION`).
+Outputs: :func:`prediction_record`, one JSON object per frame (see :data:`BOX_CONVENTION`);
+:class:`DrawingWriter`, the drawings (``<name>.png`` per image, ``<video stem>.mp4`` per video).
 
-OpenCV and numpy only, no package-relative import: ``tools/deployment/ort_infer.py`` loads this
-file directly (no torch).
+OpenCV and numpy only (the torch-free package): ``tools/deployment/ort_infer.py`` imports it
+without torch.
 """
 from __future__ import annotations
 
@@ -197,5 +198,52 @@ def prediction_record(frame: Frame, cam2img: np.ndarray, boxes_3d: np.ndarray,
     return rec
 
 
-__all__ = ['BOX_CONVENTION', 'Frame', 'IMAGE_EXTS', 'VIDEO_EXTS', 'count_frames', 'is_video',
-           'iter_frames', 'list_sources', 'open_video', 'prediction_record', 'video_info']
+class DrawingWriter:
+    """The drawings of a run: ``<out_dir>/<name>.png`` per image, one ``<out_dir>/<video
+    stem>.mp4`` per video (mp4v, the source fps; frames in order), as ``tools/demo.py`` and
+    ``tools/deployment/ort_infer.py --draw-dir`` write them. Use as a context manager (or call
+    :meth:`close`): the video file is complete only after it.
+
+    Args:
+        out_dir: folder, created if missing.
+    """
+
+    def __init__(self, out_dir: str) -> None:
+        self.out_dir = out_dir
+        os.makedirs(out_dir, exist_ok=True)
+        self._writer, self._video = None, None
+
+    def write(self, frame: Frame, canvas: np.ndarray) -> str:
+        """Write one BGR uint8 canvas (H, W, 3); returns the file it went to."""
+        import cv2
+        if frame.video is None:
+            path = osp.join(self.out_dir, frame.name + '.png')
+            if not cv2.imwrite(path, canvas):
+                raise OSError(f'{path}: the drawing could not be written')
+            return path
+        path = osp.join(self.out_dir, osp.splitext(osp.basename(frame.video))[0] + '.mp4')
+        if self._video != frame.video:
+            self.close()
+            self._writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'),
+                                           video_info(frame.video)[1],
+                                           (canvas.shape[1], canvas.shape[0]))
+            self._video = frame.video
+        self._writer.write(canvas)
+        return path
+
+    def close(self) -> None:
+        """Finish the open video file, if any."""
+        if self._writer is not None:
+            self._writer.release()
+        self._writer, self._video = None, None
+
+    def __enter__(self) -> DrawingWriter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+__all__ = ['BOX_CONVENTION', 'DrawingWriter', 'Frame', 'IMAGE_EXTS', 'VIDEO_EXTS', 'count_frames',
+           'is_video', 'iter_frames', 'list_sources', 'open_video', 'prediction_record',
+           'video_info']

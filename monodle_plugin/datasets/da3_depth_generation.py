@@ -31,7 +31,6 @@ models check on a few frames that batch 1 and batch N give the same maps before 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import os.path as osp
 import sys
@@ -42,8 +41,8 @@ import numpy as np
 import torch
 from mmengine.utils import ProgressBar
 
-from ..datasets.kitti_io import SPLIT_FOLDERS, read_calib, read_split, split_folder
-from .cli import UserError
+from ..utils.cli import UserError
+from .kitti_io import read_calib, read_split, split_folder
 
 METRIC_FOCAL_BASE = 300.0  # DA3Metric's canonical focal length (pixels)
 DEFAULT_MODEL = 'depth-anything/DA3METRIC-LARGE'
@@ -170,38 +169,3 @@ def generate(data_root: str, split: str, out_dir: str, model: Any, model_name: s
             bar.update()
     sys.stdout.write('\n')
     return counts
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('data_root', help='raw KITTI root, e.g. data/KITTI')
-    parser.add_argument('--split', default='trainval', choices=sorted(SPLIT_FOLDERS))
-    parser.add_argument('--out', default=None,
-                        help='output folder (default: <data_root>/DA3_depth_results)')
-    parser.add_argument('--model', default=DEFAULT_MODEL,
-                        help='local weights folder / file, or a hub id (with --allow-download)')
-    parser.add_argument('--model-kind', default='auto', choices=['auto', 'metric', 'nested'],
-                        help='output units: metric (focal-normalised) or nested (metres)')
-    parser.add_argument('--allow-download', action='store_true',
-                        help='allow fetching --model from the hub when it is not a local path')
-    parser.add_argument('--process-res', type=int, default=504,
-                        help="DA3's processing resolution (long side, pixels)")
-    parser.add_argument('--batch-size', type=int, default=1, help='frames per DA3 call')
-    parser.add_argument('--device', default='cuda', help='torch device, e.g. cuda, cuda:1, cpu')
-    parser.add_argument('--overwrite', action='store_true', help='redo finished files')
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
-    try:
-        kind = model_kind(args.model, args.model_kind)
-    except ValueError as err:
-        raise UserError(str(err)) from None
-    out = args.out or osp.join(args.data_root, 'DA3_depth_results')
-    model = load_da3(args.model, args.device, args.allow_download)
-    counts = generate(args.data_root, args.split, out, model, args.model, kind,
-                      args.process_res, args.batch_size, args.overwrite)
-    print(f'{counts["written"]} written, {counts["skipped"]} skipped -> {out}')
-
-

@@ -1,7 +1,9 @@
 """Headless drawing of monocular 3D detections: projected boxes + a bird's-eye-view panel.
 
-Pure numpy + OpenCV (no display, no matplotlib state), used by ``tools/demo.py`` and by the
-``MonoDLEVisualizationHook`` behind ``tools/test.py --show-dir``.
+Pure numpy + OpenCV (no torch, no display, no matplotlib state), used by ``tools/demo.py``
+(:class:`~monodle_plugin.apis.MonoDLEInferencer`), the ``MonoDLEVisualizationHook`` behind
+``tools/test.py --show-dir``, the analysis pictures (:mod:`monodle_plugin.visualization`) and
+``tools/deployment/ort_infer.py --draw-dir`` (which must not import torch).
 
 Conventions: KITTI camera frame (x right, y down, z forward; metres), boxes
 ``[x, y, z, l, h, w, ry]`` with ``(x, y, z)`` the **bottom** centre (mmdet3d
@@ -15,7 +17,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from ..structures.geometry import camera_box_corners, project_to_image
+from .camera import camera_box_corners, project_to_image
 
 #: BGR colour per class label (Pedestrian, Car, Cyclist); others / unknown: grey.
 CLASS_COLORS = ((0, 165, 255), (255, 128, 0), (255, 0, 255))
@@ -46,16 +48,6 @@ def box_corners(boxes: np.ndarray) -> np.ndarray:
         4 is the front face (+l/2 along the heading).
     """
     return camera_box_corners(boxes)[:, _MMDET3D_TO_DRAWING]
-
-
-def project_corners(corners: np.ndarray, cam2img: np.ndarray) -> np.ndarray:
-    """(N, 8, 3) camera points -> (N, 8, 2) pixels through P2 (divide by depth); NaN for points
-    closer than :data:`MIN_DEPTH` (behind the near plane). Edges: :func:`project_box_edges`."""
-    pts = corners.reshape(-1, 3)
-    uv = np.full((len(pts), 2), np.nan)
-    front = pts[:, 2] > MIN_DEPTH
-    uv[front] = project_to_image(pts[front], cam2img)
-    return uv.reshape(corners.shape[0], 8, 2)
 
 
 def clip_segments_near(p0: np.ndarray, p1: np.ndarray, near: float = MIN_DEPTH

@@ -19,7 +19,6 @@ unless absolute.
 """
 from __future__ import annotations
 
-import argparse
 import os.path as osp
 import sys
 from typing import Sequence
@@ -27,7 +26,7 @@ from typing import Sequence
 import numpy as np
 from mmengine.utils import ProgressBar
 
-from ..datasets.kitti_io import SPLIT_FOLDERS, read_split, split_folder
+from .kitti_io import read_split, split_folder
 
 
 def _resolve(data_root: str, folder: str) -> str:
@@ -37,7 +36,7 @@ def _resolve(data_root: str, folder: str) -> str:
 def check_frame(loader, depth_path: str, raw_hw: tuple[int, int], lidar_path: str | None,
                 max_depth: float | None, max_invalid_fraction: float = 0.99) -> dict:
     """Statistics of one frame (``loader``: a ``LoadDA3Depth`` for reading and resizing)."""
-    from ..datasets.transforms.load_da3_depth import depth_validity
+    from .transforms.load_da3_depth import depth_validity
 
     row: dict = dict(status='ok')
     if not osp.exists(depth_path):
@@ -89,8 +88,8 @@ def check(data_root: str, depth_dir: str, split: str = 'train', lidar_dir: str |
           per_frame: bool = False, key: str = 'depth', max_invalid_fraction: float = 0.99
           ) -> tuple[int, dict[str, dict]]:
     """Check every frame; print the report. Returns (number of problems, rows by id)."""
-    from ..datasets.transforms.load_da3_depth import LoadDA3Depth
-    from ..datasets.validation import decode_image
+    from .transforms.load_da3_depth import LoadDA3Depth
+    from .validation import decode_image
 
     loader = LoadDA3Depth(depth_dir=depth_dir, key=key)
     ids = read_split(data_root, split)
@@ -168,30 +167,3 @@ def print_report(rows: dict[str, dict], depth_root: str, split: str, lidar_root:
         print(f'    flagged (ratio outside [{ratio_range[0]}, {ratio_range[1]}]): '
               f'{len(flagged)} {flagged[:20]}')
     return len(rows) - len(ok) + len(flagged)
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('data_root', help='raw KITTI root, e.g. data/KITTI')
-    parser.add_argument('--depth-dir', default='DA3_depth_results')
-    parser.add_argument('--split', default='train', choices=sorted(SPLIT_FOLDERS))
-    parser.add_argument('--lidar-dir', default=None, help='sparse LiDAR depth to compare with')
-    parser.add_argument('--max-depth', type=float, default=None,
-                        help='values above are invalid (metres)')
-    parser.add_argument('--ratio-range', type=float, nargs=2, default=(0.8, 1.25),
-                        metavar=('LOW', 'HIGH'), help='accepted median depth/LiDAR ratio')
-    parser.add_argument('--key', default='depth', help='array name in the .npz files')
-    parser.add_argument('--max-invalid-fraction', type=float, default=0.99,
-                        help='a map with more invalid pixels than this fraction fails')
-    parser.add_argument('--per-frame', action='store_true', help='print every frame')
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    problems, _ = check(args.data_root, args.depth_dir, args.split, args.lidar_dir,
-                        args.max_depth, args.ratio_range, args.per_frame, args.key,
-                        args.max_invalid_fraction)
-    return 1 if problems else 0
-
-

@@ -12,8 +12,8 @@ from typing import Dict, Optional, Sequence
 import cv2
 import numpy as np
 
-from ..structures.classes import MONODLE_CLASSES
-from .mono3d_drawing import (
+from monodle_kitti.classes import MONODLE_CLASSES
+from monodle_kitti.mono3d_drawing import (
     CLASS_COLORS,
     GT_COLOR,
     UNKNOWN_COLOR,
