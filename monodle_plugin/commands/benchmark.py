@@ -140,7 +140,7 @@ def load_config(path: str, data_root: str | None = None):
     """mmengine Config with weights that cannot be fetched offline switched off."""
     from mmengine.config import Config
     cfg = Config.fromfile(path)
-    from monodle_plugin.engine.distill_switches import apply_distill_switches
+    from monodle_plugin.utils.distill_switches import apply_distill_switches
     apply_distill_switches(cfg)  # the model a run builds (e.g. a +DA3+U uncertainty branch)
     backbone = cfg.model.get('backbone', {})
     if backbone.get('type') == 'UltralyticsBackbone' or 'pretrained' in backbone:

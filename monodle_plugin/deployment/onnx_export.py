@@ -318,7 +318,7 @@ def build_model_for_export(config: str | None, checkpoint: str | None,
             from ..utils.config_checks import check_cfg_option_keys
             check_cfg_option_keys(cfg, cfg_options, config)  # unknown keys, nested typos included
             cfg.merge_from_dict(cfg_options)
-        from ..engine.distill_switches import apply_distill_switches
+        from ..utils.distill_switches import apply_distill_switches
         apply_distill_switches(cfg)  # e.g. the uncertainty branch of a +DA3+U config
     else:
         cfg, _ = resolve_config(config, checkpoint, cfg_options)

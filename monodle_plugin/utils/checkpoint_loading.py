@@ -377,8 +377,8 @@ def resolve_config(config: str | None, checkpoint: str, cfg_options: dict | None
     """
     from mmengine.config import Config
 
-    from ..engine.distill_switches import apply_distill_switches
     from .config_checks import check_cfg_option_keys
+    from .distill_switches import apply_distill_switches
     if config is None:
         cfg, name = checkpoint_config(checkpoint), f'{checkpoint}:meta.cfg'
     else:
@@ -411,7 +411,7 @@ def _expanded(cfg: Any) -> Any:
     """A copy of ``cfg`` with its distillation switches expanded into their pieces."""
     import copy
 
-    from ..engine.distill_switches import apply_distill_switches
+    from .distill_switches import apply_distill_switches
     cfg = copy.deepcopy(cfg)
     apply_distill_switches(cfg)
     return cfg

@@ -17,8 +17,8 @@ import os.path as osp
 import zipfile
 from typing import Any
 
-from ..engine.distill_switches import RECORD_KEY
 from .cli import CheckpointError, UserError
+from .distill_switches import RECORD_KEY
 
 #: Top-level keys mmengine's Runner (and our tools) read even when a config leaves them out.
 RUNNER_KEYS = frozenset((
@@ -252,7 +252,7 @@ def check_load_from(path: str) -> str:
 
 
 #: Top-level keys our runner reads itself (batch rule, distillation switches, the record of
-#: an expansion of the switches: engine/distill_switches.py).
+#: an expansion of the switches: utils/distill_switches.py).
 RUNNER_SWITCH_KEYS = frozenset(('total_batch_size', 'use_da3_depth', 'distill', RECORD_KEY))
 
 

@@ -124,7 +124,7 @@ def build_browse_objects(cfg, split: Optional[str] = None):
     from mmengine.registry import init_default_scope
 
     from ..datasets.transforms.encode_monodle_targets import fill_target_coders
-    from ..engine.distill_switches import apply_distill_switches
+    from ..utils.distill_switches import apply_distill_switches
     apply_distill_switches(cfg)
     fill_target_coders(cfg)  # EncodeMonoDLETargets with the head's coder, as in training
     init_default_scope(cfg.get('default_scope', 'mmdet3d'))

@@ -17,7 +17,7 @@ def test_every_training_pipeline_encodes_with_the_heads_coder(path):
 
     import monodle_plugin  # noqa: F401
     from monodle_plugin.datasets.transforms.encode_monodle_targets import fill_target_coders
-    from monodle_plugin.engine.distill_switches import apply_distill_switches
+    from monodle_plugin.utils.distill_switches import apply_distill_switches
     cfg = Config.fromfile(str(path))
     apply_distill_switches(cfg)  # as MonoDLERunner does first
     pipeline = cfg.train_dataloader.dataset.pipeline

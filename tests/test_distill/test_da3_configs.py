@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmengine.dataset import default_collate
 
 import monodle_plugin  # noqa: F401  (registers)
-from monodle_plugin.engine.distill_switches import DISTILL_KEYS, apply_distill_switches
+from monodle_plugin.utils.distill_switches import DISTILL_KEYS, apply_distill_switches
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 MINI = osp.join(ROOT, 'demo', 'kitti_mini', 'KITTI')

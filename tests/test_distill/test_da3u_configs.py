@@ -10,7 +10,7 @@ from mmengine.config import Config
 from test_da3_configs import comparable  # the parts of a config that define training
 
 import monodle_plugin  # noqa: F401  (registers)
-from monodle_plugin.engine.distill_switches import apply_distill_switches
+from monodle_plugin.utils.distill_switches import apply_distill_switches
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 MINI = osp.join(ROOT, 'demo', 'kitti_mini', 'KITTI')

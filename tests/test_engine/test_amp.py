@@ -49,7 +49,7 @@ def _model_and_batch():
     from mmengine.dataset import default_collate
     from mmengine.registry import init_default_scope
 
-    from monodle_plugin.engine.distill_switches import apply_distill_switches
+    from monodle_plugin.utils.distill_switches import apply_distill_switches
     init_default_scope('mmdet3d')
     cfg = Config.fromfile(MAIN)
     cfg.merge_from_dict({'distill.depth_dir': 'lidar_depth'})  # kitti_mini's DA3 stand-in

@@ -50,7 +50,7 @@ def build_plugin(config: str):
     from mmengine.registry import init_default_scope
 
     import monodle_plugin  # noqa: F401
-    from monodle_plugin.engine.distill_switches import apply_distill_switches
+    from monodle_plugin.utils.distill_switches import apply_distill_switches
     cfg = Config.fromfile(config)
     apply_distill_switches(cfg)  # +DA3+U: the head's uncertainty branch
     init_default_scope('mmdet3d')

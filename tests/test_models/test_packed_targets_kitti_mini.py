@@ -55,7 +55,7 @@ def test_packed_targets_train_bit_identically_to_encoding_in_the_head():
 
     from monodle_plugin.datasets.transforms.encode_monodle_targets import fill_target_coders
     init_default_scope('mmdet3d')
-    from monodle_plugin.engine.distill_switches import apply_distill_switches
+    from monodle_plugin.utils.distill_switches import apply_distill_switches
     cfg = Config.fromfile(str(CONFIG))
     apply_distill_switches(cfg)  # LoadDA3Depth + loss_depth_distill, as MonoDLERunner does
     assert fill_target_coders(cfg)  # the demo's EncodeMonoDLETargets gets the head's coder

@@ -44,7 +44,7 @@ def test_freeze_weights_only_moves_bn_statistics():
 
 @pytest.mark.parametrize('da3', [False, True], ids=['baseline', 'da3'])
 def test_reproduce_configs_differ_only_in_the_seed_regime(da3):
-    from monodle_plugin.engine.distill_switches import apply_distill_switches
+    from monodle_plugin.utils.distill_switches import apply_distill_switches
     repro, ours = Config.fromfile(str(REPRO[da3])), Config.fromfile(str(OURS[da3]))
     for cfg in (repro, ours):
         apply_distill_switches(cfg)  # as MonoDLERunner does

@@ -188,7 +188,7 @@ def test_ablation_config_trains_on_kitti_mini(version, da3):
     from mmengine.registry import init_default_scope
 
     name = f'monodle_{version}_da3_kitti.py' if da3 else f'monodle_{version}_kitti.py'
-    from monodle_plugin.engine.distill_switches import apply_distill_switches
+    from monodle_plugin.utils.distill_switches import apply_distill_switches
     cfg = Config.fromfile(str(ROOT / 'configs' / 'ablation' / name))
     apply_distill_switches(cfg)  # the +DA3 pieces, as MonoDLERunner expands them
     init_default_scope(cfg.default_scope)

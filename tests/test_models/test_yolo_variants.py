@@ -53,7 +53,7 @@ def _load(path):
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    from monodle_plugin.engine.distill_switches import apply_distill_switches
+    from monodle_plugin.utils.distill_switches import apply_distill_switches
     cfg = Config.fromfile(str(path))
     apply_distill_switches(cfg)  # the +DA3 pieces, as MonoDLERunner expands them
     init_default_scope(cfg.default_scope)

@@ -37,7 +37,7 @@ def test_demo_config(path):
 
 
 def test_yolo_demo_distills_from_lidar_without_downloads():
-    from monodle_plugin.engine.distill_switches import apply_distill_switches
+    from monodle_plugin.utils.distill_switches import apply_distill_switches
     cfg = Config.fromfile(str(REPO / DEMO[0]))
     apply_distill_switches(cfg)  # as MonoDLERunner does under any tool
     steps = [t.type for t in cfg.train_dataloader.dataset.pipeline]

@@ -14,10 +14,10 @@ import copy
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from ...utils.distill_switches import apply_distill_switches
 from ..batch_lr_scaling import apply_batch_plan, plan_batch, world_size_from_env
 from ..cpu_distributed import prepare_distributed
 from ..dataloader_settings import resolve_dataloader_settings
-from ..distill_switches import apply_distill_switches
 from ..run_guards import guard_config, guard_runner, own_run_folder
 
 
@@ -31,7 +31,7 @@ class MonoDLERunner(Runner):
        pieces they stand for (a piece in the config that conflicts with them, unknown keys
        and near misses of ``total_batch_size`` / ``use_da3_depth`` / ``distill`` are errors;
        the pieces are logged and dumped with the config), see
-       :mod:`monodle_plugin.engine.distill_switches`;
+       :mod:`monodle_plugin.utils.distill_switches`;
     2. the batch rule: ``train_dataloader.batch_size='auto'`` becomes
        ``total_batch_size // world_size`` (world size from ``WORLD_SIZE`` / ``SLURM_NTASKS`` /
        ``OMPI_COMM_WORLD_SIZE`` for ``launcher`` pytorch / slurm / mpi); the lr then follows

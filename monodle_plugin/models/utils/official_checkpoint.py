@@ -234,7 +234,7 @@ def build_expected(config: str, part: str = 'model') -> dict:
             raise ConversionError(f'config {config}: no such file (give --config)')
         config = str(in_repo)
     cfg = Config.fromfile(config)
-    from ..engine.distill_switches import apply_distill_switches
+    from ...utils.distill_switches import apply_distill_switches
     apply_distill_switches(cfg)  # the uncertainty branch of a +DA3+U config
     init_default_scope(cfg.get('default_scope', 'mmdet3d'))
     if cfg.model.backbone.get('type') == 'UltralyticsBackbone':
