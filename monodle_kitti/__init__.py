@@ -3,7 +3,7 @@
 The torch-free part of monodle_plugin, shipped in the same distribution. Importing
 ``monodle_plugin`` registers every component into mmdet3d's registries, which imports torch /
 mmengine / mmdet3d (seconds of CPU); importing a module of this package imports none of them,
-so ``tools/kitti_eval.py`` starts quickly (timings: README, evaluation section). One home each:
+so ``tools/kitti_eval.py`` starts quickly (timings: docs/en/training_testing.md). One home each:
 
 - :mod:`.classes`: ``MONODLE_CLASSES`` (label order), ``KITTI_CLASSES`` (all label names).
 - :mod:`.camera`: P2 padding, camera -> image projection, 3D box corners.

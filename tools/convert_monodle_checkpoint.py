@@ -3,7 +3,7 @@
     python tools/convert_monodle_checkpoint.py checkpoint_epoch_140.pth monodle_dla34.pth
     python tools/convert_monodle_checkpoint.py --imagenet-dla34 dla34-ba72cf86.pth dla34_mm.pth
 
-The README's path; the same command as ``tools/model_converters/convert_monodle_checkpoint.py``
+The guides' path; the same command as ``tools/model_converters/convert_monodle_checkpoint.py``
 (mmdet3d's place for converters): both call ``monodle_plugin.commands.convert_monodle_checkpoint``
 (mapping and checks: ``monodle_plugin/models/utils/official_checkpoint.py``).
 """

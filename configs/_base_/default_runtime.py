@@ -21,7 +21,7 @@ default_hooks = dict(
 env_cfg = dict(
     # the input size is fixed (affine warp to the pipeline's output_size): cuDNN picks the
     # fastest convolution algorithms once (no effect on CPU runs; randomness.deterministic=True
-    # switches it off again, see README "GPU vs CPU numbers")
+    # switches it off again, see docs/en/training_testing.md, "GPU vs CPU numbers")
     cudnn_benchmark=True,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     # nccl on GPUs; MonoDLERunner switches to gloo when CUDA is not available

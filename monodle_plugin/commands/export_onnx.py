@@ -80,7 +80,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'bbox_head.depth.0), besides the final 1x1 layer of each branch')
     parser.add_argument('--int8-outputs', action='store_true',
                         help='--int8: quantise the final 1x1 layer of each branch too (faster; '
-                        'see the README for the measured accuracy cost)')
+                        'see docs/en/deployment.md for the measured accuracy cost)')
     parser.add_argument('--int8-format', choices=FORMATS, default=DEFAULT_FORMAT,
                         help=f'--int8: onnxruntime quantisation format (default {DEFAULT_FORMAT})')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,

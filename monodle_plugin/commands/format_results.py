@@ -5,7 +5,8 @@
 
 Reads each run's validation numbers (mmengine's ``<run>/vis_data/scalars.json``) and the
 ``metrics.json`` of ``tools/test.py`` runs (the seed's ``format_results.py`` parsed its logs).
-Rows are sorted by Car 3D AP40 moderate (IoU 0.7), the README table's ranking column.
+Rows are sorted by Car 3D AP40 moderate (IoU 0.7), the ranking column of the results table
+(docs/en/backbones.md).
 """
 import argparse
 

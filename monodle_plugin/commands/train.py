@@ -108,7 +108,7 @@ def build_cfg(args: argparse.Namespace):
         cfg.auto_scale_lr.enable = True
 
     # resume: a named checkpoint > the work dir's last_checkpoint
-    # (nothing to resume is an error, README "Errors and safety")
+    # (nothing to resume is an error, docs/en/errors.md)
     if args.resume == 'auto':
         check_resume_target(cfg.work_dir)
         cfg.resume = True

@@ -72,7 +72,7 @@ class MonoDLEKittiDataset(Det3DDataset):
             teacher depth files of a ``LoadDA3Depth`` in the pipeline open with their key and
             a usable shape; headers and trailers only, about a millisecond per frame.
             ``True`` (or ``'full'``): the same with every image decoded and every depth map
-            read and judged (one full decode per frame; README "Errors and safety").
+            read and judged (one full decode per frame; docs/en/errors.md).
             ``False``: none of it.
         allow_pickle: read a ``.pkl`` ``ann_file`` (unpickling can run code from the file:
             only for info files you trust). Default False: a ``.pkl`` ann_file is an error.

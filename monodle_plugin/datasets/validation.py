@@ -7,7 +7,7 @@ Two depths, both run over every frame in a thread pool:
   does not); the image size read from its header fits its calibration (P2, principal point)
   and its 2D boxes; a teacher ``.npz`` opens as a zip archive, holds the key ``depth`` and its
   array header gives a usable shape. Headers and trailers only: about a millisecond per frame
-  (README "Errors and safety").
+  (docs/en/errors.md).
 - **full** (``tools/misc/check_kitti_layout.py``, ``validate=True``): the whole image decoded
   and every depth map read and judged (all NaN, no valid pixel, mostly invalid).
 

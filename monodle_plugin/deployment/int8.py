@@ -54,7 +54,8 @@ INT8_META_KEY = 'monodle_int8'
 #: 'qdq' (QuantizeLinear / DequantizeLinear pairs around float operators, fused by onnxruntime
 #: at load time).
 FORMATS = ('qoperator', 'qdq')
-#: Default format: the faster one on the development CPU (AVX2, no VNNI); see the README table.
+#: Default format: the faster one on the development CPU (AVX2, no VNNI); see the table in
+#: docs/en/deployment.md.
 DEFAULT_FORMAT = 'qoperator'
 #: Default number of calibration frames (spread evenly over the sorted folder).
 DEFAULT_CALIB_COUNT = 32
@@ -210,7 +211,7 @@ def quantize_int8(float_path: str, out_path: str, calib_images: Sequence[str],
             dequantised from uint8). Kept float by default; float outputs cost a noticeable
             share of the int8 time (dequantising, transposing and re-blocking the seven
             256-channel maps for the float 1x1 convolutions), so this switch is faster, at a
-            small accuracy cost (speed-ups and accuracy: README, deployment;
+            small accuracy cost (speed-ups and accuracy: docs/en/deployment.md;
             ``tools/benchmark.py`` measures them).
 
     Returns:

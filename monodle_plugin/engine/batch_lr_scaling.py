@@ -189,7 +189,8 @@ def _bad_base_batch_message(cfg, base) -> str:
 def indivisible_total_message(cfg, total: int, world_size: int) -> str:
     """Why ``total`` cannot be split over ``world_size`` processes, and the ways out: the
     nearest totals the processes divide, the process counts that divide ``total``, and the
-    per-process batch that accepts the other total (README: the same total on any GPU count)."""
+    per-process batch that accepts the other total (docs/en/training_testing.md: the same total
+    on any GPU count)."""
     source = getattr(cfg, 'filename', None) or 'the config'
     low, high = (total // world_size) * world_size, -(-total // world_size) * world_size
     totals = ' or '.join(str(t) for t in sorted({low, high}) if t >= world_size)

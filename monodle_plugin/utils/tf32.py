@@ -6,7 +6,8 @@ differences in a deep network), and float32 matmuls too when
 ``torch.backends.cuda.matmul.allow_tf32`` is set. A tool whose figures are compared exactly
 (``tools/analysis_tools/check_official_parity.py``) switches both off first and says so.
 CPU kernels have no TF32; ``dp_ddp_equivalence.py --simulate`` computes in float64 on CPU
-processes, where it never applies. README "GPU vs CPU numbers" says what to expect on GPUs.
+processes, where it never applies. docs/en/training_testing.md, "GPU vs CPU numbers",
+says what to expect on GPUs.
 """
 from __future__ import annotations
 

@@ -116,7 +116,7 @@ if [ $plan_only = 1 ]; then
 fi
 if [ $force_cuda = 0 ] && [ "$gpus_visible" = 1 ] && [ $action != keep ]; then
   log "CUDA is available but FORCE_CUDA is not 1: mmcv gets CPU ops only (enough for" \
-      "everything but --sync_bn mmcv, see README 'GPU machines'); FORCE_CUDA=1 make env for" \
+      "everything but --sync_bn mmcv, see docs/en/installation.md, 'GPU machines'); FORCE_CUDA=1 make env for" \
       "the CUDA ops"
 fi
 if [ $action = keep ]; then

@@ -4,7 +4,8 @@ A work dir (``work_dirs/<config name>``) holds one folder per run (``<timestamp>
 checkpoints ``epoch_<N>.pth``, mmengine's ``vis_data/scalars.json`` (one JSON line per logged
 step; validation lines carry the ``KITTI/...`` keys and ``step`` = epoch) and, from
 ``tools/test.py``, ``metrics.json``. ``summary.csv`` / ``summary.md`` (the seed's
-``format_results.py``) list config, run, epoch and the AP40 columns of the README's table.
+``format_results.py``) list config, run, epoch and the AP40 columns of the results table
+(docs/en/backbones.md).
 """
 import csv
 import glob
@@ -16,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .training_logs import load_scalars
 
-#: (column title, metric key): Car 3D AP40 easy / moderate / hard is the README's table
+#: (column title, metric key): Car 3D AP40 easy / moderate / hard is the results table's
 SUMMARY_COLUMNS: Tuple[Tuple[str, str], ...] = (
     ('Car 3D E', 'KITTI/Car_3D_AP40_easy_strict'),
     ('Car 3D M', 'KITTI/Car_3D_AP40_moderate_strict'),
