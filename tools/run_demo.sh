@@ -78,5 +78,5 @@ PY
 echo "  logs       : $WORK_DIR/train.log, $WORK_DIR/test.log (whole AP table)"
 echo "  checkpoint : $CKPT"
 echo "  metrics    : $METRICS"
-echo "  test PNGs  : $(dirname "$METRICS")/vis/  (predictions in colour, ground truth green)"
-echo "  demo PNG   : $WORK_DIR/demo/$(basename "${DEMO_IMAGE%.*}").png"
+echo "  test PNGs  : $(dirname "$METRICS")/vis/  (predictions in colour)"
+echo "  demo PNG   : $WORK_DIR/demo/$(basename "${DEMO_IMAGE%.*}").png  (predictions, ground truth green)"

@@ -23,8 +23,8 @@ test_pipeline = [
     dict(type='PackMonoDLEInputs', keys=['img']),
 ]
 train_dataloader = dict(
-    num_workers=1,  # loads the next batch while the two cores train
-    persistent_workers=True,
+    num_workers=0,
+    persistent_workers=False,
     drop_last=True,  # no batch of 1 frame (BatchNorm statistics of one image)
     dataset=dict(data_root=data_root, split='train', pipeline=train_pipeline))
 val_dataloader = dict(
@@ -39,8 +39,7 @@ test_evaluator = val_evaluator
 model = dict(channels_last=True,
              backbone=dict(pretrained=False),
              bbox_head=dict(feat_channels=32, depth_init=20.0, test_cfg=dict(score_thr=0.1)))
-optim_wrapper = dict(optimizer=dict(lr=2.5e-3, fused=True),
-                     clip_grad=dict(max_norm=10, norm_type=2))
+optim_wrapper = dict(optimizer=dict(lr=2.5e-3))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
     dict(type='MultiStepLR', milestones=[140], gamma=0.1, by_epoch=True, begin=0,
