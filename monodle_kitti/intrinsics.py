@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .kitti_io import KittiFormatError, read_calib
+from .kitti_io import KittiFormatError, kitti_sibling, read_calib
 
 #: The forms accepted, as named in every error message.
 FORMS = ('a KITTI calib file (P2 line) or a folder of <image stem>.txt',
@@ -170,8 +170,7 @@ def read_intrinsics_file(path: str) -> np.ndarray:
 
 def kitti_calib_for(img_path: str) -> str:
     """``.../calib/<stem>.txt`` next to ``.../image_2/<stem>.png`` (KITTI layout)."""
-    stem = osp.splitext(osp.basename(img_path))[0]
-    return osp.join(osp.dirname(osp.dirname(osp.abspath(img_path))), 'calib', stem + '.txt')
+    return kitti_sibling(img_path, 'calib', '.txt')
 
 
 class Intrinsics:

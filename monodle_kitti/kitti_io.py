@@ -138,6 +138,13 @@ def monodle_difficulty(bbox: List[float], truncated: float, occluded: float) -> 
     return LEVEL_UNKNOWN
 
 
+def kitti_sibling(img_path: str, folder: str, ext: str) -> str:
+    """``.../<folder>/<stem><ext>`` next to ``.../image_2/<stem>.png`` (KITTI layout: the one
+    place that finds a frame's calib / label / depth file from its image path)."""
+    stem = osp.splitext(osp.basename(img_path))[0]
+    return osp.join(osp.dirname(osp.dirname(osp.abspath(img_path))), folder, stem + ext)
+
+
 def read_calib(calib_path: str) -> Dict[str, np.ndarray]:
     """Read a KITTI calibration file.
 

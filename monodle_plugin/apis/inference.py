@@ -17,12 +17,12 @@ import torch
 from mmengine.dataset import Compose, pseudo_collate
 
 from monodle_kitti.intrinsics import p2_problems
-
-from ..deployment.numpy_runtime import (  # torch-free: shared with tools/deployment/ort_infer
+from monodle_kitti.numpy_runtime import (  # torch-free: shared with tools/deployment/ort_infer
     calib_path_for,
     kitti_sibling,
     list_images,
 )
+
 from ..utils.checkpoint_loading import (
     load_weights_strict,
     resolve_config,

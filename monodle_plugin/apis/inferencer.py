@@ -49,8 +49,8 @@ from monodle_kitti.intrinsics import (
 )
 from monodle_kitti.kitti_io import format_kitti_lines, read_label
 from monodle_kitti.mono3d_drawing import draw_mono3d_result
+from monodle_kitti.numpy_runtime import kitti_sibling
 
-from ..deployment.numpy_runtime import kitti_sibling
 from ..evaluation.metrics.kitti_ap40_metric import prediction_to_kitti_anno
 from ..models.detectors.monodle import drawing_score_thr
 from ..utils.checkpoint_loading import resolve_config

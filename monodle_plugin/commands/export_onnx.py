@@ -102,13 +102,14 @@ def main(argv=None) -> Union[dict, int]:
     args = parse_args(argv)
     import cv2
 
-    from ..deployment import int8, onnx_export
-    from ..deployment.numpy_runtime import (
+    from monodle_kitti.numpy_runtime import (
         frame_feeds,
         kitti_sibling,
         list_images,
         read_p2,
     )
+
+    from ..deployment import int8, onnx_export
     from ..utils.cli import UserError
 
     int8_only = dict(calib_images='--calib-images', calib_count='--calib-count',

@@ -149,7 +149,7 @@ def depth_header_problems(loader, path: str, raw_hw: tuple[int, int]) -> list[st
 def check_image_geometry(img_path: str, hw: tuple[int, int], cam2img: np.ndarray,
                          calib_path: str, instances: Sequence[dict] = (),
                          label_path: Optional[str] = None) -> list[str]:
-    """Image size against its calibration (:func:`~monodle_plugin.deployment.numpy_runtime.
+    """Image size against its calibration (:func:`~monodle_kitti.numpy_runtime.
     p2_problems`: finite P2, positive focal lengths, principal point near the centre) and 2D
     boxes.
 

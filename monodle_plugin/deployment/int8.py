@@ -5,7 +5,7 @@ the float model.
 one with onnxruntime's own tooling (``onnxruntime.quantization.quant_pre_process`` +
 ``quantize_static``): weights int8 per output channel, activations uint8 with ranges calibrated
 (min / max) on real frames through the deployment pre-processing
-(:func:`~monodle_plugin.deployment.numpy_runtime.preprocess`, the same as inference). The
+(:func:`~monodle_kitti.numpy_runtime.preprocess`, the same as inference). The
 layers listed by :func:`float_layers` stay float: the final 1x1 convolution of every head branch
 (the raw map outputs: heatmap logits, depth and its log-variance, offsets, sizes, heading) and
 any layer the caller adds; the decoding part of the graph (:func:`decoding_nodes`: top-k,
@@ -34,8 +34,7 @@ import cv2
 import numpy as np
 
 from monodle_kitti.kitti_io import detections_to_kitti_anno, format_kitti_lines
-
-from .numpy_runtime import (
+from monodle_kitti.numpy_runtime import (
     OUTPUT_NAMES,
     calib_path_for,
     frame_feeds,

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .numpy_runtime import (
+from monodle_kitti.numpy_runtime import (
     DECODE_INPUTS,
     DETECTION_NAMES,
     EXAMPLE_HW,

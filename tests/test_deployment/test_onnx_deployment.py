@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import monodle_plugin  # noqa: F401  (registers)
-from monodle_plugin.deployment import numpy_runtime as rt
+from monodle_kitti import numpy_runtime as rt
 
 ROOT = Path(__file__).resolve().parents[2]
 MINI = ROOT / 'demo' / 'kitti_mini' / 'KITTI' / 'training'

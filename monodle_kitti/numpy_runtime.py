@@ -29,6 +29,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from .kitti_io import kitti_sibling, read_calib  # kitti_sibling: re-exported for the apis
+
 #: Keys of the ``monodle`` metadata JSON stored in the ONNX file.
 META_KEYS = ('input_size', 'mean', 'std', 'bgr_to_rgb', 'class_names', 'topk', 'score_thr',
              'decode_mode', 'inputs', 'detections', 'outputs')
@@ -74,12 +76,6 @@ def list_images(path: str) -> list[str]:
     raise FileNotFoundError(f'image file or folder not found: {path}')
 
 
-def kitti_sibling(img_path: str, folder: str, ext: str) -> str:
-    """``.../<folder>/<stem><ext>`` next to ``.../image_2/<stem>.png`` (KITTI layout)."""
-    stem = osp.splitext(osp.basename(img_path))[0]
-    return osp.join(osp.dirname(osp.dirname(osp.abspath(img_path))), folder, stem + ext)
-
-
 def calib_path_for(img_path: str, calib: str | None = None) -> str:
     """The calibration file of ``img_path``: ``calib`` (a file for every image, or a folder of
     ``<stem>.txt``), else ``../calib/<stem>.txt`` next to ``image_2/``; a clear error if none."""
@@ -120,7 +116,6 @@ def parse_meta(text: str) -> dict:
 def read_p2(calib_path: str) -> np.ndarray:
     """P2 of a KITTI calibration file as a (4, 4) float64 matrix (last row 0 0 0 1): the one
     calib reader, :func:`monodle_kitti.kitti_io.read_calib` (torch-free)."""
-    from monodle_kitti.kitti_io import read_calib
     return read_calib(calib_path)['cam2img']
 
 
