@@ -314,15 +314,12 @@ def test_ort_infer_writes_the_result_lines_of_tools_test(fit_work_dir, tmp_path,
     measured 2026-12-07: 1e-4 at most, one last-digit rounding; onnxruntime vs PyTorch on the
     same inputs: boxes 7e-5 m, 1.2e-4 px (one float32 step), scores 1.2e-6)."""
     import os
-    sys.path.insert(0, str(ROOT / 'tools' / 'deployment'))
-    try:
-        import export_onnx
-    finally:
-        sys.path.pop(0)
+
+    from monodle_plugin.commands.export_onnx import main as export_onnx_main
     ckpt = (fit_work_dir / 'last_checkpoint').read_text().strip()
     fit_config = str(ROOT / 'tests/test_tools/configs/fit_yolo8_kitti_mini.py')
     onnx_path = tmp_path / 'fit.onnx'
-    out = export_onnx.main([fit_config, ckpt, str(onnx_path), '--verify'])
+    out = export_onnx_main([fit_config, ckpt, str(onnx_path), '--verify'])
     assert isinstance(out, dict) and out['detection_errors']['missing'] == 0
     proc = subprocess.run([sys.executable, 'tools/test.py', fit_config, ckpt, '--work-dir',
                            str(tmp_path / 'test')], cwd=ROOT, capture_output=True, text=True,
