@@ -51,7 +51,12 @@ def one_line_error(proc, *names):
 
 def run_in_process(tool, argv, capsys):
     """``python tools/<tool>.py ARGV`` as its ``__main__`` does (``run_cli(main)``), in this
-    process (a subprocess spends most of its time importing mmdet3d)."""
+    process (a subprocess spends most of its time importing mmdet3d). mmengine's loggers are
+    process-wide instances whose stream handlers keep the stderr of the test that made them (a
+    stream pytest closed since: "--- Logging error ---"); a fresh run gets fresh ones, as a
+    new process would."""
+    from mmengine.logging import MMLogger
+    MMLogger._instance_dict.clear()
     capsys.readouterr()
     with pytest.raises(SystemExit) as ex:
         run_cli(load_tool(tool).main, [str(a) for a in argv])
