@@ -103,13 +103,15 @@ def ort_session(onnx_path: str, threads: int | None = None):
     return ort.InferenceSession(onnx_path, sess_options=opts, providers=['CPUExecutionProvider'])
 
 
-def parse_meta(text: str) -> dict:
-    """The ``monodle`` metadata JSON of an exported model; a missing key is a clear error."""
+def parse_meta(text: str, source: str = 'the ONNX model') -> dict:
+    """The ``monodle`` metadata JSON of an exported model (``source``: the file, named in the
+    error); a missing key (e.g. a file exported before the decoding moved into the graph) is a
+    clear error."""
     meta = json.loads(text)
     missing = [k for k in META_KEYS if k not in meta]
     if missing:
-        raise KeyError(f'ONNX metadata "monodle" lacks {missing}: re-export the model with '
-                       'tools/deployment/export_onnx.py')
+        raise KeyError(f'{source}: ONNX metadata "monodle" lacks {missing}: re-export the model '
+                       'with tools/deployment/export_onnx.py')
     return meta
 
 

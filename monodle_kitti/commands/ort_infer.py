@@ -91,7 +91,7 @@ def main(argv=None) -> dict:
     if 'monodle' not in props:
         raise KeyError(f'{args.model}: no "monodle" metadata; export it with '
                        'tools/deployment/export_onnx.py')
-    meta = rt.parse_meta(props['monodle'])
+    meta = rt.parse_meta(props['monodle'], args.model)
     score_thr = meta['score_thr'] if args.score_thr is None else args.score_thr
     draw_thr = score_thr if args.draw_score_thr is None else args.draw_score_thr
     intr = intrinsics_mod.Intrinsics(args.intrinsics)

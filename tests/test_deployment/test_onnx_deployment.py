@@ -284,6 +284,33 @@ def test_ort_infer_without_metadata_is_a_clear_error(tmp_path):
     assert 'no "monodle" metadata' in proc.stderr and 'export_onnx.py' in proc.stderr
 
 
+@needs_ort
+def test_ort_infer_refuses_a_model_exported_before_the_decoding_moved_into_the_graph(tmp_path):
+    """An ONNX file of the raw-maps era (its metadata has no graph inputs / detections): one
+    line naming the file, the missing keys and the fix (re-export), exit status 2."""
+    import json
+
+    import onnx
+    from onnx import TensorProto, helper
+    graph = helper.make_graph([helper.make_node('Identity', ['img'], ['heatmap'])], 'g',
+                              [helper.make_tensor_value_info('img', TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info('heatmap', TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)], ir_version=8)
+    old = {k: None for k in rt.META_KEYS if k not in ('inputs', 'detections')}
+    helper.set_model_props(model, {'monodle': json.dumps(old)})
+    path = tmp_path / 'old.onnx'
+    onnx.save(model, str(path))
+    proc = subprocess.run([sys.executable, str(ROOT / 'tools/deployment/ort_infer.py'),
+                           str(path), str(MINI / 'image_2' / '000000.png'), '--out-dir',
+                           str(tmp_path / 'out')], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    line = proc.stderr.strip()
+    assert line.startswith('error: ') and str(path) in line, line
+    assert "'inputs'" in line and "'detections'" in line and 're-export' in line, line
+    assert not (tmp_path / 'out').exists() or not list((tmp_path / 'out').glob('*.txt'))
+
+
 def _number_diff(got: list, ref: list) -> float:
     """Largest |difference| of the numbers of two lists of KITTI result lines, line by line
     (same order), after checking each: class name and the two fixed fields equal, geometry
