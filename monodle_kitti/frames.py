@@ -210,7 +210,11 @@ class DrawingWriter:
 
     def __init__(self, out_dir: str) -> None:
         self.out_dir = out_dir
-        os.makedirs(out_dir, exist_ok=True)
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+        except OSError as e:  # a file in the way, no permission: one line, not a traceback
+            raise OSError(f'{out_dir}: cannot create the drawing folder ({e.strerror}); '
+                          'give a writable folder') from e
         self._writer, self._video = None, None
 
     def write(self, frame: Frame, canvas: np.ndarray) -> str:
@@ -227,6 +231,10 @@ class DrawingWriter:
             self._writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'),
                                            video_info(frame.video)[1],
                                            (canvas.shape[1], canvas.shape[0]))
+            if not self._writer.isOpened():  # VideoWriter.write() would drop every frame
+                self._writer = None
+                raise OSError(f'{path}: OpenCV cannot open this video file for writing '
+                              '(mp4v codec or folder permissions); give another folder')
             self._video = frame.video
         self._writer.write(canvas)
         return path

@@ -263,6 +263,15 @@ def _ort_infer_refuses_bad_calibrations(onnx_path, tmp_path):
         words = {'zero': 'focal lengths', 'nan': 'NaN or inf', 'resized': 'principal point'}
         assert last.startswith('error: ') and words[name] in last and str(path) in last, last
         assert not list((tmp_path / f'out_{name}').glob('*.txt'))
+    # a drawing folder that cannot be created (a file in its way): exit 2, one line naming it
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    proc = subprocess.run([sys.executable, str(ROOT / 'tools/deployment/ort_infer.py'),
+                           str(onnx_path), str(MINI / 'image_2' / '000000.png'), '--draw-dir',
+                           str(blocker / 'drawings')], capture_output=True, text=True, timeout=300)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2 and last.startswith('error: '), proc.stderr[-2000:]
+    assert str(blocker / 'drawings') in last and 'drawing folder' in last, last
 
 
 @needs_ort
