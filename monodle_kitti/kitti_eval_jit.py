@@ -1,0 +1,145 @@
+"""The numba compilation of the KITTI evaluation, ahead of the call and on two cores when cold.
+
+:func:`kitti_eval.compute_kitti_ap` calls five ``@numba.njit(cache=True)`` functions, each with
+exactly one type signature (:data:`SIGNATURES`). With a warm numba cache (every run after the
+first) loading them takes a fraction of a second; with an empty cache (the first run, a new
+``NUMBA_CACHE_DIR``, an edited source file) compiling them takes about 4 s of one core.
+
+:class:`ParallelCompile` is what ``tools/kitti_eval.py`` does about it: when the cache lacks
+both halves of the code (:data:`HELPER_GROUP`, :data:`MAIN_GROUP`), it starts one helper process
+that compiles the helper half into the cache (same interpreter, same source files, same
+environment, hence the same ``NUMBA_CACHE_DIR``) while the command compiles the other half and
+reads the files; the command then loads the helper's half from the cache. Whatever goes wrong
+on the way (the cache state cannot be read, the helper cannot start, fails or hangs), the
+command compiles in its own process as before: the numbers never depend on this, only the
+start-up time does. The library functions never start processes.
+"""
+import os.path as osp
+import subprocess
+import sys
+import time
+from typing import Dict, Optional, Sequence, Tuple
+
+import numba
+from numba.core import types
+
+from . import box_overlaps, kitti_matching
+
+_F1 = types.Array(types.float64, 1, 'C')
+_F2 = types.Array(types.float64, 2, 'C')
+_I1 = types.Array(types.int64, 1, 'C')
+_B1 = types.Array(types.boolean, 1, 'C')
+_I8, _F8, _BOOL = types.int64, types.float64, types.boolean
+
+# Argument types of each jitted entry point exactly as compute_kitti_ap passes them (flat
+# C-contiguous float64 / int64 / bool arrays, Python ints as int64, floats as float64). The
+# callees (rotated IoU, per-frame matching) are compiled with their callers.
+SIGNATURES: Dict[str, Tuple[object, tuple]] = {
+    'frame_overlaps': (box_overlaps.frame_overlaps, (_I8, _F2, _F2, _F2, _F2, _I1, _I1)),
+    'recall_thresholds': (kitti_matching.recall_thresholds, (_F1, _I8, _I8)),
+    'ignore_flags': (kitti_matching.ignore_flags,
+                     (_I1, _I1, _F2, _I1, _I1, _F1, _F2, _I1, _I8, _I8, _F8, _I8, _F8)),
+    'true_positive_scores': (kitti_matching.true_positive_scores,
+                             (_F1, _I1, _I1, _I1, _F1, _I1, _I1, _B1, _F8)),
+    'counts_at_thresholds': (kitti_matching.counts_at_thresholds,
+                             (_I8, _F1, _I1, _I1, _I1, _I1, _F1, _F2, _F1, _F1, _F2, _I1, _I1,
+                              _B1, _F8, _F1, _BOOL)),
+}
+# Two halves of about equal compile time (each ~2 s of one core, measured on a Zen 5 EPYC).
+MAIN_GROUP = ('frame_overlaps', 'recall_thresholds')
+HELPER_GROUP = ('ignore_flags', 'true_positive_scores', 'counts_at_thresholds')
+
+# The helper's command: the package from the same folder as ours, then compile one group.
+_HELPER_CODE = ('import sys; sys.path.insert(0, sys.argv[1]); '
+                'from monodle_kitti.kitti_eval_jit import compile_group; '
+                'compile_group(sys.argv[2].split(","))')
+_PACKAGE_PARENT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+HELPER_TIMEOUT_S = 300.0  # a helper still compiling after this is stopped (normal: ~3 s)
+
+
+def compile_group(names: Sequence[str]) -> None:
+    """Compile (or load from the numba cache) the named entry points of :data:`SIGNATURES`."""
+    for name in names:
+        func, sig = SIGNATURES[name]
+        func.compile(sig)
+
+
+def is_cached(name: str) -> Optional[bool]:
+    """Whether numba's cache holds the entry point ``name`` for its signature and current source.
+
+    Reads the function's cache index (numba's own file, the same check numba makes before
+    loading: numba version and source file stamp), no compilation. None when that cannot be
+    told (caching disabled, a numba whose cache layout differs): the caller then compiles in
+    its own process. An entry made on another CPU model counts as cached (numba recompiles it
+    on use, in process: slower, still correct).
+    """
+    func, sig = SIGNATURES[name]
+    try:
+        index = func._cache._cache_file._load_index()
+        return any(key[0] == sig for key in index)
+    except Exception:  # private numba API: any surprise means "cannot tell"
+        return None
+
+
+class ParallelCompile:
+    """Compile the evaluation's jitted code in two processes when numba's cache is cold.
+
+    ``start()`` as early as possible (starts the helper only when no entry point is in the
+    cache), ``finish()`` before evaluating (compiles the main half, waits for the helper, loads
+    its half), ``close()`` in any case (stops a helper still running after an error). Without
+    a helper, ``finish()`` does nothing and the code is loaded or compiled on first use, as
+    without this class.
+    """
+
+    def __init__(self) -> None:
+        self.helper: Optional[subprocess.Popen] = None
+        self.helper_rc: Optional[int] = None
+        self.compile_s = 0.0
+
+    def start(self) -> bool:
+        """Start the helper process if the cache is cold; returns whether it was started."""
+        if not isinstance(SIGNATURES['frame_overlaps'][0], numba.core.dispatcher.Dispatcher):
+            return False  # NUMBA_DISABLE_JIT: plain Python functions
+        if [is_cached(n) for n in SIGNATURES] != [False] * len(SIGNATURES):
+            return False  # partly warm or unknown: in process, as numba does by itself
+        try:
+            self.helper = subprocess.Popen(
+                [sys.executable, '-c', _HELPER_CODE, _PACKAGE_PARENT, ','.join(HELPER_GROUP)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
+        except (OSError, ValueError):
+            self.helper = None
+        return self.helper is not None
+
+    def finish(self) -> None:
+        """Compile the main half here, wait for the helper, load (or compile) its half."""
+        if self.helper is None or self.helper_rc is not None:
+            return
+        t0 = time.perf_counter()
+        compile_group(MAIN_GROUP)
+        try:
+            self.helper_rc = self.helper.wait(HELPER_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.close()
+        compile_group(HELPER_GROUP)  # from the cache, or compiled here if the helper failed
+        self.compile_s = time.perf_counter() - t0
+
+    def close(self) -> None:
+        """Stop the helper if it still runs (an error before ``finish``, a timeout)."""
+        if self.helper is not None and self.helper.poll() is None:
+            self.helper.kill()
+            self.helper.wait()
+
+    def summary(self) -> Optional[str]:
+        """One line for the user when the helper was started (None otherwise)."""
+        if self.helper is None:
+            return None
+        if self.helper_rc == 0:
+            how = 'in 2 processes'
+        elif self.helper_rc is None:
+            how = f'in 1 process (the helper process was stopped after {HELPER_TIMEOUT_S:.0f} s)'
+        else:
+            how = f'in 1 process (the helper process failed with exit code {self.helper_rc})'
+        return (f'numba cache was empty: compiled the evaluation code {how}: '
+                f'{self.compile_s:.2f} s after reading the files; later runs load it from '
+                'the cache')
