@@ -100,6 +100,8 @@ class ParallelCompile:
         """Start the helper process if the cache is cold; returns whether it was started."""
         if not isinstance(SIGNATURES['frame_overlaps'][0], numba.core.dispatcher.Dispatcher):
             return False  # NUMBA_DISABLE_JIT: plain Python functions
+        if any(tuple(sig) in func.overloads for func, sig in SIGNATURES.values()):
+            return False  # compiled in this process already (an earlier evaluation)
         if [is_cached(n) for n in SIGNATURES] != [False] * len(SIGNATURES):
             return False  # partly warm or unknown: in process, as numba does by itself
         try:

@@ -9,11 +9,15 @@ mmdet3d's ``kitti_eval`` keys (``KITTI/Car_3D_AP40_moderate_strict``, ...; AOS a
 ``KITTI/Car_AOS_AP40_moderate_strict``) as JSON. The numbers equal mmdet3d's ``kitti_eval``.
 ``--depth-bins`` adds the AP per distance range (keys with the bin as suffix,
 ``KITTI/Car_3D_AP40_moderate_strict_0-20m``); ``--score-thr`` drops detections below a score.
+
+The first run with an empty numba cache compiles the jitted evaluation on two processes
+(``kitti_eval_jit``; one note on stderr), later runs load it from the cache.
 """
 import argparse
 import json
 import os
 import os.path as osp
+import sys
 
 # the torch-free KITTI package: no torch / mmengine / mmdet3d import (monodle_plugin registers)
 from ..distance_bins import (
@@ -77,8 +81,8 @@ def main(argv=None) -> dict:
     print(f"{report['images']} images, {report['label_lines']} label lines, "
           f"{report['detections']} detections: read {report['read_s']:.2f} s, "
           f"evaluated {report['eval_s']:.2f} s")
-    if jit.summary():
-        print(jit.summary())
+    if jit.summary():  # a one-time start-up note: stderr, the table and numbers on stdout
+        print(jit.summary(), file=sys.stderr)
     if args.out_json:
         os.makedirs(osp.dirname(osp.abspath(args.out_json)), exist_ok=True)
         with open(args.out_json, 'w') as f:

@@ -46,7 +46,8 @@ def _write_detections(folder: str) -> None:
 
 
 def _run_cli(tmp_path, cache_dir: str, prelude: str = '') -> tuple:
-    """tools/kitti_eval.py's command in a fresh process with NUMBA_CACHE_DIR=cache_dir."""
+    """tools/kitti_eval.py's command in a fresh process with NUMBA_CACHE_DIR=cache_dir: its
+    stderr and the AP dict it wrote."""
     pred = tmp_path / 'results'
     if not pred.is_dir():
         _write_detections(str(pred))
@@ -66,7 +67,7 @@ def _run_cli(tmp_path, cache_dir: str, prelude: str = '') -> tuple:
                           env=env, cwd=str(tmp_path), timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(out) as f:
-        return proc.stdout, json.load(f)
+        return proc.stderr, json.load(f)
 
 
 def _warm_in_process(tmp_path) -> dict:
@@ -77,8 +78,8 @@ def _warm_in_process(tmp_path) -> dict:
 def test_cold_cache_compiles_in_two_processes_same_numbers(tmp_path):
     cache = tmp_path / 'numba_cache'
     cache.mkdir()
-    stdout, cold = _run_cli(tmp_path, str(cache))
-    assert f'{COLD_LINE} in 2 processes' in stdout, stdout[-2000:]
+    stderr, cold = _run_cli(tmp_path, str(cache))
+    assert f'{COLD_LINE} in 2 processes' in stderr, stderr[-2000:]
     # the helper wrote its half into the same cache as the main process
     written = ' '.join(p.name for p in cache.rglob('*.nbi'))
     for name in MAIN_GROUP + HELPER_GROUP:
@@ -88,8 +89,8 @@ def test_cold_cache_compiles_in_two_processes_same_numbers(tmp_path):
     assert 0 < expected['KITTI/Car_2D_AP40_moderate_strict'] < 100
     assert 0 < expected['KITTI/Car_3D_AP40_moderate_loose'] < 100
     # warm: loaded from the cache, no helper, same numbers
-    stdout, warm = _run_cli(tmp_path, str(cache))
-    assert COLD_LINE not in stdout, stdout[-2000:]
+    stderr, warm = _run_cli(tmp_path, str(cache))
+    assert COLD_LINE not in stderr, stderr[-2000:]
     assert warm == expected
 
 
@@ -98,8 +99,8 @@ def test_cold_cache_helper_failure_still_gives_the_numbers(tmp_path):
     cache.mkdir()
     prelude = ('import monodle_kitti.kitti_eval_jit as kj; '
                "kj._HELPER_CODE = 'raise SystemExit(3)'")
-    stdout, cold = _run_cli(tmp_path, str(cache), prelude)
-    assert f'{COLD_LINE} in 1 process (the helper process failed with exit code 3)' in stdout
+    stderr, cold = _run_cli(tmp_path, str(cache), prelude)
+    assert f'{COLD_LINE} in 1 process (the helper process failed with exit code 3)' in stderr
     assert cold == _warm_in_process(tmp_path)
 
 
