@@ -6,14 +6,16 @@ first) loading them takes a fraction of a second; with an empty cache (the first
 ``NUMBA_CACHE_DIR``, an edited source file) compiling them takes about 4 s of one core.
 
 :class:`ParallelCompile` is what ``tools/kitti_eval.py`` does about it: when the cache lacks
-both halves of the code (:data:`HELPER_GROUP`, :data:`MAIN_GROUP`), it starts one helper process
-that compiles the helper half into the cache (same interpreter, same source files, same
-environment, hence the same ``NUMBA_CACHE_DIR``) while the command compiles the other half and
-reads the files; the command then loads the helper's half from the cache. Whatever goes wrong
-on the way (the cache state cannot be read, the helper cannot start, fails or hangs), the
-command compiles in its own process as before: the numbers never depend on this, only the
-start-up time does. The library functions never start processes.
+both halves of the code (:data:`HELPER_GROUP`, :data:`MAIN_GROUP`) and a core is spare (the load
+average leaves one: :func:`spare_cores`), it starts one helper process that compiles the helper
+half into the cache (same interpreter, same source files, same environment, hence the same
+``NUMBA_CACHE_DIR``) while the command reads the files and compiles the other half; the command
+then loads the helper's half from the cache. Whatever goes wrong on the way (the cache state
+cannot be read, the helper cannot start, fails or hangs), the command compiles in its own
+process as before: the numbers never depend on this, only the start-up time does. The library
+functions never start processes.
 """
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -57,6 +59,24 @@ _PACKAGE_PARENT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 HELPER_TIMEOUT_S = 300.0  # a helper still compiling after this is stopped (normal: ~3 s)
 
 
+def spare_cores() -> float:
+    """Cores this process may use minus the 1-minute load average (others' running processes).
+
+    The helper only pays off with a core to spare: on a saturated machine two processes
+    compete with the others for the same cores and the helper's own start-up (interpreter,
+    numba) makes the cold run slower, not faster.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows: no load average
+        load = 0.0
+    return min(cores - 1.0, cores - load)
+
+
 def compile_group(names: Sequence[str]) -> None:
     """Compile (or load from the numba cache) the named entry points of :data:`SIGNATURES`."""
     for name in names:
@@ -85,10 +105,10 @@ class ParallelCompile:
     """Compile the evaluation's jitted code in two processes when numba's cache is cold.
 
     ``start()`` as early as possible (starts the helper only when no entry point is in the
-    cache), ``finish()`` before evaluating (compiles the main half, waits for the helper, loads
-    its half), ``close()`` in any case (stops a helper still running after an error). Without
-    a helper, ``finish()`` does nothing and the code is loaded or compiled on first use, as
-    without this class.
+    cache and a core is spare: :func:`spare_cores`), ``finish()`` before evaluating (compiles
+    the main half, waits for the helper, loads its half), ``close()`` in any case (stops a
+    helper still running after an error). Without a helper, ``finish()`` does nothing and the
+    code is loaded or compiled on first use, as without this class.
     """
 
     def __init__(self) -> None:
@@ -104,6 +124,8 @@ class ParallelCompile:
             return False  # compiled in this process already (an earlier evaluation)
         if [is_cached(n) for n in SIGNATURES] != [False] * len(SIGNATURES):
             return False  # partly warm or unknown: in process, as numba does by itself
+        if spare_cores() < 1.0:
+            return False  # one core, or all cores busy: in process
         try:
             self.helper = subprocess.Popen(
                 [sys.executable, '-c', _HELPER_CODE, _PACKAGE_PARENT, ','.join(HELPER_GROUP)],

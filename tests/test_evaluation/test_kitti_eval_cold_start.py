@@ -45,7 +45,11 @@ def _write_detections(folder: str) -> None:
     write_kitti_results(folder, ids, annos)
 
 
-def _run_cli(tmp_path, cache_dir: str, prelude: str = '') -> tuple:
+IDLE = ('import os; os.getloadavg = lambda: (0.0, 0.0, 0.0); '  # an idle 2-core machine
+        'os.sched_getaffinity = lambda pid: {0, 1}')
+
+
+def _run_cli(tmp_path, cache_dir: str, prelude: str = IDLE) -> tuple:
     """tools/kitti_eval.py's command in a fresh process with NUMBA_CACHE_DIR=cache_dir: its
     stderr and the AP dict it wrote."""
     pred = tmp_path / 'results'
@@ -97,10 +101,21 @@ def test_cold_cache_compiles_in_two_processes_same_numbers(tmp_path):
 def test_cold_cache_helper_failure_still_gives_the_numbers(tmp_path):
     cache = tmp_path / 'numba_cache'
     cache.mkdir()
-    prelude = ('import monodle_kitti.kitti_eval_jit as kj; '
+    prelude = (IDLE + '; import monodle_kitti.kitti_eval_jit as kj; '
                "kj._HELPER_CODE = 'raise SystemExit(3)'")
     stderr, cold = _run_cli(tmp_path, str(cache), prelude)
     assert f'{COLD_LINE} in 1 process (the helper process failed with exit code 3)' in stderr
+    assert cold == _warm_in_process(tmp_path)
+
+
+def test_cold_cache_busy_machine_compiles_in_process(tmp_path):
+    """All cores busy (load average 4 on 2 cores): no helper, which would only compete."""
+    cache = tmp_path / 'numba_cache'
+    cache.mkdir()
+    busy = ('import os; os.getloadavg = lambda: (4.0, 4.0, 4.0); '
+            'os.sched_getaffinity = lambda pid: {0, 1}')
+    stderr, cold = _run_cli(tmp_path, str(cache), busy)
+    assert COLD_LINE not in stderr, stderr[-2000:]
     assert cold == _warm_in_process(tmp_path)
 
 
