@@ -6,8 +6,8 @@ first) loading them takes a fraction of a second; with an empty cache (the first
 ``NUMBA_CACHE_DIR``, an edited source file) compiling them takes about 4 s of one core.
 
 :class:`ParallelCompile` is what ``tools/kitti_eval.py`` does about it: when the cache lacks
-both halves of the code (:data:`HELPER_GROUP`, :data:`MAIN_GROUP`) and a core is spare (the load
-average leaves one: :func:`spare_cores`), it starts one helper process that compiles the helper
+both halves of the code (:data:`HELPER_GROUP`, :data:`MAIN_GROUP`) and a core is spare (idle, as
+measured over 0.1 s: :func:`spare_cores`), it starts one helper process that compiles the helper
 half into the cache (same interpreter, same source files, same environment, hence the same
 ``NUMBA_CACHE_DIR``) while the command reads the files and compiles the other half; the command
 then loads the helper's half from the cache. Whatever goes wrong on the way (the cache state
@@ -59,22 +59,39 @@ _PACKAGE_PARENT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 HELPER_TIMEOUT_S = 300.0  # a helper still compiling after this is stopped (normal: ~3 s)
 
 
-def spare_cores() -> float:
-    """Cores this process may use minus the 1-minute load average (others' running processes).
+def _idle_ticks() -> Tuple[int, int]:
+    """Idle and total CPU ticks of all CPUs since boot (Linux ``/proc/stat``)."""
+    with open('/proc/stat') as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    return fields[3] + fields[4], sum(fields[:8])  # idle + iowait; user .. steal
 
-    The helper only pays off with a core to spare: on a saturated machine two processes
-    compete with the others for the same cores and the helper's own start-up (interpreter,
-    numba) makes the cold run slower, not faster.
+
+def spare_cores(window_s: float = 0.1) -> float:
+    """Cores idle besides this process, measured over ``window_s`` (sleeping meanwhile).
+
+    The helper only pays off with a core to spare: on a busy machine the two processes compete
+    with the others for the same cores and the helper's own start-up (interpreter, numba) makes
+    the cold run slower, not faster (measured on 2 cores with a training running). Without
+    ``/proc/stat`` (not Linux): the usable cores minus this one.
     """
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
+    if cores < 2:
+        return 0.0
     try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # Windows: no load average
-        load = 0.0
-    return min(cores - 1.0, cores - load)
+        idle0, total0 = _idle_ticks()
+        time.sleep(window_s)
+        idle1, total1 = _idle_ticks()
+        with open('/proc/stat') as f:
+            num_cpus = sum(1 for line in f if line[:3] == 'cpu' and line[3].isdigit())
+    except (OSError, ValueError, IndexError):
+        return cores - 1.0
+    if total1 <= total0:
+        return cores - 1.0
+    idle_cores = (idle1 - idle0) / (total1 - total0) * num_cpus  # this process slept: counted
+    return min(cores - 1.0, idle_cores - 1.0)
 
 
 def compile_group(names: Sequence[str]) -> None:
@@ -124,8 +141,8 @@ class ParallelCompile:
             return False  # compiled in this process already (an earlier evaluation)
         if [is_cached(n) for n in SIGNATURES] != [False] * len(SIGNATURES):
             return False  # partly warm or unknown: in process, as numba does by itself
-        if spare_cores() < 1.0:
-            return False  # one core, or all cores busy: in process
+        if spare_cores() < 0.5:
+            return False  # one core, or the other cores busy: in process
         try:
             self.helper = subprocess.Popen(
                 [sys.executable, '-c', _HELPER_CODE, _PACKAGE_PARENT, ','.join(HELPER_GROUP)],
