@@ -47,7 +47,8 @@ SIGNATURES: Dict[str, Tuple[object, tuple]] = {
                              (_I8, _F1, _I1, _I1, _I1, _I1, _F1, _F2, _F1, _F1, _F2, _I1, _I1,
                               _B1, _F8, _F1, _BOOL)),
 }
-# Two halves of about equal compile time (each ~2 s of one core, measured on a Zen 5 EPYC).
+# Two halves of about equal compile time (each ~2 s of one core of a 2-core AMD EPYC; the
+# helper half a little more: the main process reads the files meanwhile).
 MAIN_GROUP = ('frame_overlaps', 'recall_thresholds')
 HELPER_GROUP = ('ignore_flags', 'true_positive_scores', 'counts_at_thresholds')
 
@@ -181,6 +182,6 @@ class ParallelCompile:
             how = f'in 1 process (the helper process was stopped after {HELPER_TIMEOUT_S:.0f} s)'
         else:
             how = f'in 1 process (the helper process failed with exit code {self.helper_rc})'
-        return (f'numba cache was empty: compiled the evaluation code {how}: '
-                f'{self.compile_s:.2f} s after reading the files; later runs load it from '
+        return (f'numba cache was empty: compiled the evaluation code {how} '
+                f'({self.compile_s:.2f} s once the files were read); later runs load it from '
                 'the cache')
