@@ -10,8 +10,8 @@ mmdet3d's ``kitti_eval`` keys (``KITTI/Car_3D_AP40_moderate_strict``, ...; AOS a
 ``--depth-bins`` adds the AP per distance range (keys with the bin as suffix,
 ``KITTI/Car_3D_AP40_moderate_strict_0-20m``); ``--score-thr`` drops detections below a score.
 
-The first run with an empty numba cache compiles the jitted evaluation on two processes
-(``kitti_eval_jit``; one note on stderr), later runs load it from the cache.
+The first run with an empty numba cache compiles the jitted evaluation in two processes when a
+core is idle (``kitti_eval_jit``; one note on stderr); later runs load it from the cache.
 """
 import argparse
 import json
