@@ -11,6 +11,8 @@ so ``tools/kitti_eval.py`` starts quickly (timings: docs/en/training_testing.md)
 - :mod:`.rotated_iou`, :mod:`.box_overlaps`, :mod:`.kitti_matching`, :mod:`.kitti_eval`:
   exact rotated IoU, devkit matching, AP40 / AP11 (no numba.cuda).
 - :mod:`.kitti_file_eval`: a result folder against a label folder (``tools/kitti_eval.py``).
+- :mod:`.kitti_eval_jit`: the evaluation's numba signatures; the CLI's 2-process compilation
+  when the numba cache is empty.
 - :mod:`.distance_bins`: AP per distance range.
 - :mod:`.cli`: one-line user errors for the entry points (``run_cli``).
 - :mod:`.intrinsics`: camera intrinsics in any form -> P2, the P2 checks, the virtual camera.
