@@ -9,9 +9,9 @@ auto_scale_lr = dict(enable=True, base_batch_size=2)  # the lr below is for a to
 
 # kitti_mini's sparse LiDAR depth stands in for DA3 (same file format); MonoDLERunner puts
 # LoadDA3Depth after MonoDLEAffineAug
-distill = dict(depth_dir='lidar_depth')
+distill = dict(depth_dir='lidar_depth', cache=True)
 train_pipeline = [
-    dict(type='LoadKittiMonoImage'),
+    dict(type='LoadKittiMonoImage', cache=True),  # 13 frames decoded once, kept in memory
     dict(type='LoadMonoDLEAnnotations'),
     dict(type='MonoDLEAffineAug', output_size=input_size, random_flip=0.0, random_crop=0.0),
     dict(type='EncodeMonoDLETargets'),
@@ -39,7 +39,7 @@ test_evaluator = val_evaluator
 model = dict(channels_last=True,
              backbone=dict(pretrained=False),
              bbox_head=dict(feat_channels=32, depth_init=20.0, test_cfg=dict(score_thr=0.1)))
-optim_wrapper = dict(optimizer=dict(lr=2.5e-3))
+optim_wrapper = dict(optimizer=dict(lr=1.5e-3))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
     dict(type='MultiStepLR', milestones=[140], gamma=0.1, by_epoch=True, begin=0,

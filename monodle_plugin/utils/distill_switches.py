@@ -22,6 +22,9 @@ DISTILL_KEYS = ('lambda_', 'loss_type', 'foreground_weight', 'foreground',
                 'silog_variance_factor', 'silog_weighted', 'depth_dir', 'max_depth',
                 'on_missing', 'warmup_iters', 'off_after_epoch', 'use_uncertainty',
                 'scale_by_crop', 'interpolation')
+#: switches added later, with the value a config without them (an older dumped config, a
+#: checkpoint's) means
+OPTIONAL_DISTILL_KEYS = {'cache': False}
 #: top-level key where an expansion records the switches it expanded: a config dumped by a run
 #: holds the pieces, and this tells them from pieces written by hand, so that the dumped config
 #: runs again with other switches (``--cfg-options distill.lambda=0`` on it works too)
@@ -32,7 +35,7 @@ SWITCH_TOP_KEYS = ('total_batch_size', 'use_da3_depth', 'distill')
 # piece field <- switch
 _LOADER_FIELDS = {'depth_dir': 'depth_dir', 'max_depth': 'max_depth',
                   'on_missing': 'on_missing', 'scale_by_crop': 'scale_by_crop',
-                  'interpolation': 'interpolation'}
+                  'interpolation': 'interpolation', 'cache': 'cache'}
 _LOSS_FIELDS = {'loss_weight': 'lambda_', 'loss_type': 'loss_type',
                 'foreground': 'foreground', 'foreground_weight': 'foreground_weight',
                 'variance_factor': 'silog_variance_factor', 'silog_weighted': 'silog_weighted'}
@@ -70,10 +73,11 @@ def normalise_distill(distill: dict) -> dict:
     distill = dict(distill)
     if 'lambda' in distill:  # the seed's spelling; a Python keyword mmengine cannot dump
         distill['lambda_'] = distill.pop('lambda')
-    known = ', '.join(('lambda (or lambda_)',) + DISTILL_KEYS[1:])
-    unknown = sorted(set(distill) - set(DISTILL_KEYS))
+    names = DISTILL_KEYS + tuple(OPTIONAL_DISTILL_KEYS)
+    known = ', '.join(('lambda (or lambda_)',) + names[1:])
+    unknown = sorted(set(distill) - set(names))
     if unknown:
-        hints = [difflib.get_close_matches(k, DISTILL_KEYS + ('lambda',), n=1) for k in unknown]
+        hints = [difflib.get_close_matches(k, names + ('lambda',), n=1) for k in unknown]
         hint = ''.join(f'; {k!r}: did you mean {h[0]!r}?' for k, h in zip(unknown, hints) if h)
         raise KeyError(f'unknown distill switch(es) {", ".join(map(repr, unknown))}{hint} '
                        f'(known: {known})')
@@ -81,6 +85,8 @@ def normalise_distill(distill: dict) -> dict:
     if missing:
         raise KeyError(f'distill switches missing: {", ".join(missing)} (inherit '
                        f'configs/_base_/distill/da3_distill.py, which sets them all)')
+    for key, default in OPTIONAL_DISTILL_KEYS.items():
+        distill.setdefault(key, default)
     for key, low, optional in _NUMERIC_SWITCHES:
         distill[key] = _number(distill[key], key, low, optional)
     return distill

@@ -13,7 +13,8 @@ from mmengine.config import Config
 from mmengine.dataset import default_collate
 
 import monodle_plugin  # noqa: F401  (registers)
-from monodle_plugin.utils.distill_switches import DISTILL_KEYS, apply_distill_switches
+from monodle_plugin.utils.distill_switches import (DISTILL_KEYS, OPTIONAL_DISTILL_KEYS,
+                                                   apply_distill_switches)
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 MINI = osp.join(ROOT, 'demo', 'kitti_mini', 'KITTI')
@@ -88,10 +89,10 @@ def test_the_switches_are_the_main_recipe_and_the_demo():
     main, demo = load(MAIN), load(osp.join(ROOT, 'configs', 'demo',
                                             'monodle_yolo8_da3_kitti_mini.py'))
     assert comparable(main) == comparable(load(DA3['yolo8']))
-    assert tuple(main.distill) == DISTILL_KEYS
+    assert tuple(main.distill) == DISTILL_KEYS + tuple(OPTIONAL_DISTILL_KEYS)
     assert expanded_again(main) == main.to_dict()
     assert expanded_again(demo) == demo.to_dict()
-    assert demo.distill == dict(main.distill, depth_dir='lidar_depth')
+    assert demo.distill == dict(main.distill, depth_dir='lidar_depth', cache=True)
 
 
 @pytest.mark.parametrize('path,switches', [(DA3['yolo8'], {'lambda_': 0.0}),

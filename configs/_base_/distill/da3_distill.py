@@ -16,4 +16,5 @@ distill = dict(
     use_uncertainty=False,  # the seed's Kendall loss + the head's log-variance branch
     scale_by_crop=True,  # teacher x crop scale (the seed: False)
     interpolation='nearest',  # 'nearest' | 'bilinear'
+    cache=False,  # keep each depth file in memory once read (small sets, no worker restarts)
 )

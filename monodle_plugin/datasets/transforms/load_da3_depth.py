@@ -165,6 +165,9 @@ class LoadDA3Depth(BaseTransform):
         on_missing: 'error' (default: FileNotFoundError naming the file) or 'skip' (an
             all-invalid map; one warning per worker process).
         backend_args: mmengine file backend arguments.
+        cache: keep every file's map (at the raw image size, before the warp) in memory (this
+            process; read-only arrays) and read each file once, as
+            ``LoadKittiMonoImage(cache=True)`` does for images (``distill.cache``).
     """
 
     def __init__(self,
@@ -182,7 +185,8 @@ class LoadDA3Depth(BaseTransform):
                  resize: str = 'auto',
                  aspect_tolerance: float = 0.05,
                  on_missing: str = 'error',
-                 backend_args: Optional[dict] = None) -> None:
+                 backend_args: Optional[dict] = None,
+                 cache: bool = False) -> None:
         for name, value, allowed in (('interpolation', interpolation, tuple(_INTERPOLATIONS)),
                                      ('resize_interpolation', resize_interpolation,
                                       tuple(_INTERPOLATIONS)),
@@ -213,6 +217,8 @@ class LoadDA3Depth(BaseTransform):
         self.aspect_tolerance = float(aspect_tolerance)
         self.on_missing = on_missing
         self.backend_args = backend_args
+        self.cache = cache
+        self._maps: dict = {}  # path -> read-only (depth, valid) at the raw image size
         self._warned_missing = False
         self._warned_invalid: set = set()
 
@@ -294,6 +300,9 @@ class LoadDA3Depth(BaseTransform):
         in_h, in_w = results['img_shape'][:2]
         out_hw = (in_h // self.stride, in_w // self.stride)
         path = self.depth_path(results)
+        if path in self._maps:
+            results['gt_depth_on_missing'] = self.on_missing
+            return self._warp(results, *self._maps[path])
         if not fileio.exists(path, backend_args=self.backend_args):
             if self.on_missing == 'error':
                 raise FileNotFoundError(
@@ -319,6 +328,15 @@ class LoadDA3Depth(BaseTransform):
                           'tools/misc/check_depth_labels.py', UserWarning, stacklevel=2)
         results['gt_depth_on_missing'] = self.on_missing
         depth, valid = self.to_raw_size(depth, valid, tuple(results['ori_shape'][:2]), path)
+        if self.cache:
+            depth.setflags(write=False)
+            valid.setflags(write=False)
+            self._maps[path] = (depth, valid)
+        return self._warp(results, depth, valid)
+
+    def _warp(self, results: dict, depth: np.ndarray, valid: np.ndarray) -> dict:
+        """Raw-size (H, W) map -> ``gt_depth_map`` / ``gt_depth_valid`` at the head's stride."""
+        in_h, in_w = results['img_shape'][:2]
         depth, valid = resample_depth(depth, valid, (in_w, in_h), self.interpolation,
                                       pil_to_cv2_affine(results['affine_mat']))
         depth, valid = downsample_depth(depth, valid, self.stride, self.downsample,

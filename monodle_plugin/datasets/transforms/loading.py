@@ -23,7 +23,20 @@ class LoadKittiMonoImage(LoadImageFromFile):
     Adds: ``img``, ``img_shape``, ``ori_shape`` (raw H, W), ``cam2img``, ``ori_cam2img``.
     An image already decoded (``results['img']``, BGR uint8 (H, W, 3): a video frame of
     :class:`~monodle_plugin.apis.MonoDLEInferencer`) is used as is instead of reading the file.
+
+    Args:
+        cache: keep every decoded image in memory (this process; read-only arrays, so a later
+            transform that would write into one fails loudly) and decode each file once:
+            PNG decoding is about 7 ms of a 1242 x 375 KITTI frame. For small sets trained
+            with ``num_workers=0`` or ``persistent_workers=True`` (each worker holds its own
+            copy; workers re-created every epoch start empty): 1.4 MB per KITTI frame.
+        **kwargs: ``mmcv.transforms.LoadImageFromFile``'s arguments.
     """
+
+    def __init__(self, cache: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.cache = cache
+        self._decoded: dict = {}  # img_path -> read-only decoded image
 
     def transform(self, results: dict) -> Optional[dict]:
         filename = results['img_path']
@@ -32,8 +45,14 @@ class LoadKittiMonoImage(LoadImageFromFile):
                 img = results['img']
                 out = dict(results, img=img.astype(np.float32) if self.to_float32 else img,
                            img_shape=img.shape[:2], ori_shape=img.shape[:2])
+            elif filename in self._decoded:
+                img = self._decoded[filename]
+                out = dict(results, img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
             else:
                 out = super().transform(results)
+                if self.cache and out is not None:
+                    out['img'].setflags(write=False)
+                    self._decoded[filename] = out['img']
         except AssertionError:
             raise OSError(f'{filename}: image could not be decoded (corrupt or not an image)') \
                 from None
