@@ -11,6 +11,11 @@ Usage in a tool::
 
     if __name__ == '__main__':
         run_cli(main)          # main(argv) -> None | int (exit status) | anything (status 0)
+
+or, for a command of ``monodle_plugin`` (the environment checked first)::
+
+    if __name__ == '__main__':
+        run_command('monodle_plugin.commands.train', first=ENV_CHECK)
 """
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ from typing import Any, Callable, NoReturn, Sequence
 
 #: Environment variable that turns one-line errors back into tracebacks.
 DEBUG_ENV = 'MONODLE_DEBUG'
+#: The environment check the tools of ``monodle_plugin`` run first (``run_command(first=...)``)
+ENV_CHECK = 'monodle_plugin.utils.env_check:check_environment'
 #: Exit status of a known user error.
 EXIT_USER_ERROR = 2
 
@@ -30,6 +37,11 @@ class UserError(Exception):
     and the fix, so no traceback is needed."""
 
 
+class BrokenEnvironmentError(ImportError):
+    """The installed OpenMMLab stack cannot run the package (a missing or clashing piece); the
+    message names it and the fix (``make env``). Raised by ``monodle_plugin.utils.env_check``."""
+
+
 class CheckpointError(UserError):
     """A checkpoint that cannot be read safely or does not match the model."""
 
@@ -37,7 +49,8 @@ class CheckpointError(UserError):
 #: Exceptions treated as user errors: ours, and the stdlib types our readers raise with a message
 #: naming the file (KittiFormatError is a ValueError; missing files are FileNotFoundError).
 USER_ERRORS: tuple[type[BaseException], ...] = (UserError, OSError, ValueError, KeyError,
-                                                 SyntaxError, pickle.UnpicklingError)
+                                                 SyntaxError, pickle.UnpicklingError,
+                                                 BrokenEnvironmentError)
 
 
 def debug_requested(argv: Sequence[str] | None = None) -> bool:
@@ -84,5 +97,28 @@ def run_cli(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None)
     sys.exit(ret if isinstance(ret, int) and not isinstance(ret, bool) else 0)
 
 
-__all__ = ['DEBUG_ENV', 'EXIT_USER_ERROR', 'CheckpointError', 'USER_ERRORS', 'UserError',
-           'debug_requested', 'format_error', 'run_cli']
+def run_command(module: str, first: str | None = None) -> NoReturn:
+    """The entry point of a tool shim: :func:`run_cli` of ``module``'s ``main``, with the import
+    of ``module`` and the ``first`` check inside it, so that an environment that cannot run the
+    command (the check fails, or importing the package does) is one line as well, not a
+    traceback from the shim's imports.
+
+    Args:
+        module: dotted name of the command module, e.g. ``'monodle_plugin.commands.train'``.
+        first: ``'package.module:function'`` called with no arguments before ``module`` is
+            imported (the tools of ``monodle_plugin`` name its environment check).
+    """
+    import importlib
+
+    def main(argv: list[str]) -> Any:
+        if first is not None:
+            where, name = first.split(':')
+            getattr(importlib.import_module(where), name)()
+        return importlib.import_module(module).main(argv)
+
+    run_cli(main)
+
+
+__all__ = ['DEBUG_ENV', 'ENV_CHECK', 'EXIT_USER_ERROR', 'BrokenEnvironmentError', 'CheckpointError',
+           'USER_ERRORS', 'UserError', 'debug_requested', 'format_error', 'run_cli',
+           'run_command']

@@ -103,3 +103,20 @@ def test_broken_stack_fails_import_with_one_line():
         "    print('ERROR', err)\n")
     assert 'ERROR monodle_plugin: mmdet3d is not installed' in proc.stdout, \
         proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize('tool', ['tools/train.py', 'tools/test.py', 'tools/demo.py'])
+def test_tools_in_a_broken_environment_print_one_line(tool, tmp_path):
+    """An mmdet3d that cannot be imported (a stand-in package raising ImportError, first on the
+    path): the tool's import of the package fails, and the user sees one line naming the piece
+    and `make env`, exit 2 (it was a traceback from the shim's import)."""
+    fake = tmp_path / 'mmdet3d'
+    fake.mkdir()
+    (fake / '__init__.py').write_text("raise ImportError('broken build of mmdet3d')\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path) + os.pathsep + REPO)
+    proc = subprocess.run([sys.executable, tool, '--help'], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: '), proc.stderr
+    assert 'make env' in lines[0] and 'installed mmdet3d cannot be imported' in lines[0], lines[0]

@@ -15,8 +15,5 @@ import sys
 if __name__ == '__main__':
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
     os.environ.setdefault('OMP_NUM_THREADS', '1')
-    from monodle_plugin.commands.dp_ddp_equivalence import main
-    from monodle_plugin.utils.cli import run_cli
-    from monodle_plugin.utils.env_check import check_environment
-    check_environment()
-    run_cli(main)
+    from monodle_kitti.cli import ENV_CHECK, run_command
+    run_command('monodle_plugin.commands.dp_ddp_equivalence', first=ENV_CHECK)

@@ -3,13 +3,14 @@
 #   1. short training of YOLOv8 + DA3-style depth distillation (kitti_mini's sparse LiDAR depth
 #      stands in for Depth Anything 3 pseudo-labels): tools/train.py
 #   2. evaluation of the last checkpoint, KITTI AP40 table + PNGs: tools/test.py --show-dir
-#   3. a demo PNG (projected 3D boxes + bird's-eye view, ground truth in green): tools/demo.py
+#   3. a demo PNG (projected 3D boxes + bird's-eye view, ground truth in green): tools/demo.py,
+#      in a second process while step 2 runs
 #
 #   bash tools/run_demo.sh                      # or: make demo
 #   CONFIG=configs/demo/monodle_dla34_kitti_mini.py bash tools/run_demo.sh   # the DLA-34 recipe
 #   bash tools/run_demo.sh --cfg-options train_cfg.max_epochs=5             # extra train.py args
 #
-# Outputs: $WORK_DIR (default work_dirs/demo/<config name>): train.log and test.log (each tool's
+# Outputs: $WORK_DIR (default work_dirs/demo/<config name>): train.log, test.log, demo.log (each tool's
 # stdout; the terminal shows progress bars and the summary, VERBOSE=1 shows the logs too),
 # <timestamp>/ with mmengine's training log and the last checkpoint, test/<timestamp>/ with the
 # evaluation log, metrics.json and vis/*.png, and demo/*.png. The YOLOv8 config fits its 13
@@ -51,12 +52,25 @@ if [ ! -f "$CKPT" ]; then
     exit 1
 fi
 
+# Steps 2 and 3 need only the checkpoint: the demo PNG is drawn in a second process meanwhile
+# (most of either is the interpreter importing torch / mmdet3d, one core each).
 echo "==> [2/3] evaluating $CKPT (KITTI AP40; log: $WORK_DIR/test.log)"
-run_logged "$WORK_DIR/test.log" "$PYTHON" tools/test.py "$CONFIG" "$CKPT" \
-    --work-dir "$WORK_DIR/test" --show-dir vis
-
-echo "==> [3/3] demo PNG of $DEMO_IMAGE"
-"$PYTHON" tools/demo.py "$DEMO_IMAGE" "$CONFIG" "$CKPT" --out-dir "$WORK_DIR/demo" --show-gt
+echo "==> [3/3] demo PNG of $DEMO_IMAGE (log: $WORK_DIR/demo.log)"
+"$PYTHON" tools/demo.py "$DEMO_IMAGE" "$CONFIG" "$CKPT" --out-dir "$WORK_DIR/demo" --show-gt \
+    > "$WORK_DIR/demo.log" 2>&1 &
+demo_pid=$!
+if ! run_logged "$WORK_DIR/test.log" "$PYTHON" tools/test.py "$CONFIG" "$CKPT" \
+    --work-dir "$WORK_DIR/test" --show-dir vis; then
+    wait "$demo_pid" || true
+    exit 1
+fi
+if ! wait "$demo_pid"; then
+    echo "run_demo: tools/demo.py failed; the end of its log $WORK_DIR/demo.log:" >&2
+    tail -n 20 "$WORK_DIR/demo.log" >&2
+    exit 1
+fi
+# its summary line ('<image>: N object(s) with score >= ... -> <png>'), past its progress bar
+{ grep -a 'object(s) with score' "$WORK_DIR/demo.log" || true; } | tail -n 1 | sed 's/.*\r//'
 
 METRICS=$(ls -t "$WORK_DIR"/test/*/metrics.json | head -n1)
 echo
@@ -75,7 +89,7 @@ for name, kind, iou in rows:
     print(f'  {name:12s}' + ''.join(f'{v:{w}.1f}' for v, w in zip(vals, (8, 10, 8))))
 print('  (so few labelled cars that KITTI AP40 tops out at 50.0 / 77.5 / 82.5 on kitti_mini)')
 PY
-echo "  logs       : $WORK_DIR/train.log, $WORK_DIR/test.log (whole AP table)"
+echo "  logs       : $WORK_DIR/train.log, $WORK_DIR/test.log (whole AP table), $WORK_DIR/demo.log"
 echo "  checkpoint : $CKPT"
 echo "  metrics    : $METRICS"
 echo "  test PNGs  : $(dirname "$METRICS")/vis/  (predictions in colour)"

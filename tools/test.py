@@ -9,8 +9,5 @@ import sys
 
 if __name__ == '__main__':  # the checkout's packages first
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-    from monodle_plugin.commands.test import main
-    from monodle_plugin.utils.cli import run_cli
-    from monodle_plugin.utils.env_check import check_environment
-    check_environment()
-    run_cli(main)
+    from monodle_kitti.cli import ENV_CHECK, run_command
+    run_command('monodle_plugin.commands.test', first=ENV_CHECK)

@@ -15,13 +15,13 @@ import importlib.util
 import os
 from typing import Optional, Tuple
 
+from monodle_kitti.cli import BrokenEnvironmentError  # a user error of the tools: one line
+
 _FIX = 'run `make env` (or tools/env/setup_env.sh) to install the tested matrix'
 #: what mmcv.ops.get_compiling_cuda_version() returns for ops compiled without CUDA
 NO_CUDA = 'not available'
 
 
-class BrokenEnvironmentError(ImportError):
-    """Raised when the installed OpenMMLab stack cannot run this plugin."""
 
 
 def _version_tuple(version: str) -> tuple:
@@ -65,11 +65,37 @@ def raise_if_environment_broken(err: BaseException) -> None:
     """Raise the one-line environment error, chained to ``err``, if the stack is wrong.
 
     Called by ``monodle_plugin/__init__.py`` when importing the components failed; returns
-    (so the caller re-raises ``err``) when the environment looks right.
+    (so the caller re-raises ``err``) when the environment looks right and the failing import
+    is one of this package's own modules (a bug: its traceback matters). An installed
+    third-party package that fails to import (a broken build, an ABI clash) is named.
     """
     problems = environment_problems()
     if problems:
         raise BrokenEnvironmentError('monodle_plugin: ' + ' | '.join(problems)) from err
+    where = _failing_package(err)
+    if where is not None and where not in ('monodle_plugin', 'monodle_kitti'):
+        raise BrokenEnvironmentError(
+            f'monodle_plugin: the installed {where} cannot be imported ({type(err).__name__}: '
+            f'{err}); {_FIX}') from err
+
+
+def _failing_package(err: BaseException) -> Optional[str]:
+    """Top-level package of the innermost frame of ``err``'s traceback (None if unknown)."""
+    import traceback
+    frames = traceback.extract_tb(err.__traceback__)
+    for frame in reversed(frames):
+        path = frame.filename.replace(os.sep, '/')
+        if '<frozen' in path:
+            continue
+        for marker in ('/site-packages/', '/dist-packages/'):
+            if marker in path:
+                return path.split(marker, 1)[1].split('/', 1)[0].split('.', 1)[0]
+        parts = path.split('/')
+        for name in ('monodle_plugin', 'monodle_kitti'):
+            if name in parts:
+                return name
+        return parts[-2] if len(parts) > 1 else None
+    return None
 
 
 def mmcv_cuda_ops(force_cuda: bool) -> Tuple[str, Optional[str]]:

@@ -13,8 +13,11 @@ from mmengine.config import Config
 from mmengine.dataset import default_collate
 
 import monodle_plugin  # noqa: F401  (registers)
-from monodle_plugin.utils.distill_switches import (DISTILL_KEYS, OPTIONAL_DISTILL_KEYS,
-                                                   apply_distill_switches)
+from monodle_plugin.utils.distill_switches import (
+    DISTILL_KEYS,
+    OPTIONAL_DISTILL_KEYS,
+    apply_distill_switches,
+)
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 MINI = osp.join(ROOT, 'demo', 'kitti_mini', 'KITTI')

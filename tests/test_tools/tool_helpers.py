@@ -20,7 +20,8 @@ def load_tool(name: str):
     stem = name.rsplit('/', 1)[-1]
     shim = (REPO / 'tools' / f'{name}.py').read_text(encoding='utf-8')
     package = 'monodle_kitti' if 'monodle_kitti.commands.' in shim else 'monodle_plugin'
-    assert f'{package}.commands.{stem} import main' in shim, f'tools/{name}.py is not a shim'
+    assert (f'{package}.commands.{stem} import main' in shim
+            or f"run_command('{package}.commands.{stem}'" in shim), f'tools/{name}.py is not a shim'
     return importlib.import_module(f'{package}.commands.{stem}')
 
 
