@@ -74,7 +74,7 @@ def test_loader_switches_reach_load_da3_depth():
     loader = [s for s in cfg.train_dataloader.dataset.pipeline if s['type'] == 'LoadDA3Depth']
     assert loader[0]['scale_by_crop'] is False and loader[0]['interpolation'] == 'bilinear'
     assert any(c.startswith('train pipeline: LoadDA3Depth(') and 'scale_by_crop=False, '
-               "interpolation='bilinear')" in c for c in changes)
+               "interpolation='bilinear'" in c for c in changes)
 
 
 def build_head(**kwargs):

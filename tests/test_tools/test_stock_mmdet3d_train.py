@@ -112,18 +112,19 @@ def test_stock_tool_and_ours_train_the_same(runs):
     assert osp.isfile(STOCK_TRAIN), STOCK_TRAIN
     [line] = log_lines(runs['stock'], 'Effective total batch')
     assert line.startswith('Effective total batch 2 = 1 process(es) x 2 per process '
-                           '(total_batch_size 2 // 1 processes); lr 0.0025 = config lr '
-                           '0.0025 x 2/2')
+                           '(total_batch_size 2 // 1 processes); lr 0.0015 = config lr '
+                           '0.0015 x 2/2')
     assert log_lines(runs['ours'], 'Effective total batch') == [line]
     rows = scalars(runs['stock'])
     assert len(rows) == 1 and rows[0]['iter'] == 1
-    assert 0 < rows[0]['lr'] <= 2.5e-3  # first iteration of the demo's linear warm-up
+    assert 0 < rows[0]['lr'] <= 1.5e-3  # first iteration of the demo's linear warm-up
     assert rows[0]['loss_depth_distill'] > 0 and rows[0]['distill_lambda'] == 0.5
     assert scalars(runs['ours']) == rows  # same batch, lr and every loss value
     assert dumped_config(runs['ours']) == dumped_config(runs['stock'])  # pipeline, hooks, ...
     # the config writes the switches only; the run's log and dumped config show the pieces
     dumped = dumped_config(runs['stock'])
-    for piece in ("type='LoadDA3Depth'", "depth_dir='lidar_depth'", "type='DepthDistillLoss'",
+    for piece in ("type='LoadDA3Depth'", "depth_dir='lidar_depth'", 'cache=True',
+                  "type='DepthDistillLoss'",
                   "type='DistillWeightHook'"):
         assert piece in dumped, piece
     assert [line.split(': ', 2)[1] for line in log_lines(runs['stock'], 'distill switches')] == [
@@ -131,7 +132,7 @@ def test_stock_tool_and_ours_train_the_same(runs):
         "loss_type='l1', foreground='heatmap', foreground_weight=5.0, variance_factor=0.5, "
         'silog_weighted=False)', 'custom_hooks']
     info = json.load(open(osp.join(run_folder(runs['stock']), 'run_info.json')))
-    assert (info['per_process_batch'], info['effective_lr']) == (2, pytest.approx(2.5e-3))
+    assert (info['per_process_batch'], info['effective_lr']) == (2, pytest.approx(1.5e-3))
 
 
 @pytest.mark.slow
