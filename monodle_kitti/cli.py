@@ -97,6 +97,15 @@ def run_cli(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None)
     sys.exit(ret if isinstance(ret, int) and not isinstance(ret, bool) else 0)
 
 
+def write_json_file(path: str, obj: Any) -> None:
+    """Write ``obj`` as JSON (indent 1) to ``path``, its folders created: the tools'
+    ``--out-json``."""
+    import json
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(obj, f, indent=1)
+
+
 def run_command(module: str, first: str | None = None) -> NoReturn:
     """The entry point of a tool shim: :func:`run_cli` of ``module``'s ``main``, with the import
     of ``module`` and the ``first`` check inside it, so that an environment that cannot run the
@@ -121,4 +130,4 @@ def run_command(module: str, first: str | None = None) -> NoReturn:
 
 __all__ = ['DEBUG_ENV', 'ENV_CHECK', 'EXIT_USER_ERROR', 'BrokenEnvironmentError', 'CheckpointError',
            'USER_ERRORS', 'UserError', 'debug_requested', 'format_error', 'run_cli',
-           'run_command']
+           'run_command', 'write_json_file']

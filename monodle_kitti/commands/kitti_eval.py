@@ -14,10 +14,9 @@ The first run with an empty numba cache compiles the jitted evaluation in two pr
 core is idle (``kitti_eval_jit``; one note on stderr); later runs load it from the cache.
 """
 import argparse
-import json
-import os
-import os.path as osp
 import sys
+
+from ..cli import write_json_file
 
 # the torch-free KITTI package: no torch / mmengine / mmdet3d import (monodle_plugin registers)
 from ..distance_bins import (
@@ -81,11 +80,10 @@ def main(argv=None) -> dict:
     print(f"{report['images']} images, {report['label_lines']} label lines, "
           f"{report['detections']} detections: read {report['read_s']:.2f} s, "
           f"evaluated {report['eval_s']:.2f} s")
-    if jit.summary():  # a one-time start-up note: stderr, the table and numbers on stdout
-        print(jit.summary(), file=sys.stderr)
+    note = jit.summary()
+    if note:  # a one-time start-up note: stderr, the table and numbers on stdout
+        print(note, file=sys.stderr)
     if args.out_json:
-        os.makedirs(osp.dirname(osp.abspath(args.out_json)), exist_ok=True)
-        with open(args.out_json, 'w') as f:
-            json.dump(result, f, indent=1)
+        write_json_file(args.out_json, result)
         print(f'AP dict written to {args.out_json}')
     return result

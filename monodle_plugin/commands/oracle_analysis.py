@@ -12,8 +12,6 @@ box coder decodes each variant. Prints tables (overall and per depth bin) and wr
 depth bin with the bin as suffix, ``..._0-20m``), and an AP-vs-depth plot with ``--output``.
 """
 import argparse
-import json
-import os
 import os.path as osp
 
 import torch
@@ -36,7 +34,7 @@ from ..evaluation.analysis.oracle import (
     parse_variant,
     variant_name,
 )
-from ..utils.cli import UserError
+from ..utils.cli import UserError, write_json_file
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -132,9 +130,7 @@ def main(argv=None) -> dict:
                 print(format_oracle_table(results, args.category, depth_bin_name(lo, hi)))
     out = all_results[labels[0]] if len(models) == 1 else all_results
     if args.out_json:
-        os.makedirs(osp.dirname(osp.abspath(args.out_json)), exist_ok=True)
-        with open(args.out_json, 'w') as f:
-            json.dump(out, f, indent=1)
+        write_json_file(args.out_json, out)
         print(f'written to {args.out_json}')
     if args.output:
         import matplotlib

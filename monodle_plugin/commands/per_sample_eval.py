@@ -10,8 +10,6 @@ or loose IoU threshold, ``--difficulty`` filter). With ``--compare`` the images 
 first folder (A) or the second (B) has the higher F1 are listed, largest gap first.
 """
 import argparse
-import json
-import os
 import os.path as osp
 
 from ..datasets.kitti_io import load_kitti_dir, read_split_file
@@ -20,7 +18,7 @@ from ..evaluation.analysis.per_sample import (
     per_sample_counts,
     per_sample_table,
 )
-from ..utils.cli import UserError
+from ..utils.cli import UserError, write_json_file
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -90,8 +88,6 @@ def main(argv=None) -> dict:
                       f"gap {r['gap']:+.3f}")
         print(f"{cmp['ties']} tie(s)")
     if args.out_json:
-        os.makedirs(osp.dirname(osp.abspath(args.out_json)), exist_ok=True)
-        with open(args.out_json, 'w') as f:
-            json.dump(out, f, indent=1)
+        write_json_file(args.out_json, out)
         print(f'written to {args.out_json}')
     return out

@@ -22,8 +22,6 @@ _FIX = 'run `make env` (or tools/env/setup_env.sh) to install the tested matrix'
 NO_CUDA = 'not available'
 
 
-
-
 def _version_tuple(version: str) -> tuple:
     parts = []
     for piece in version.split('+')[0].split('.'):
@@ -80,21 +78,18 @@ def raise_if_environment_broken(err: BaseException) -> None:
 
 
 def _failing_package(err: BaseException) -> Optional[str]:
-    """Top-level package of the innermost frame of ``err``'s traceback (None if unknown)."""
+    """Top-level package of the innermost source file in ``err``'s traceback: the highest
+    folder above it that holds an ``__init__.py`` (the file's own name for a lone module;
+    None when no frame is a file)."""
     import traceback
-    frames = traceback.extract_tb(err.__traceback__)
-    for frame in reversed(frames):
-        path = frame.filename.replace(os.sep, '/')
-        if '<frozen' in path:
+    for frame in reversed(traceback.extract_tb(err.__traceback__)):
+        if not os.path.isfile(frame.filename):  # <frozen importlib._bootstrap>
             continue
-        for marker in ('/site-packages/', '/dist-packages/'):
-            if marker in path:
-                return path.split(marker, 1)[1].split('/', 1)[0].split('.', 1)[0]
-        parts = path.split('/')
-        for name in ('monodle_plugin', 'monodle_kitti'):
-            if name in parts:
-                return name
-        return parts[-2] if len(parts) > 1 else None
+        folder = os.path.dirname(frame.filename)
+        top = os.path.splitext(os.path.basename(frame.filename))[0]
+        while os.path.isfile(os.path.join(folder, '__init__.py')):
+            folder, top = os.path.dirname(folder), os.path.basename(folder)
+        return top
     return None
 
 
