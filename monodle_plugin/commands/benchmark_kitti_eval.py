@@ -16,7 +16,6 @@
    and reports the ratio.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import re
@@ -26,6 +25,7 @@ import sys
 import tempfile
 import time
 
+from monodle_kitti.cli import write_json_file
 from monodle_kitti.kitti_eval import KITTI_EVAL_CLASSES, kitti_eval
 from monodle_kitti.kitti_io import load_kitti_dir, write_kitti_results
 
@@ -162,7 +162,6 @@ def main(argv=None) -> dict:
                       ratio_same_frames=ref_s / ours_s, max_abs_ap_diff=diff,
                       mmdet3d_linear_extrapolation_s=per_frame * args.frames)
     if args.out_json:
-        with open(args.out_json, 'w') as f:
-            json.dump(report, f, indent=1)
+        write_json_file(args.out_json, report)
     tmp.cleanup()
     return report

@@ -26,7 +26,6 @@ Command body of ``tools/dp_ddp_equivalence.py``; the calculator and the simulati
 from __future__ import annotations
 
 import argparse
-import json
 
 from ..engine.dp_ddp_equivalence import (
     DERIVATION,
@@ -34,7 +33,7 @@ from ..engine.dp_ddp_equivalence import (
     format_report,
     simulate,
 )
-from ..utils.cli import UserError
+from ..utils.cli import UserError, write_json_file
 
 
 def parse_args(argv=None):
@@ -81,6 +80,5 @@ def main(argv=None) -> int:
         print('=> DDP gradients equal single-process gradients' if status == 0 else
               '=> MISMATCH: DDP gradients differ from single-process gradients')
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(out, f, indent=2)
+        write_json_file(args.json, out)
     return status

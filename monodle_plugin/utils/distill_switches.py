@@ -89,6 +89,10 @@ def normalise_distill(distill: dict) -> dict:
         distill.setdefault(key, default)
     for key, low, optional in _NUMERIC_SWITCHES:
         distill[key] = _number(distill[key], key, low, optional)
+    for key in _BOOL_SWITCHES:
+        if not isinstance(distill[key], bool):  # 'false' / 0 would read as a truth value
+            raise ValueError(f'distill.{key} must be True or False, got {distill[key]!r}: set '
+                             f'--cfg-options distill.{key}=True (or False)')
     return distill
 
 
@@ -96,6 +100,8 @@ def normalise_distill(distill: dict) -> dict:
 _NUMERIC_SWITCHES = (('lambda_', 0.0, False), ('foreground_weight', 0.0, False),
                      ('silog_variance_factor', 0.0, False), ('max_depth', 0.0, True),
                      ('warmup_iters', 0, False))
+#: switches that are True or False
+_BOOL_SWITCHES = ('silog_weighted', 'use_uncertainty', 'scale_by_crop', 'cache')
 
 
 def _number(value, key: str, low: float, optional: bool):

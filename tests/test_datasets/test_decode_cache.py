@@ -100,3 +100,13 @@ def test_distill_cache_switch_reaches_the_depth_loader():
     apply_distill_switches(cfg)
     loaders = [s for s in cfg.train_dataloader.dataset.pipeline if s['type'] == 'LoadDA3Depth']
     assert [s['cache'] for s in loaders] == [False]
+
+
+def test_cache_must_be_a_bool():
+    """``cache='false'`` would turn caching on: the transforms refuse anything but a bool."""
+    from mmdet3d.registry import TRANSFORMS
+    for step in (dict(type='LoadKittiMonoImage', cache='false'),
+                 dict(type='LoadDA3Depth', depth_dir='lidar_depth', cache='false'),
+                 dict(type='LoadDA3Depth', depth_dir='lidar_depth', scale_by_crop=1)):
+        with pytest.raises(TypeError, match=f"{step['type']}: .* must be True or False"):
+            TRANSFORMS.build(step)

@@ -187,7 +187,9 @@ def test_a_piece_written_by_hand_must_agree_with_the_switches():
             ('distill.use_uncertainty=True', "type='DepthDistillLoss' conflicts with "
                                              'distill.use_uncertainty')):
         with pytest.raises(ValueError, match='the distill switches write the DA3 pieces') as err:
-            apply_distill_switches(by_hand(**dict([option.split('=')])))
+            key, value = option.split('=')
+            value = {'True': True}.get(value, value)  # the value --cfg-options would give
+            apply_distill_switches(by_hand(**{key: value}))
         assert message in str(err.value) and '\n' not in str(err.value)
         assert str(err.value).startswith(MAIN + ': ')
     bad = by_hand()
@@ -354,4 +356,10 @@ def test_switch_errors_name_the_known_keys():
                    'distill.foreground_weight=nan', 'distill.max_depth=inf'):
         key, value = option.split('=')
         with pytest.raises(ValueError, match=f'{key} must be >= 0 and finite.*got .*{value}'):
+            stock_runner_cfg(MAIN, option)
+    # a string such as 'no' (or 'false' in a config file) would read as True
+    for option in ('distill.cache=no', 'distill.scale_by_crop=0',
+                   'distill.use_uncertainty=yes'):
+        key = option.split('=')[0]
+        with pytest.raises(ValueError, match=f'{key} must be True or False, got'):
             stock_runner_cfg(MAIN, option)

@@ -195,6 +195,9 @@ class LoadDA3Depth(BaseTransform):
                                      ('on_missing', on_missing, _ON_MISSING)):
             if value not in allowed:
                 raise ValueError(f'LoadDA3Depth: {name} must be one of {allowed}, got {value!r}')
+        for name, value in (('scale_by_crop', scale_by_crop), ('cache', cache)):
+            if not isinstance(value, bool):  # 'false' would read as True
+                raise TypeError(f'LoadDA3Depth: {name} must be True or False, got {value!r}')
         if stride < 1:
             raise ValueError(f'LoadDA3Depth: stride must be >= 1, got {stride}')
         if min_depth < 0:

@@ -35,6 +35,8 @@ class LoadKittiMonoImage(LoadImageFromFile):
 
     def __init__(self, cache: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
+        if not isinstance(cache, bool):  # 'false' would turn caching on
+            raise TypeError(f'LoadKittiMonoImage: cache must be True or False, got {cache!r}')
         self.cache = cache
         self._decoded: dict = {}  # img_path -> read-only decoded image
 
