@@ -324,6 +324,18 @@ def read_label(label_path: str, cam2img: Optional[np.ndarray] = None,
 
 
 # ---------------------------------------------------------------------- devkit column arrays
+def read_label_boxes(img_path: str) -> Optional[np.ndarray]:
+    """Ground-truth boxes of a KITTI-layout image for drawing: (N, 7) float64 camera boxes
+    (x, y, z of the bottom centre, l, h, w in metres, ry in radians; ``CameraInstance3DBoxes``
+    order) of ``../label_2/<stem>.txt`` without DontCare, or None when the frame has no label
+    file (a test image, a user's own picture)."""
+    label_path = kitti_sibling(img_path, 'label_2', '.txt')
+    if not osp.isfile(label_path):
+        return None
+    return np.array([ins['bbox_3d'] for ins in read_label(label_path)
+                     if ins['name'] != 'DontCare'], dtype=np.float64).reshape(-1, 7)
+
+
 def empty_kitti_anno() -> Dict[str, np.ndarray]:
     """A devkit annotation dict with no objects."""
     return {

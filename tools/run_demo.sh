@@ -92,5 +92,5 @@ PY
 echo "  logs       : $WORK_DIR/train.log, $WORK_DIR/test.log (whole AP table), $WORK_DIR/demo.log"
 echo "  checkpoint : $CKPT"
 echo "  metrics    : $METRICS"
-echo "  test PNGs  : $(dirname "$METRICS")/vis/  (predictions in colour)"
+echo "  test PNGs  : $(dirname "$METRICS")/vis/  (predictions, ground truth green)"
 echo "  demo PNG   : $WORK_DIR/demo/$(basename "${DEMO_IMAGE%.*}").png  (predictions, ground truth green)"

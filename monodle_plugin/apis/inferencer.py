@@ -47,9 +47,8 @@ from monodle_kitti.intrinsics import (
     virtual_camera,
     virtual_camera_scale,
 )
-from monodle_kitti.kitti_io import format_kitti_lines, read_label
+from monodle_kitti.kitti_io import format_kitti_lines, read_label_boxes
 from monodle_kitti.mono3d_drawing import draw_mono3d_result
-from monodle_kitti.numpy_runtime import kitti_sibling
 
 from ..evaluation.metrics.kitti_ap40_metric import prediction_to_kitti_anno
 from ..models.detectors.monodle import drawing_score_thr
@@ -225,11 +224,7 @@ class MonoDLEInferencer(BaseInferencer):
         scores = pred.scores_3d.cpu().numpy()
         keep = (scores >= drawing_score_thr(self.model, pred_score_thr) if draw_pred
                 else np.zeros(len(scores), bool))
-        gt = None
-        label_path = kitti_sibling(frame.path, 'label_2', '.txt')
-        if show_gt and frame.video is None and osp.isfile(label_path):
-            gt = np.array([ins['bbox_3d'] for ins in read_label(label_path)
-                           if ins['name'] != 'DontCare'], dtype=np.float64).reshape(-1, 7)
+        gt = read_label_boxes(frame.path) if show_gt and frame.video is None else None
         return draw_mono3d_result(img, _raw_cam2img(sample),
                                   pred.bboxes_3d.tensor.cpu().numpy()[keep, :7],
                                   pred.labels_3d.cpu().numpy()[keep], scores[keep],

@@ -58,15 +58,26 @@ def made_checkpoint(tmp_path_factory):
     return str(ckpt), str(config)
 
 
+def n_labelled(frame: str) -> int:
+    """Objects other than DontCare in kitti_mini's label file of ``frame``."""
+    lines = (KITTI / 'training' / 'label_2' / f'{frame}.txt').read_text().splitlines()
+    return sum(1 for line in lines if line.split() and line.split()[0] != 'DontCare')
+
+
 @pytest.fixture
 def drawn(monkeypatch):
     """Number of predicted boxes handed to the drawing, per drawn image."""
     from monodle_plugin.apis import inferencer
     from monodle_plugin.engine.hooks import monodle_visualization_hook
-    counts = []
+    class Counts(list):
+        gt: list  # ground-truth boxes handed to the drawing, per image (None: none)
 
-    def fake_draw(img, cam2img, boxes, *args, **kwargs):
+    counts = Counts()
+    counts.gt = []
+
+    def fake_draw(img, cam2img, boxes, *args, gt_boxes=None, **kwargs):
         counts.append(len(boxes))
+        counts.gt.append(None if gt_boxes is None else len(gt_boxes))
         return np.asarray(img)
 
     monkeypatch.setattr(inferencer, 'draw_mono3d_result', fake_draw)
@@ -107,6 +118,8 @@ def test_test_py_draws_at_the_models_threshold_and_keeps_the_runners_record(
     test = load_tool('test')
     test.main([ckpt, '--work-dir', str(tmp_path / 'a'), '--show-dir', 'vis', '--no-progress'])
     assert drawn == [TOPK, TOPK]  # the tiny config tests 2 frames
+    # with the frames' KITTI labels in green (DontCare left out), as demo.py --show-gt
+    assert drawn.gt == [n_labelled(i) for i in ('000000', '000001')] and drawn.gt[1] > 0
     # the checkpoint's config has no runner_type: test.py still builds MonoDLERunner, whose
     # run record (batch plan included) is the only one written
     [info] = glob.glob(str(tmp_path / 'a' / '*' / 'run_info.json'))

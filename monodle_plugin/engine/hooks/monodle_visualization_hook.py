@@ -2,7 +2,8 @@
 
 Enabled by ``tools/test.py --show-dir DIR``. mmdet3d's ``Det3DVisualizationHook`` draws through
 the ``Det3DLocalVisualizer`` (matplotlib state, no BEV panel for the mono task); this hook writes
-one headless OpenCV canvas per image with :func:`draw_mono3d_result`.
+one headless OpenCV canvas per image with :func:`draw_mono3d_result`, the frame's KITTI labels
+(``../label_2/<stem>.txt``, where present) in green as ``tools/demo.py --show-gt`` draws them.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 from mmdet3d.registry import HOOKS
 from mmengine.hooks import Hook
 
+from monodle_kitti.kitti_io import read_label_boxes
 from monodle_kitti.mono3d_drawing import draw_mono3d_result
 
 from ...models.detectors.monodle import drawing_score_thr
@@ -42,13 +44,16 @@ class MonoDLEVisualizationHook(Hook):
         score_thr: boxes scoring below are not drawn; None (default): the model's
             ``test_cfg.score_thr`` (``tools/test.py --score-thr`` sets it).
         interval: draw every ``interval``-th test batch (1 = all).
+        show_gt: also draw the frame's ``../label_2/<stem>.txt`` boxes (DontCare left out) in
+            green where the file exists (KITTI test images have none: predictions only).
     """
 
     priority = 'LOW'
 
     def __init__(self, out_dir: str = 'show', score_thr: Optional[float] = None,
-                 interval: int = 1) -> None:
+                 interval: int = 1, show_gt: bool = True) -> None:
         self.out_dir = out_dir
+        self.show_gt = show_gt
         self.score_thr = score_thr
         self.interval = interval
         self._dir: Optional[str] = None
@@ -70,7 +75,8 @@ class MonoDLEVisualizationHook(Hook):
             img = cv2.imread(path)
             if img is None:
                 raise OSError(f'{path}: image could not be read for drawing')
-            canvas = draw_mono3d_result(img, cam2img, boxes, labels, scores,
+            gt = read_label_boxes(path) if self.show_gt else None
+            canvas = draw_mono3d_result(img, cam2img, boxes, labels, scores, gt_boxes=gt,
                                         title=osp.basename(path))
             name = osp.splitext(osp.basename(path))[0] + '.png'
             cv2.imwrite(osp.join(self._dir, name), canvas)
