@@ -30,7 +30,8 @@ EXPECTED = {
     DATASETS: ['MonoDLEKittiDataset'],
     METRICS: ['KittiAP40Metric'],
     HOOKS: ['DistillWeightHook', 'FiniteLossHook', 'GlobalLossLogHook',
-            'MonoDLEVisualizationHook', 'ResumableCheckpointHook', 'ResumeCheckHook'],
+            'MonoDLEVisualizationHook', 'NormEvalHook', 'ResumableCheckpointHook',
+            'ResumeCheckHook'],
     PARAM_SCHEDULERS: ['MonoDLECosineWarmupLR', 'MonoDLECosineWarmupParamScheduler'],
     # mmengine's root registry: the train tools build the runner before a default scope exists
     RUNNERS: ['MonoDLERunner'],

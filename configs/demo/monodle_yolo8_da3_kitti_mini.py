@@ -4,6 +4,7 @@ _base_ = ['../monodle_yolo8_da3.py']
 data_root = 'demo/kitti_mini/KITTI/'
 input_size = (512, 160)  # (W, H) network input, pixels; head output 128 x 40 at stride 4
 max_epochs = 140  # 6 iterations each (13 frames, batch 2, the odd frame out: drop_last)
+lr_drop_epoch = 130  # x0.1 from here; BatchNorm statistics frozen from here (NormEvalHook)
 total_batch_size = 2
 auto_scale_lr = dict(enable=True, base_batch_size=2)  # the lr below is for a total batch of 2
 
@@ -42,9 +43,12 @@ model = dict(channels_last=True,
 optim_wrapper = dict(optimizer=dict(lr=1.5e-3))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
-    dict(type='MultiStepLR', milestones=[130], gamma=0.1, by_epoch=True, begin=0,
+    dict(type='MultiStepLR', milestones=[lr_drop_epoch], gamma=0.1, by_epoch=True, begin=0,
          end=max_epochs),
 ]
+# the last 60 iterations train with BatchNorm in eval mode: the weights settle under the
+# normalisation the test uses (batch-of-2 statistics vs running averages: configs/demo/README.md)
+custom_hooks = [dict(type='NormEvalHook', begin_epoch=lr_drop_epoch)]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
 default_hooks = dict(logger=dict(type='LoggerHook', interval=10),
                      checkpoint=dict(type='ResumableCheckpointHook', interval=max_epochs,

@@ -22,7 +22,8 @@ FIT_CONFIG = 'tests/test_tools/configs/fit_yolo8_kitti_mini.py'
 #: frames; strict = IoU 0.7, loose = IoU 0.5 for BEV / 3D. A broken convention gives ~0; the
 #: ceiling on these 2 frames (labels scored as detections) is 40.0. Measured with the depth
 #: branch starting at 20 m (the demo config's depth_init): 30.0 on all three for both seeds
-#: (2-core AMD EPYC, one thread each); the floors stay at half of that.
+#: (2-core AMD EPYC, one thread each; again with the demo's NormEvalHook from the lr drop on,
+#: 2-core Zen 5, and for the bf16 run); the floors stay at half of that.
 FLOORS = {
     'KITTI/Car_2D_AP40_moderate_strict': (15.0, 30.0),
     'KITTI/Car_BEV_AP40_moderate_loose': (10.0, 30.0),

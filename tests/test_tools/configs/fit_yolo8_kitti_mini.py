@@ -31,6 +31,7 @@ param_scheduler = [
     dict(type='MultiStepLR', milestones=[340], gamma=0.1, by_epoch=True, begin=0,
          end=max_epochs),
 ]
+custom_hooks = [dict(type='NormEvalHook', begin_epoch=340)]  # as the demo: from its lr drop
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
 default_hooks = dict(logger=dict(type='LoggerHook', interval=50),
                      checkpoint=dict(type='ResumableCheckpointHook', interval=max_epochs,
