@@ -323,7 +323,6 @@ def read_label(label_path: str, cam2img: Optional[np.ndarray] = None,
     return instances
 
 
-# ---------------------------------------------------------------------- devkit column arrays
 def read_label_boxes(img_path: str) -> Optional[np.ndarray]:
     """Ground-truth boxes of a KITTI-layout image for drawing: (N, 7) float64 camera boxes
     (x, y, z of the bottom centre, l, h, w in metres, ry in radians; ``CameraInstance3DBoxes``
@@ -336,6 +335,7 @@ def read_label_boxes(img_path: str) -> Optional[np.ndarray]:
                      if ins['name'] != 'DontCare'], dtype=np.float64).reshape(-1, 7)
 
 
+# ---------------------------------------------------------------------- devkit column arrays
 def empty_kitti_anno() -> Dict[str, np.ndarray]:
     """A devkit annotation dict with no objects."""
     return {

@@ -177,3 +177,11 @@ def test_drawing_threshold_follows_the_model_unless_set():
     assert drawing_score_thr(model) == 0.3 and drawing_score_thr(model, 0.05) == 0.05
     with pytest.raises(ValueError, match='--score-thr'):
         drawing_score_thr(nn.Linear(1, 1))
+
+
+def test_visualization_hook_refuses_a_non_bool_show_gt():
+    """``show_gt='no'`` would read as True: the hook refuses anything but a bool."""
+    from monodle_plugin.engine.hooks import MonoDLEVisualizationHook
+    with pytest.raises(TypeError, match="MonoDLEVisualizationHook: show_gt must be True or "
+                                        "False, got 'no'"):
+        MonoDLEVisualizationHook(show_gt='no')

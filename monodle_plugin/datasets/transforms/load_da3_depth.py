@@ -303,8 +303,8 @@ class LoadDA3Depth(BaseTransform):
         in_h, in_w = results['img_shape'][:2]
         out_hw = (in_h // self.stride, in_w // self.stride)
         path = self.depth_path(results)
+        results['gt_depth_on_missing'] = self.on_missing
         if path in self._maps:
-            results['gt_depth_on_missing'] = self.on_missing
             return self._warp(results, *self._maps[path])
         if not fileio.exists(path, backend_args=self.backend_args):
             if self.on_missing == 'error':
@@ -318,7 +318,6 @@ class LoadDA3Depth(BaseTransform):
                 self._warned_missing = True
             results['gt_depth_map'] = np.zeros((1, *out_hw), dtype=np.float32)
             results['gt_depth_valid'] = np.zeros((1, *out_hw), dtype=bool)
-            results['gt_depth_on_missing'] = self.on_missing
             return results
 
         depth = self.read_depth(path)
@@ -329,7 +328,6 @@ class LoadDA3Depth(BaseTransform):
                           f'<= {self.min_depth} or > max_depth={self.max_depth}): no '
                           'distillation on this frame; check it with '
                           'tools/misc/check_depth_labels.py', UserWarning, stacklevel=2)
-        results['gt_depth_on_missing'] = self.on_missing
         depth, valid = self.to_raw_size(depth, valid, tuple(results['ori_shape'][:2]), path)
         if self.cache:
             depth.setflags(write=False)

@@ -52,6 +52,9 @@ class MonoDLEVisualizationHook(Hook):
 
     def __init__(self, out_dir: str = 'show', score_thr: Optional[float] = None,
                  interval: int = 1, show_gt: bool = True) -> None:
+        if not isinstance(show_gt, bool):  # 'no' would read as True
+            raise TypeError(f'MonoDLEVisualizationHook: show_gt must be True or False, got '
+                            f'{show_gt!r}')
         self.out_dir = out_dir
         self.show_gt = show_gt
         self.score_thr = score_thr
